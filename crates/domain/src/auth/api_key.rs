@@ -1,0 +1,392 @@
+use std::fmt;
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use super::secret::hash_secret;
+use crate::validation::FieldError;
+
+/// What a key was made by: signing in (a session that slides) or asking for a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LoginType {
+    Password,
+    Token,
+}
+
+impl LoginType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::Token => "token",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Password, Self::Token]
+            .into_iter()
+            .find(|t| t.as_str() == raw)
+    }
+}
+
+/// A stored API key: a session (from login) or a named token. The secret is kept only as
+/// its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: String,
+    pub user_id: Uuid,
+    pub hashed_secret: Vec<u8>,
+    pub login_type: LoginType,
+    /// Empty for sessions.
+    pub token_name: String,
+    pub lifetime_seconds: i64,
+    pub expires_at: DateTime<Utc>,
+    pub last_used: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A key to store for a freshly generated token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiKey {
+    pub id: String,
+    pub hashed_secret: Vec<u8>,
+    pub user_id: Uuid,
+    pub login_type: LoginType,
+    pub token_name: String,
+    pub lifetime: Duration,
+}
+
+impl NewApiKey {
+    pub fn new(
+        token: &ApiToken,
+        user_id: Uuid,
+        login_type: LoginType,
+        token_name: String,
+        lifetime: Duration,
+    ) -> Self {
+        Self {
+            id: token.id().to_owned(),
+            hashed_secret: hash_secret(token.secret()),
+            user_id,
+            login_type,
+            token_name,
+            lifetime,
+        }
+    }
+
+    pub fn into_key(self, now: DateTime<Utc>) -> ApiKey {
+        ApiKey {
+            id: self.id,
+            user_id: self.user_id,
+            hashed_secret: self.hashed_secret,
+            login_type: self.login_type,
+            token_name: self.token_name,
+            lifetime_seconds: self.lifetime.num_seconds(),
+            expires_at: now + self.lifetime,
+            last_used: now,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// Sliding writes happen at most once an hour per key, so a busy client does not turn every
+/// read into a database write.
+const REFRESH_EVERY: Duration = Duration::hours(1);
+
+/// What to write back after a key was used, if anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRefresh {
+    pub last_used: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl ApiKey {
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at <= now
+    }
+
+    /// Sessions slide forward to a full lifetime from now; tokens keep their end. Both record
+    /// when they were last used. Nothing is written within an hour of the last write.
+    pub fn refresh(&self, now: DateTime<Utc>) -> Option<KeyRefresh> {
+        let stale_use = now - self.last_used > REFRESH_EVERY;
+        let lifetime = Duration::seconds(self.lifetime_seconds);
+        let slide = self.login_type == LoginType::Password
+            && self.expires_at - now <= lifetime - REFRESH_EVERY;
+        if !stale_use && !slide {
+            return None;
+        }
+        Some(KeyRefresh {
+            last_used: if stale_use { now } else { self.last_used },
+            expires_at: if slide {
+                now + lifetime
+            } else {
+                self.expires_at
+            },
+        })
+    }
+}
+
+/// A presented token, `<10-char id>-<22-char secret>`, both alphanumeric.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    id: String,
+    secret: String,
+}
+
+/// Why a string is not a token; the texts are Coder's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenFormatError {
+    #[error("incorrect amount of API key parts, expected 2 got {0}")]
+    Parts(usize),
+    #[error("invalid API key ID length, expected {expected} got {0}", expected = ApiToken::ID_LEN)]
+    IdLength(usize),
+    #[error("invalid API key secret length, expected {expected} got {0}", expected = ApiToken::SECRET_LEN)]
+    SecretLength(usize),
+    #[error("API key contains characters other than letters and digits")]
+    Characters,
+}
+
+impl ApiToken {
+    pub const ID_LEN: usize = 10;
+    pub const SECRET_LEN: usize = 22;
+
+    pub fn parse(raw: &str) -> Result<Self, TokenFormatError> {
+        let parts: Vec<&str> = raw.split('-').collect();
+        let [id, secret] = parts.as_slice() else {
+            return Err(TokenFormatError::Parts(parts.len()));
+        };
+        Self::from_parts(id, secret)
+    }
+
+    pub fn from_parts(id: &str, secret: &str) -> Result<Self, TokenFormatError> {
+        if id.len() != Self::ID_LEN {
+            return Err(TokenFormatError::IdLength(id.len()));
+        }
+        if secret.len() != Self::SECRET_LEN {
+            return Err(TokenFormatError::SecretLength(secret.len()));
+        }
+        if !id
+            .bytes()
+            .chain(secret.bytes())
+            .all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(TokenFormatError::Characters);
+        }
+        Ok(Self {
+            id: id.to_owned(),
+            secret: secret.to_owned(),
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+}
+
+impl fmt::Display for ApiToken {
+    /// The whole token, as handed to the client once.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.id, self.secret)
+    }
+}
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiToken({}-<redacted>)", self.id)
+    }
+}
+
+/// A token's name: unique per user; at most 64 bytes without white space at either end
+/// (Coder itself checks nothing, but a name is meant to be read back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenName(String);
+
+impl TokenName {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        if raw.is_empty() {
+            return Err(FieldError::required("token_name"));
+        }
+        crate::validation::trimmed_text_rule(raw, 64)
+            .map_err(|reason| FieldError::new("token_name", "token_name", raw, reason))?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenLifetimeError {
+    #[error("lifetime must be positive number greater than 0")]
+    Negative,
+    #[error("lifetime must be less than {}", format_duration(*.0))]
+    TooLong(Duration),
+}
+
+/// The lifetime of a new token from the request's nanoseconds (Go's `time.Duration`): zero
+/// means the default; more than the deployment's maximum is refused.
+pub fn token_lifetime(
+    requested_nanos: i64,
+    default: Duration,
+    max: Duration,
+) -> Result<Duration, TokenLifetimeError> {
+    if requested_nanos < 0 {
+        return Err(TokenLifetimeError::Negative);
+    }
+    if requested_nanos == 0 {
+        return Ok(default.min(max));
+    }
+    let requested = Duration::nanoseconds(requested_nanos);
+    if requested > max {
+        return Err(TokenLifetimeError::TooLong(max));
+    }
+    // Keys keep whole seconds; a sub-second lifetime would be expired on arrival.
+    Ok(Duration::seconds(requested.num_seconds().max(1)))
+}
+
+/// Go's `time.Duration` rendering for whole hours, minutes and seconds (`168h0m0s`).
+pub fn format_duration(duration: Duration) -> String {
+    let total = duration.num_seconds();
+    format!("{}h{}m{}s", total / 3600, (total % 3600) / 60, total % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(login_type: LoginType, now: DateTime<Utc>) -> ApiKey {
+        let token = ApiToken::from_parts("abcdefghij", "abcdefghijklmnopqrstuv");
+        let token = token.unwrap_or_else(|e| panic!("{e}"));
+        NewApiKey::new(
+            &token,
+            Uuid::nil(),
+            login_type,
+            String::new(),
+            Duration::hours(24),
+        )
+        .into_key(now)
+    }
+
+    #[test]
+    fn tokens_have_an_id_and_a_secret_of_fixed_length() {
+        let parsed = ApiToken::parse("abcdefghij-abcdefghijklmnopqrstuv");
+        assert_eq!(
+            parsed.map(|t| t.to_string()),
+            Ok("abcdefghij-abcdefghijklmnopqrstuv".to_owned())
+        );
+        assert_eq!(
+            ApiToken::parse("nodash").err(),
+            Some(TokenFormatError::Parts(1))
+        );
+        assert_eq!(
+            ApiToken::parse("a-b-c").err(),
+            Some(TokenFormatError::Parts(3))
+        );
+        assert_eq!(
+            ApiToken::parse("short-abcdefghijklmnopqrstuv").err(),
+            Some(TokenFormatError::IdLength(5))
+        );
+        assert_eq!(
+            ApiToken::parse("abcdefghij-short").err(),
+            Some(TokenFormatError::SecretLength(5))
+        );
+        assert_eq!(
+            ApiToken::parse("abcdefghi!-abcdefghijklmnopqrstuv").err(),
+            Some(TokenFormatError::Characters)
+        );
+    }
+
+    #[test]
+    fn format_errors_read_as_coders() {
+        assert_eq!(
+            TokenFormatError::Parts(1).to_string(),
+            "incorrect amount of API key parts, expected 2 got 1"
+        );
+        assert_eq!(
+            TokenFormatError::IdLength(5).to_string(),
+            "invalid API key ID length, expected 10 got 5"
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret() {
+        let token = ApiToken::parse("abcdefghij-abcdefghijklmnopqrstuv").ok();
+        assert_eq!(
+            format!("{token:?}"),
+            "Some(ApiToken(abcdefghij-<redacted>))"
+        );
+    }
+
+    #[test]
+    fn a_key_used_within_the_hour_writes_nothing() {
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let session = key(LoginType::Password, now);
+        assert_eq!(session.refresh(now + Duration::minutes(59)), None);
+    }
+
+    #[test]
+    fn a_session_used_after_an_hour_slides_to_a_full_lifetime() {
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let later = now + Duration::minutes(61);
+        let refresh = key(LoginType::Password, now).refresh(later);
+        assert_eq!(
+            refresh,
+            Some(KeyRefresh {
+                last_used: later,
+                expires_at: later + Duration::hours(24)
+            })
+        );
+    }
+
+    #[test]
+    fn a_token_records_use_but_keeps_its_expiry() {
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let token = key(LoginType::Token, now);
+        let later = now + Duration::hours(2);
+        assert_eq!(
+            token.refresh(later),
+            Some(KeyRefresh {
+                last_used: later,
+                expires_at: token.expires_at
+            })
+        );
+    }
+
+    #[test]
+    fn expiry_is_inclusive_of_the_end() {
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let session = key(LoginType::Password, now);
+        assert!(!session.is_expired(now + Duration::hours(24) - Duration::microseconds(1)));
+        assert!(session.is_expired(now + Duration::hours(24)));
+    }
+
+    #[test]
+    fn token_lifetime_defaults_and_is_capped() {
+        let week = Duration::days(7);
+        let month = Duration::days(30);
+        assert_eq!(token_lifetime(0, week, month), Ok(week));
+        assert_eq!(
+            token_lifetime(3_600_000_000_000, week, month),
+            Ok(Duration::hours(1))
+        );
+        assert_eq!(
+            token_lifetime(-1, week, month),
+            Err(TokenLifetimeError::Negative)
+        );
+        let too_long = Duration::days(31).num_nanoseconds().unwrap_or(i64::MAX);
+        assert_eq!(
+            token_lifetime(too_long, week, month),
+            Err(TokenLifetimeError::TooLong(month))
+        );
+        assert_eq!(
+            TokenLifetimeError::TooLong(month).to_string(),
+            "lifetime must be less than 720h0m0s"
+        );
+    }
+}

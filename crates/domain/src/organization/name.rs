@@ -1,0 +1,107 @@
+use std::fmt;
+
+use crate::validation::{FieldError, name_rule};
+
+/// The reserved word that means "the default organization" wherever an organization is named.
+pub const RESERVED_NAME: &str = "default";
+
+/// An organization name that follows Coder's name rule and is not the reserved `default`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OrganizationName(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrganizationNameError {
+    /// `default`, in any case: it would shadow the default organization in paths.
+    #[error("Organization name \"default\" is reserved.")]
+    Reserved,
+    #[error(transparent)]
+    Invalid(FieldError),
+}
+
+impl OrganizationName {
+    pub fn parse(raw: &str) -> Result<Self, OrganizationNameError> {
+        if raw.eq_ignore_ascii_case(RESERVED_NAME) {
+            return Err(OrganizationNameError::Reserved);
+        }
+        if raw.is_empty() {
+            return Err(OrganizationNameError::Invalid(FieldError::required("name")));
+        }
+        name_rule(raw).map_err(|reason| {
+            OrganizationNameError::Invalid(FieldError::new(
+                "name",
+                "organization_name",
+                raw,
+                reason,
+            ))
+        })?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The form uniqueness is decided on: names are unique regardless of case.
+    pub fn key(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+}
+
+impl AsRef<str> for OrganizationName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OrganizationName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_reserved_in_any_case() {
+        for raw in ["default", "Default", "DEFAULT"] {
+            assert_eq!(
+                OrganizationName::parse(raw),
+                Err(OrganizationNameError::Reserved)
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_name_is_required() {
+        let err = OrganizationName::parse("");
+        assert!(matches!(
+            err,
+            Err(OrganizationNameError::Invalid(FieldError {
+                tag: "required",
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn a_name_with_spaces_breaks_the_organization_name_rule() {
+        let err = OrganizationName::parse("acme corp");
+        assert!(matches!(
+            err,
+            Err(OrganizationNameError::Invalid(FieldError {
+                tag: "organization_name",
+                field: "name",
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn the_key_ignores_case_but_the_name_keeps_it() {
+        let name = OrganizationName::parse("Acme-Corp").ok();
+        assert_eq!(name.as_ref().map(|n| n.as_str()), Some("Acme-Corp"));
+        assert_eq!(name.map(|n| n.key()), Some("acme-corp".to_owned()));
+    }
+}

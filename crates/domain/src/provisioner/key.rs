@@ -1,0 +1,96 @@
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::tags::Tags;
+
+/// A provisioner key's name, as Coder accepts it: 1-64 characters, not one of the names of
+/// Coder's built-in keys, stored lower-cased (names are unique per organization in any case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionerKeyName(String);
+
+/// Why a key name was refused; the texts are Coder's, each about the `name` field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProvisionerKeyNameError {
+    #[error("Name is required")]
+    Required,
+    #[error("Name must be at most 64 characters")]
+    TooLong,
+    #[error("Name cannot be reserved name '{0}'")]
+    Reserved(String),
+}
+
+impl ProvisionerKeyName {
+    pub const RESERVED: [&'static str; 3] = ["built-in", "user-auth", "psk"];
+    const MAX_CHARS: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, ProvisionerKeyNameError> {
+        if raw.is_empty() {
+            return Err(ProvisionerKeyNameError::Required);
+        }
+        if raw.chars().count() > Self::MAX_CHARS {
+            return Err(ProvisionerKeyNameError::TooLong);
+        }
+        if Self::RESERVED.iter().any(|r| r.eq_ignore_ascii_case(raw)) {
+            return Err(ProvisionerKeyNameError::Reserved(raw.to_owned()));
+        }
+        Ok(Self(raw.to_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A key daemons of one organization sign in with; it gives them their tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionerKey {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub tags: Tags,
+    pub hashed_secret: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewProvisionerKey {
+    pub organization_id: Uuid,
+    pub name: ProvisionerKeyName,
+    pub tags: Tags,
+    pub hashed_secret: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_names_are_lower_cased() {
+        assert_eq!(
+            ProvisionerKeyName::parse("GPU-Runners").map(|n| n.as_str().to_owned()),
+            Ok("gpu-runners".into())
+        );
+    }
+
+    #[test]
+    fn empty_long_and_built_in_names_are_refused() {
+        assert_eq!(
+            ProvisionerKeyName::parse(""),
+            Err(ProvisionerKeyNameError::Required)
+        );
+        assert_eq!(
+            ProvisionerKeyName::parse(&"k".repeat(65)),
+            Err(ProvisionerKeyNameError::TooLong)
+        );
+        assert!(ProvisionerKeyName::parse(&"k".repeat(64)).is_ok());
+        let reserved = ProvisionerKeyName::parse("Built-In");
+        assert_eq!(
+            reserved,
+            Err(ProvisionerKeyNameError::Reserved("Built-In".into()))
+        );
+        assert_eq!(
+            ProvisionerKeyNameError::Reserved("psk".into()).to_string(),
+            "Name cannot be reserved name 'psk'"
+        );
+    }
+}

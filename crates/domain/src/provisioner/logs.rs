@@ -1,0 +1,163 @@
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::validation::FieldError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    const ALL: [Self; 5] = [
+        Self::Trace,
+        Self::Debug,
+        Self::Info,
+        Self::Warn,
+        Self::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Trace => "trace",
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        Self::ALL
+            .into_iter()
+            .find(|l| l.as_str() == raw)
+            .ok_or_else(|| {
+                FieldError::new(
+                    "log_level",
+                    "oneof",
+                    raw,
+                    "must be one of trace, debug, info, warn, error",
+                )
+            })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogSource {
+    ProvisionerDaemon,
+    Provisioner,
+}
+
+impl LogSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ProvisionerDaemon => "provisioner_daemon",
+            Self::Provisioner => "provisioner",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        [Self::ProvisionerDaemon, Self::Provisioner]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+            .ok_or_else(|| {
+                FieldError::new(
+                    "log_source",
+                    "oneof",
+                    raw,
+                    "must be provisioner_daemon or provisioner",
+                )
+            })
+    }
+}
+
+/// A stored log line; ids grow with every line written, so `after=<id>` pages forward.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub id: i64,
+    pub job_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub source: LogSource,
+    pub level: LogLevel,
+    pub stage: String,
+    pub output: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLogLine {
+    pub source: LogSource,
+    pub level: LogLevel,
+    pub stage: String,
+    pub output: String,
+}
+
+/// How much log output a job may keep (1 MiB of `output` text by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogBudget {
+    pub max_bytes: u64,
+}
+
+impl Default for LogBudget {
+    fn default() -> Self {
+        Self { max_bytes: 1 << 20 }
+    }
+}
+
+impl LogBudget {
+    /// How many of `lines`, in order, still fit after `used` bytes; the first line that does
+    /// not fit and every line after it are dropped, and the job is marked as overflowed.
+    pub fn admit(&self, used: u64, lines: &[NewLogLine]) -> (usize, bool) {
+        let mut total = used;
+        for (index, line) in lines.iter().enumerate() {
+            total += line.output.len() as u64;
+            if total > self.max_bytes {
+                return (index, true);
+            }
+        }
+        (lines.len(), false)
+    }
+
+    pub fn bytes_of(lines: &[NewLogLine]) -> u64 {
+        lines.iter().map(|line| line.output.len() as u64).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(output: &str) -> NewLogLine {
+        NewLogLine {
+            source: LogSource::Provisioner,
+            level: LogLevel::Info,
+            stage: "plan".into(),
+            output: output.into(),
+        }
+    }
+
+    #[test]
+    fn lines_fit_until_the_budget_is_spent() {
+        let budget = LogBudget { max_bytes: 10 };
+        assert_eq!(budget.admit(0, &[line("12345"), line("12345")]), (2, false));
+        assert_eq!(
+            budget.admit(0, &[line("12345"), line("123456"), line("1")]),
+            (1, true)
+        );
+        assert_eq!(budget.admit(10, &[line("")]), (1, false));
+        assert_eq!(budget.admit(10, &[line("x")]), (0, true));
+    }
+
+    #[test]
+    fn levels_and_sources_have_coders_names() {
+        assert_eq!(LogLevel::parse("warn"), Ok(LogLevel::Warn));
+        assert!(LogLevel::parse("fatal").is_err());
+        assert_eq!(
+            LogSource::parse("provisioner_daemon"),
+            Ok(LogSource::ProvisionerDaemon)
+        );
+    }
+}

@@ -1,0 +1,240 @@
+//! Queue numbers: where a pending job stands, per the daemons that could run it.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::job::ProvisionerType;
+use super::tags::Tags;
+
+/// A pending job of one organization, as the queue needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedJob {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub provisioner: ProvisionerType,
+    pub tags: Tags,
+}
+
+/// An online daemon of the same organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Worker {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub provisioners: Vec<ProvisionerType>,
+    pub tags: Tags,
+}
+
+impl Worker {
+    /// The eligibility rule: the daemon offers the job's provisioner and its tags match.
+    pub fn can_run(&self, job: &QueuedJob) -> bool {
+        self.provisioners.contains(&job.provisioner) && self.tags.can_run(&job.tags)
+    }
+}
+
+/// A pending job's place. `position` 1 means some daemon takes it next; 0 and 0 mean the job
+/// is not pending or no online daemon can run it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueInfo {
+    pub position: u32,
+    pub size: u32,
+    /// Eligible online daemons, oldest first.
+    pub available_workers: Vec<Uuid>,
+}
+
+/// The pending jobs of an organization against its online daemons.
+#[derive(Debug, Default)]
+pub struct Queue {
+    info: HashMap<Uuid, QueueInfo>,
+}
+
+impl Queue {
+    /// Jobs are taken oldest first (`created_at`, then `id`), daemons listed oldest first.
+    /// For each daemon, the pending jobs it can run form its own queue; a job's position is
+    /// its best place over those queues, its size the longest of them.
+    /// Costs O(jobs × daemons); nothing here depends on the organization's history.
+    pub fn new(mut pending: Vec<QueuedJob>, mut workers: Vec<Worker>) -> Self {
+        pending.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
+        workers.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
+        let mut info: HashMap<Uuid, QueueInfo> = HashMap::new();
+        for worker in &workers {
+            let mut ahead_and_self = 0u32;
+            let mut runnable = Vec::new();
+            for job in pending.iter().filter(|job| worker.can_run(job)) {
+                ahead_and_self += 1;
+                runnable.push(job.id);
+                let entry = info.entry(job.id).or_default();
+                entry.position = if entry.position == 0 {
+                    ahead_and_self
+                } else {
+                    entry.position.min(ahead_and_self)
+                };
+                entry.available_workers.push(worker.id);
+            }
+            for id in runnable {
+                if let Some(entry) = info.get_mut(&id) {
+                    entry.size = entry.size.max(ahead_and_self);
+                }
+            }
+        }
+        Self { info }
+    }
+
+    /// The numbers of a job; 0, 0 and no workers for a job that is not in the queue.
+    pub fn info(&self, job: Uuid) -> QueueInfo {
+        self.info.get(&job).cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::Duration;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn tags(pairs: &[(&str, &str)]) -> Tags {
+        let raw: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        Tags::normalise_for_organization(raw).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn terraform() -> ProvisionerType {
+        ProvisionerType::from_stored("terraform".into())
+    }
+
+    fn job(n: u128, pairs: &[(&str, &str)]) -> QueuedJob {
+        QueuedJob {
+            id: Uuid::from_u128(n),
+            created_at: DateTime::<Utc>::UNIX_EPOCH + Duration::seconds(n as i64),
+            provisioner: terraform(),
+            tags: tags(pairs),
+        }
+    }
+
+    fn worker(n: u128, pairs: &[(&str, &str)]) -> Worker {
+        Worker {
+            id: Uuid::from_u128(1000 + n),
+            created_at: DateTime::<Utc>::UNIX_EPOCH + Duration::seconds(n as i64),
+            provisioners: vec![terraform()],
+            tags: tags(pairs),
+        }
+    }
+
+    fn numbers(queue: &Queue, jobs: &[QueuedJob]) -> Vec<(u32, u32)> {
+        jobs.iter()
+            .map(|j| queue.info(j.id))
+            .map(|i| (i.position, i.size))
+            .collect()
+    }
+
+    fn coders_jobs() -> Vec<QueuedJob> {
+        vec![
+            job(1, &[("a", "1"), ("b", "2")]),
+            job(2, &[("a", "1")]),
+            job(3, &[("a", "1"), ("c", "3")]),
+        ]
+    }
+
+    #[test]
+    fn coders_vectors_with_two_daemons() {
+        let jobs = coders_jobs();
+        let queue = Queue::new(
+            jobs.clone(),
+            vec![
+                worker(1, &[("a", "1"), ("b", "2")]),
+                worker(2, &[("a", "1")]),
+            ],
+        );
+        assert_eq!(numbers(&queue, &jobs), vec![(1, 2), (1, 2), (0, 0)]);
+    }
+
+    #[test]
+    fn coders_vectors_with_a_third_daemon_that_runs_everything() {
+        let jobs = coders_jobs();
+        let workers = vec![
+            worker(1, &[("a", "1"), ("b", "2")]),
+            worker(2, &[("a", "1")]),
+            worker(3, &[("a", "1"), ("b", "2"), ("c", "3")]),
+        ];
+        let queue = Queue::new(jobs.clone(), workers);
+        assert_eq!(numbers(&queue, &jobs), vec![(1, 3), (1, 3), (3, 3)]);
+    }
+
+    #[test]
+    fn available_workers_are_the_eligible_daemons_oldest_first() {
+        let jobs = coders_jobs();
+        let queue = Queue::new(
+            jobs.clone(),
+            vec![
+                worker(2, &[("a", "1")]),
+                worker(1, &[("a", "1"), ("b", "2")]),
+            ],
+        );
+        assert_eq!(
+            queue.info(jobs[1].id).available_workers,
+            vec![Uuid::from_u128(1001), Uuid::from_u128(1002)]
+        );
+        assert_eq!(queue.info(jobs[2].id).available_workers, Vec::<Uuid>::new());
+    }
+
+    #[test]
+    fn ties_in_creation_time_are_broken_by_id() {
+        let mut first = job(7, &[]);
+        let mut second = job(3, &[]);
+        first.created_at = DateTime::<Utc>::UNIX_EPOCH;
+        second.created_at = DateTime::<Utc>::UNIX_EPOCH;
+        let queue = Queue::new(vec![first.clone(), second.clone()], vec![worker(1, &[])]);
+        assert_eq!(queue.info(second.id).position, 1);
+        assert_eq!(queue.info(first.id).position, 2);
+    }
+
+    #[test]
+    fn a_daemon_without_the_provisioner_is_not_eligible() {
+        let jobs = vec![job(1, &[])];
+        let mut echo_only = worker(1, &[]);
+        echo_only.provisioners = vec![ProvisionerType::from_stored("echo".into())];
+        let queue = Queue::new(jobs.clone(), vec![echo_only]);
+        assert_eq!(queue.info(jobs[0].id), QueueInfo::default());
+    }
+
+    #[test]
+    fn untagged_jobs_wait_for_untagged_daemons() {
+        let jobs = vec![job(1, &[]), job(2, &[("gpu", "yes")])];
+        let queue = Queue::new(jobs.clone(), vec![worker(1, &[("gpu", "yes")])]);
+        assert_eq!(numbers(&queue, &jobs), vec![(0, 0), (1, 1)]);
+    }
+
+    fn tag_set() -> impl Strategy<Value = Vec<(&'static str, &'static str)>> {
+        proptest::sample::subsequence(vec![("a", "1"), ("b", "2"), ("c", "3")], 0..=3)
+    }
+
+    proptest! {
+        /// Every job some daemon can run has 1 <= position <= size, and some job is first.
+        #[test]
+        fn positions_lie_within_sizes(
+            job_tags in proptest::collection::vec(tag_set(), 0..30),
+            worker_tags in proptest::collection::vec(tag_set(), 0..6),
+        ) {
+            let jobs: Vec<QueuedJob> = job_tags.iter().enumerate().map(|(i, t)| job(i as u128, t)).collect();
+            let workers: Vec<Worker> = worker_tags.iter().enumerate().map(|(i, t)| worker(i as u128, t)).collect();
+            let queue = Queue::new(jobs.clone(), workers.clone());
+            let mut any_runnable = false;
+            for job in &jobs {
+                let info = queue.info(job.id);
+                let runnable = workers.iter().any(|w| w.can_run(job));
+                any_runnable |= runnable;
+                prop_assert_eq!(runnable, info.position > 0);
+                prop_assert!(info.position <= info.size);
+                prop_assert_eq!(runnable, !info.available_workers.is_empty());
+            }
+            let has_first = jobs.iter().any(|j| queue.info(j.id).position == 1);
+            prop_assert_eq!(any_runnable, has_first);
+        }
+    }
+}

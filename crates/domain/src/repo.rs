@@ -1,0 +1,290 @@
+//! What a store must do, in domain terms only. One method is one use case and runs as one
+//! transaction, so a failure never leaves half of it behind. Methods are synchronous: a
+//! server calls them on a blocking thread.
+
+use std::error::Error as StdError;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::auth::{ApiKey, KeyRefresh, NewApiKey};
+use crate::authz::JobScope;
+use crate::membership::{Membership, OrgRole, SiteRole};
+use crate::organization::{
+    DeletionRefusal, NewOrganization, Organization, OrganizationPatch, OrganizationRef,
+};
+use crate::provisioner::{
+    CancelRefusal, FinishRefusal, JobStatus, Liveness, LogBudget, LogLine, NewDaemon, NewJob,
+    NewLogLine, NewProvisionerKey, NotYourJob, ProvisionerDaemon, ProvisionerJob, ProvisionerKey,
+    QueueInfo, ReapVerdict, Reaper, TagFilter,
+};
+use crate::user::{NewUser, User, UserStatus};
+
+type Source = Box<dyn StdError + Send + Sync>;
+
+/// A store failure, in terms a caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule: the name of what is already taken (`name`, `email`, `token_name`...).
+    #[error("{0} is already taken")]
+    Conflict(&'static str),
+    /// The database cannot be reached or is overloaded; worth retrying.
+    #[error("database unavailable")]
+    Unavailable(#[source] Source),
+    #[error("database error")]
+    Other(#[source] Source),
+}
+
+/// A use case that a domain rule may refuse.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError<R> {
+    #[error("refused: {0}")]
+    Refused(R),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+pub type RepoResult<T> = Result<T, RepoError>;
+pub type OpResult<T, R> = Result<T, OpError<R>>;
+
+pub trait OrganizationRepo {
+    /// Live organizations ordered by name; `visible: None` means all of them.
+    fn organizations(&self, visible: Option<&[Uuid]>) -> RepoResult<Vec<Organization>>;
+    fn organization(&self, reference: &OrganizationRef) -> RepoResult<Option<Organization>>;
+    /// Creates it and makes `creator` a member. `Conflict("name")` when the name is taken.
+    fn create_organization(
+        &self,
+        new: &NewOrganization,
+        creator: Uuid,
+        now: DateTime<Utc>,
+    ) -> RepoResult<Organization>;
+    fn update_organization(
+        &self,
+        id: Uuid,
+        patch: &OrganizationPatch,
+        now: DateTime<Utc>,
+    ) -> RepoResult<Organization>;
+    /// Soft-deletes it once nothing depends on it but the deleter's own membership.
+    fn delete_organization(
+        &self,
+        id: Uuid,
+        deleter: Uuid,
+        now: DateTime<Utc>,
+    ) -> OpResult<(), DeletionRefusal>;
+}
+
+/// The first user can be created only once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("The initial user has already been created.")]
+pub struct FirstUserExists;
+
+/// A new user was to join an organization that does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Organization does not exist with the provided id \"{0}\".")]
+pub struct UnknownOrganization(pub Uuid);
+
+/// Who a user lookup is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserLookup {
+    Id(Uuid),
+    /// Lower-cased.
+    Username(String),
+}
+
+pub trait UserRepo {
+    fn has_users(&self) -> RepoResult<bool>;
+    /// Creates the first user as an owner and member of the default organization; refused
+    /// once any user exists. Returns the user and the default organization's id.
+    fn create_first_user(
+        &self,
+        new: &NewUser,
+        now: DateTime<Utc>,
+    ) -> OpResult<(User, Uuid), FirstUserExists>;
+    /// `Conflict("username")` / `Conflict("email")` when taken.
+    fn create_user(&self, new: &NewUser, now: DateTime<Utc>)
+    -> OpResult<User, UnknownOrganization>;
+    /// Ordered by username.
+    fn users(&self) -> RepoResult<Vec<User>>;
+    fn user(&self, lookup: &UserLookup) -> RepoResult<Option<User>>;
+    /// The user with this e-mail (any case) and its password hash, for signing in.
+    fn user_for_login(&self, email: &str) -> RepoResult<Option<(User, String)>>;
+    fn set_site_roles(&self, id: Uuid, roles: &[SiteRole], now: DateTime<Utc>) -> RepoResult<User>;
+    fn set_status(&self, id: Uuid, status: UserStatus, now: DateTime<Utc>) -> RepoResult<User>;
+}
+
+pub trait ApiKeyRepo {
+    /// `Conflict("token_name")` when the user already has a token of that name.
+    fn insert_api_key(&self, key: NewApiKey, now: DateTime<Utc>) -> RepoResult<ApiKey>;
+    fn api_key(&self, id: &str) -> RepoResult<Option<ApiKey>>;
+    /// Records use, and slides a session forward; also marks the user as seen.
+    fn refresh_api_key(&self, key: &ApiKey, refresh: KeyRefresh) -> RepoResult<()>;
+    /// A user's named tokens (not its sessions), oldest first.
+    fn tokens(&self, user: Uuid) -> RepoResult<Vec<ApiKey>>;
+    /// Deletes one of the user's keys (a token, or a session at logout).
+    fn delete_api_key(&self, user: Uuid, id: &str) -> RepoResult<()>;
+}
+
+/// The last member stays while its organization exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("An organization must keep at least one member.")]
+pub struct LastMember;
+
+/// A member together with the user it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub membership: Membership,
+    pub user: User,
+}
+
+pub trait MembershipRepo {
+    /// Ordered by username.
+    fn members(&self, organization: Uuid) -> RepoResult<Vec<Member>>;
+    /// `Conflict("user_id")` when already a member.
+    fn add_member(&self, organization: Uuid, user: Uuid, now: DateTime<Utc>) -> RepoResult<Member>;
+    fn remove_member(&self, organization: Uuid, user: Uuid) -> OpResult<(), LastMember>;
+    fn set_member_roles(
+        &self,
+        organization: Uuid,
+        user: Uuid,
+        roles: &[OrgRole],
+        now: DateTime<Utc>,
+    ) -> RepoResult<Member>;
+}
+
+pub trait ProvisionerKeyRepo {
+    /// `Conflict("name")` when the organization has a key of that name.
+    fn create_provisioner_key(
+        &self,
+        new: &NewProvisionerKey,
+        now: DateTime<Utc>,
+    ) -> RepoResult<ProvisionerKey>;
+    /// Oldest first.
+    fn provisioner_keys(&self, organization: Uuid) -> RepoResult<Vec<ProvisionerKey>>;
+    fn delete_provisioner_key(&self, organization: Uuid, name: &str) -> RepoResult<()>;
+    /// The key of a live organization whose secret hashes to this.
+    fn provisioner_key_by_hash(&self, hashed_secret: &[u8]) -> RepoResult<Option<ProvisionerKey>>;
+}
+
+/// Which daemons to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DaemonFilter {
+    pub ids: Vec<Uuid>,
+    pub tags: TagFilter,
+    /// `None`: no limit.
+    pub limit: Option<u32>,
+}
+
+pub trait DaemonRepo {
+    /// Registers the daemon `name` of the key's organization, or refreshes it if it exists.
+    fn register_daemon(&self, new: &NewDaemon, now: DateTime<Utc>)
+    -> RepoResult<ProvisionerDaemon>;
+    /// Marks a daemon of this key as seen. `NotFound` when it is not the key's.
+    fn heartbeat(&self, daemon: Uuid, key: Uuid, now: DateTime<Utc>) -> RepoResult<()>;
+    /// Newest first.
+    fn daemons(
+        &self,
+        organization: Uuid,
+        filter: &DaemonFilter,
+    ) -> RepoResult<Vec<ProvisionerDaemon>>;
+    fn daemon(&self, id: Uuid) -> RepoResult<Option<ProvisionerDaemon>>;
+}
+
+/// Which jobs to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFilter {
+    pub ids: Vec<Uuid>,
+    pub statuses: Vec<JobStatus>,
+    pub tags: TagFilter,
+    pub initiator: Option<Uuid>,
+    /// `None`: no limit.
+    pub limit: Option<u32>,
+    pub scope: JobScope,
+}
+
+/// A job with where it stands in the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedJobView {
+    pub job: ProvisionerJob,
+    pub queue: QueueInfo,
+}
+
+/// Why a daemon may not act on a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DaemonJobRefusal {
+    #[error(transparent)]
+    NotYours(#[from] NotYourJob),
+    #[error(transparent)]
+    Finished(#[from] FinishRefusal),
+}
+
+/// What a daemon learns when it reports progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobUpdateOutcome {
+    /// Cancellation was asked for: the daemon should stop and complete the job.
+    pub canceled: bool,
+}
+
+pub trait JobRepo {
+    /// Creates a pending job; returned with its place in the queue.
+    fn create_job(
+        &self,
+        new: &NewJob,
+        liveness: Liveness,
+        now: DateTime<Utc>,
+    ) -> RepoResult<QueuedJobView>;
+    /// Newest first, with queue numbers against the daemons online `now`.
+    fn jobs(
+        &self,
+        organization: Uuid,
+        filter: &JobFilter,
+        liveness: Liveness,
+        now: DateTime<Utc>,
+    ) -> RepoResult<Vec<QueuedJobView>>;
+    fn job(
+        &self,
+        organization: Uuid,
+        id: Uuid,
+        liveness: Liveness,
+        now: DateTime<Utc>,
+    ) -> RepoResult<Option<QueuedJobView>>;
+    /// `NotFound` when the organization has no such job.
+    fn cancel_job(
+        &self,
+        organization: Uuid,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> OpResult<ProvisionerJob, CancelRefusal>;
+    /// Takes the oldest pending job this daemon can run, marking it started by the daemon;
+    /// never hands one job to two daemons.
+    fn acquire_job(&self, daemon: Uuid, now: DateTime<Utc>) -> RepoResult<Option<ProvisionerJob>>;
+    /// Appends logs within the budget and marks the job as alive.
+    fn update_job(
+        &self,
+        daemon: Uuid,
+        job: Uuid,
+        logs: &[NewLogLine],
+        budget: LogBudget,
+        now: DateTime<Utc>,
+    ) -> OpResult<JobUpdateOutcome, DaemonJobRefusal>;
+    fn complete_job(
+        &self,
+        daemon: Uuid,
+        job: Uuid,
+        now: DateTime<Utc>,
+    ) -> OpResult<ProvisionerJob, DaemonJobRefusal>;
+    fn fail_job(
+        &self,
+        daemon: Uuid,
+        job: Uuid,
+        error: String,
+        error_code: Option<String>,
+        now: DateTime<Utc>,
+    ) -> OpResult<ProvisionerJob, DaemonJobRefusal>;
+    /// Log lines with an id above `after`, oldest first.
+    fn job_logs(&self, job: Uuid, after: i64) -> RepoResult<Vec<LogLine>>;
+    /// Terminates pending and hung jobs past their time; returns what it reaped.
+    fn reap_jobs(&self, reaper: Reaper, now: DateTime<Utc>)
+    -> RepoResult<Vec<(Uuid, ReapVerdict)>>;
+}

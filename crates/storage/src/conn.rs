@@ -1,0 +1,256 @@
+//! Connections: one connection type for both backends, picked from the URL, and pooled.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel::result::Error as DieselError;
+
+/// Every query is written once against this; diesel dispatches to the backend.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Runs the same diesel expression on whichever backend `conn` is: for the few statements
+/// the shared query type cannot express (upserts, row locks). Each use is one line per
+/// backend, side by side.
+macro_rules! per_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::conn::AnyConnection::Postgresql($c) => $body,
+            $crate::conn::AnyConnection::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use per_backend;
+
+/// Runs `$run` with `$q` bound to the query locked for update: `FOR UPDATE` (optionally
+/// `SKIP LOCKED`) on PostgreSQL; on SQLite the query as is, since the surrounding
+/// `BEGIN IMMEDIATE` already holds the database's single write lock.
+macro_rules! with_row_lock {
+    ($conn:expr, $query:expr, skip_locked, |$q:ident, $c:ident| $run:expr) => {
+        match $conn {
+            $crate::conn::AnyConnection::Postgresql($c) => {
+                let $q = $query.for_update().skip_locked();
+                $run
+            }
+            $crate::conn::AnyConnection::Sqlite($c) => {
+                let $q = $query;
+                $run
+            }
+        }
+    };
+    ($conn:expr, $query:expr, |$q:ident, $c:ident| $run:expr) => {
+        match $conn {
+            $crate::conn::AnyConnection::Postgresql($c) => {
+                let $q = $query.for_update();
+                $run
+            }
+            $crate::conn::AnyConnection::Sqlite($c) => {
+                let $q = $query;
+                $run
+            }
+        }
+    };
+}
+pub(crate) use with_row_lock;
+
+/// Where the data lives: `postgres://` / `postgresql://` URLs, or `sqlite://<path>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UrlError {
+    #[error(
+        "unsupported database URL {0:?}: use postgres://user@host:port/database or sqlite://path/to/file.db"
+    )]
+    Unsupported(String),
+    #[error(
+        "an in-memory SQLite database cannot be shared by a connection pool: give sqlite:// a file path"
+    )]
+    InMemory,
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, UrlError> {
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(Self::Postgres(raw.to_owned()));
+        }
+        let path = raw
+            .strip_prefix("sqlite://")
+            .ok_or_else(|| UrlError::Unsupported(raw.to_owned()))?;
+        if path.is_empty() {
+            return Err(UrlError::Unsupported(raw.to_owned()));
+        }
+        if path == ":memory:" || path.contains("mode=memory") {
+            return Err(UrlError::InMemory);
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+
+    /// The URL with any password masked, for logs.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Self::Postgres(url) => match (url.find("://"), url.rfind('@')) {
+                (Some(scheme_end), Some(at)) if at > scheme_end => {
+                    let credentials = &url[scheme_end + 3..at];
+                    match credentials.split_once(':') {
+                        Some((user, _)) => {
+                            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+                        }
+                        None => url.clone(),
+                    }
+                }
+                _ => url.clone(),
+            },
+        }
+    }
+
+    pub(crate) fn establish(&self) -> ConnectionResult<AnyConnection> {
+        match self {
+            Self::Postgres(url) => PgConnection::establish(url).map(AnyConnection::Postgresql),
+            Self::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                conn.batch_execute(SQLITE_PRAGMAS)
+                    .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+/// Per connection: wait for a busy writer instead of failing at once, enforce foreign keys
+/// (off by default in SQLite), and let readers proceed while one connection writes.
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;";
+
+/// Picks the connection type from the URL and reports the real error when it cannot
+/// connect (diesel's own `AnyConnection::establish` tries both and hides both errors).
+pub(crate) struct Manager {
+    pub(crate) url: DatabaseUrl,
+}
+
+impl ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        self.url.establish().map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+pub(crate) type Pool = r2d2::Pool<Manager>;
+
+/// How many connections, and how long a request waits for one before the database counts
+/// as unavailable.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    pub max_size: u32,
+    pub connection_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_size: 16,
+            connection_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Connections are opened lazily; the caller checks the database is reachable first.
+pub(crate) fn pool(url: &DatabaseUrl, options: PoolOptions) -> Pool {
+    r2d2::Pool::builder()
+        .max_size(options.max_size)
+        .min_idle(Some(0))
+        .connection_timeout(options.connection_timeout)
+        .build_unchecked(Manager { url: url.clone() })
+}
+
+/// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock is
+/// taken up front, so two writers queue on `busy_timeout` instead of one failing with
+/// "database is locked" when a read turns into a write halfway.
+pub(crate) fn write_transaction<T, E>(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<DieselError>,
+{
+    match conn {
+        AnyConnection::Sqlite(sqlite) => {
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?
+        }
+        AnyConnection::Postgresql(_) => Manage::begin_transaction(conn)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            Manage::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => match Manage::rollback_transaction(conn) {
+            Ok(()) | Err(DieselError::BrokenTransactionManager) => Err(error),
+            Err(rollback_error) => Err(rollback_error.into()),
+        },
+    }
+}
+
+/// The derived connection is its own transaction manager, delegating to the backend's.
+type Manage = AnyConnection;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_backend() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://api.db"),
+            Ok(DatabaseUrl::Sqlite("api.db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/api.db"),
+            Ok(DatabaseUrl::Sqlite("/var/lib/api.db".into()))
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://u@h/db"),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        assert!(matches!(
+            DatabaseUrl::parse("mysql://u@h/db"),
+            Err(UrlError::Unsupported(_))
+        ));
+        assert!(matches!(
+            DatabaseUrl::parse("api.db"),
+            Err(UrlError::Unsupported(_))
+        ));
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://:memory:"),
+            Err(UrlError::InMemory)
+        );
+    }
+
+    #[test]
+    fn passwords_are_masked_in_logs() {
+        let url = DatabaseUrl::parse("postgres://app:s3cret@db:5432/api")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(url.redacted(), "postgres://app:***@db:5432/api");
+    }
+}

@@ -1,0 +1,111 @@
+//! How storage failures become the domain's `RepoError`, in one place.
+
+use std::convert::Infallible;
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use domain::repo::{OpError, RepoError};
+
+/// A failure inside a storage operation. `R` is the domain refusal the operation may end
+/// with. Internal query helpers return diesel's `QueryResult`; `?` lifts it into this.
+#[derive(Debug)]
+pub(crate) enum Fail<R = Infallible> {
+    Db(DieselError),
+    Pool(diesel::r2d2::PoolError),
+    NotFound,
+    Conflict(&'static str),
+    /// A stored value the domain cannot read back.
+    Corrupt(String),
+    Refused(R),
+}
+
+impl<R> From<DieselError> for Fail<R> {
+    fn from(error: DieselError) -> Self {
+        match error {
+            DieselError::NotFound => Self::NotFound,
+            other => Self::Db(other),
+        }
+    }
+}
+
+impl<R> Fail<R> {
+    pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
+        Self::Corrupt(what.to_string())
+    }
+}
+
+impl<R> Fail<R> {
+    /// The same failure inside an operation with another kind of refusal; `refused` decides
+    /// what this one's refusal becomes there.
+    pub(crate) fn map_refusal<S>(self, refused: impl FnOnce(R) -> Fail<S>) -> Fail<S> {
+        match self {
+            Self::Db(e) => Fail::Db(e),
+            Self::Pool(e) => Fail::Pool(e),
+            Self::NotFound => Fail::NotFound,
+            Self::Conflict(field) => Fail::Conflict(field),
+            Self::Corrupt(what) => Fail::Corrupt(what),
+            Self::Refused(refusal) => refused(refusal),
+        }
+    }
+}
+
+/// A unique violation becomes a conflict on `field`; anything else passes through.
+pub(crate) trait ConflictOn<T> {
+    fn conflict_on<R>(self, field: &'static str) -> Result<T, Fail<R>>;
+}
+
+impl<T> ConflictOn<T> for Result<T, DieselError> {
+    fn conflict_on<R>(self, field: &'static str) -> Result<T, Fail<R>> {
+        self.map_err(|error| match error {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                Fail::Conflict(field)
+            }
+            other => Fail::from(other),
+        })
+    }
+}
+
+fn is_unavailable(error: &DieselError) -> bool {
+    match error {
+        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+        | DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _)
+        | DieselError::BrokenTransactionManager => true,
+        // SQLite: another writer held the lock past busy_timeout.
+        DieselError::DatabaseError(_, info) => {
+            let message = info.message();
+            message.contains("database is locked") || message.contains("database is busy")
+        }
+        _ => false,
+    }
+}
+
+fn repo_error<R>(fail: Fail<R>) -> Result<RepoError, R> {
+    Ok(match fail {
+        Fail::NotFound => RepoError::NotFound,
+        Fail::Conflict(field) => RepoError::Conflict(field),
+        Fail::Pool(error) => RepoError::Unavailable(Box::new(error)),
+        Fail::Db(error) if is_unavailable(&error) => RepoError::Unavailable(Box::new(error)),
+        Fail::Db(error) => RepoError::Other(Box::new(error)),
+        Fail::Corrupt(what) => {
+            RepoError::Other(format!("stored data cannot be read: {what}").into())
+        }
+        Fail::Refused(refusal) => return Err(refusal),
+    })
+}
+
+impl From<Fail> for RepoError {
+    fn from(fail: Fail) -> Self {
+        match repo_error(fail) {
+            Ok(error) => error,
+            Err(never) => match never {},
+        }
+    }
+}
+
+impl<R> From<Fail<R>> for OpError<R> {
+    fn from(fail: Fail<R>) -> Self {
+        match repo_error(fail) {
+            Ok(error) => OpError::Repo(error),
+            Err(refusal) => OpError::Refused(refusal),
+        }
+    }
+}

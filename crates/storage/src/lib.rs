@@ -1,0 +1,129 @@
+//! The domain's repositories on SQLite (embedded, the default) and PostgreSQL, behind one
+//! [`Store`]. Which backend runs is decided by the URL and stays inside this crate: every
+//! query is written once against [`conn::AnyConnection`], and the few statements that must
+//! differ (row locks, upserts) match on the connection in one place each.
+
+pub mod conn;
+mod convert;
+mod error;
+mod events;
+pub mod migrate;
+mod repos;
+mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use diesel::r2d2::PooledConnection;
+
+pub use conn::{DatabaseUrl, PoolOptions, UrlError};
+pub use events::StoreEvent;
+
+use conn::{AnyConnection, Manager, Pool, write_transaction};
+use error::Fail;
+use events::{EventHub, Events};
+
+/// Why a store could not be opened; each reads as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    #[error("cannot connect to the database {url}: {source}")]
+    Connect {
+        url: String,
+        source: diesel::ConnectionError,
+    },
+    #[error("cannot migrate the database {url}: {source}")]
+    Migrate {
+        url: String,
+        source: migrate::MigrationError,
+    },
+    #[error("cannot prepare the database {url}: {source}")]
+    Setup {
+        url: String,
+        source: domain::repo::RepoError,
+    },
+    #[error("cannot start the notification listener: {0}")]
+    Listener(#[from] std::io::Error),
+}
+
+/// The data store: a connection pool plus the change notices of its writes. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+    url: DatabaseUrl,
+    hub: Arc<EventHub>,
+}
+
+impl Store {
+    /// Connects (failing fast with the database's own error), migrates, makes sure the
+    /// default organization exists, and on PostgreSQL starts listening to other servers.
+    pub fn open(url: &str, options: PoolOptions, now: DateTime<Utc>) -> Result<Self, OpenError> {
+        let url = DatabaseUrl::parse(url)?;
+        let redacted = url.redacted();
+        let mut conn = url.establish().map_err(|source| OpenError::Connect {
+            url: redacted.clone(),
+            source,
+        })?;
+        migrate::run(&mut conn).map_err(|source| OpenError::Migrate {
+            url: redacted.clone(),
+            source,
+        })?;
+        repos::organizations::ensure_default(&mut conn, now).map_err(|fail| OpenError::Setup {
+            url: redacted.clone(),
+            source: fail.into(),
+        })?;
+        drop(conn);
+        let store = Self {
+            pool: conn::pool(&url, options),
+            url,
+            hub: Arc::default(),
+        };
+        if let DatabaseUrl::Postgres(pg_url) = &store.url {
+            events::spawn_listener(pg_url.clone(), Arc::downgrade(&store.hub))?;
+        }
+        Ok(store)
+    }
+
+    /// Calls `subscriber` for every change this store, or another server on the same
+    /// PostgreSQL database, makes. It runs on the writing thread: keep it short.
+    pub fn subscribe(&self, subscriber: impl Fn(StoreEvent) + Send + Sync + 'static) {
+        self.hub.subscribe(Box::new(subscriber));
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    fn conn<R>(&self) -> Result<PooledConnection<Manager>, Fail<R>> {
+        self.pool.get().map_err(Fail::Pool)
+    }
+
+    /// Runs read-only work on a pooled connection.
+    fn read<T, R>(
+        &self,
+        f: impl FnOnce(&mut AnyConnection) -> Result<T, Fail<R>>,
+    ) -> Result<T, Fail<R>> {
+        let mut conn = self.conn()?;
+        f(&mut conn)
+    }
+
+    /// Runs a use case in one write transaction; the events it records reach other servers
+    /// if it commits, and this process after it did.
+    fn write<T, R>(
+        &self,
+        f: impl FnOnce(&mut AnyConnection, &mut Events) -> Result<T, Fail<R>>,
+    ) -> Result<T, Fail<R>> {
+        let mut conn = self.conn()?;
+        let mut events = Events::default();
+        let value = write_transaction(&mut conn, |c| -> Result<T, Fail<R>> {
+            let value = f(c, &mut events)?;
+            events.notify_peers(c)?;
+            Ok(value)
+        })?;
+        events.publish(&self.hub);
+        Ok(value)
+    }
+}

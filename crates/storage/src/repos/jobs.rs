@@ -1,0 +1,693 @@
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use domain::authz::JobScope;
+use domain::provisioner::{
+    JobState, JobStatus, JobType, Liveness, LogBudget, LogLevel, LogLine, LogSource, NewJob,
+    NewLogLine, ProvisionerJob, ProvisionerType, Queue, QueuedJob, ReapVerdict, Reaper, Tags,
+    Worker, check_worker,
+};
+use domain::repo::{
+    DaemonJobRefusal, JobFilter, JobRepo, JobUpdateOutcome, OpResult, QueuedJobView, RepoResult,
+};
+use uuid::Uuid;
+
+use super::daemons::{DaemonRow, provisioners_of};
+use super::tag_sets;
+use crate::Store;
+use crate::conn::{AnyConnection, with_row_lock};
+use crate::convert::{id, naive, text, utc};
+use crate::error::Fail;
+use crate::events::StoreEvent;
+use crate::schema::{provisioner_daemons, provisioner_job_logs, provisioner_jobs};
+
+type Backend = <AnyConnection as Connection>::Backend;
+type JobQuery = provisioner_jobs::BoxedQuery<'static, Backend>;
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = provisioner_jobs)]
+struct JobRow {
+    id: String,
+    organization_id: String,
+    initiator_id: String,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    started_at: Option<NaiveDateTime>,
+    completed_at: Option<NaiveDateTime>,
+    canceled_at: Option<NaiveDateTime>,
+    error: Option<String>,
+    error_code: Option<String>,
+    job_type: String,
+    provisioner: String,
+    file_id: Option<String>,
+    tag_set_id: String,
+    input: String,
+    metadata: String,
+    worker_id: Option<String>,
+    logs_length: i64,
+    logs_overflowed: bool,
+}
+
+pub(crate) fn state_of(
+    started_at: Option<NaiveDateTime>,
+    completed_at: Option<NaiveDateTime>,
+    canceled_at: Option<NaiveDateTime>,
+    error: Option<String>,
+    error_code: Option<String>,
+) -> JobState {
+    JobState {
+        started_at: started_at.map(utc),
+        completed_at: completed_at.map(utc),
+        canceled_at: canceled_at.map(utc),
+        error,
+        error_code,
+    }
+}
+
+impl JobRow {
+    fn state(&self) -> JobState {
+        state_of(
+            self.started_at,
+            self.completed_at,
+            self.canceled_at,
+            self.error.clone(),
+            self.error_code.clone(),
+        )
+    }
+
+    fn worker<R>(&self) -> Result<Option<Uuid>, Fail<R>> {
+        self.worker_id.as_deref().map(id).transpose()
+    }
+
+    fn into_domain<R>(
+        self,
+        tags: &HashMap<String, Tags>,
+        worker_names: &HashMap<String, String>,
+    ) -> Result<ProvisionerJob, Fail<R>> {
+        let state = self.state();
+        Ok(ProvisionerJob {
+            id: id(&self.id)?,
+            organization_id: id(&self.organization_id)?,
+            initiator_id: id(&self.initiator_id)?,
+            created_at: utc(self.created_at),
+            updated_at: utc(self.updated_at),
+            worker_id: self.worker()?,
+            worker_name: self
+                .worker_id
+                .as_ref()
+                .and_then(|w| worker_names.get(w))
+                .cloned()
+                .unwrap_or_default(),
+            state,
+            job_type: JobType::parse(&self.job_type).map_err(Fail::corrupt)?,
+            provisioner: ProvisionerType::from_stored(self.provisioner),
+            file_id: self.file_id.as_deref().map(id).transpose()?,
+            tags: tags
+                .get(&self.tag_set_id)
+                .cloned()
+                .ok_or_else(|| Fail::corrupt("missing tag set"))?,
+            input: serde_json::from_str(&self.input).map_err(Fail::corrupt)?,
+            metadata: serde_json::from_str(&self.metadata).map_err(Fail::corrupt)?,
+            logs_overflowed: self.logs_overflowed,
+        })
+    }
+}
+
+/// The columns a change of state writes, status included, always together.
+#[derive(AsChangeset, Insertable)]
+#[diesel(table_name = provisioner_jobs, treat_none_as_null = true)]
+struct StateChange {
+    started_at: Option<NaiveDateTime>,
+    completed_at: Option<NaiveDateTime>,
+    canceled_at: Option<NaiveDateTime>,
+    error: Option<String>,
+    error_code: Option<String>,
+    status: String,
+    updated_at: NaiveDateTime,
+}
+
+impl StateChange {
+    fn new(state: &JobState, now: DateTime<Utc>) -> Self {
+        Self {
+            started_at: state.started_at.map(naive),
+            completed_at: state.completed_at.map(naive),
+            canceled_at: state.canceled_at.map(naive),
+            error: state.error.clone(),
+            error_code: state.error_code.clone(),
+            status: state.status().as_str().to_owned(),
+            updated_at: naive(now),
+        }
+    }
+}
+
+fn save_state(
+    conn: &mut AnyConnection,
+    job: &str,
+    state: &JobState,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::update(provisioner_jobs::table.find(job))
+        .set(StateChange::new(state, now))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn load_jobs<R>(conn: &mut AnyConnection, query: JobQuery) -> Result<Vec<ProvisionerJob>, Fail<R>> {
+    let rows: Vec<JobRow> = query.select(JobRow::as_select()).load(conn)?;
+    let tags = tag_sets::load(conn, rows.iter().map(|row| &row.tag_set_id))?;
+    let workers: Vec<&String> = rows
+        .iter()
+        .filter_map(|row| row.worker_id.as_ref())
+        .collect();
+    let worker_names: HashMap<String, String> = if workers.is_empty() {
+        HashMap::new()
+    } else {
+        provisioner_daemons::table
+            .filter(provisioner_daemons::id.eq_any(workers))
+            .select((provisioner_daemons::id, provisioner_daemons::name))
+            .load::<(String, String)>(conn)?
+            .into_iter()
+            .collect()
+    };
+    rows.into_iter()
+        .map(|row| row.into_domain(&tags, &worker_names))
+        .collect()
+}
+
+fn load_job<R>(conn: &mut AnyConnection, job: &str) -> Result<ProvisionerJob, Fail<R>> {
+    load_jobs(
+        conn,
+        provisioner_jobs::table
+            .filter(provisioner_jobs::id.eq(job.to_owned()))
+            .into_boxed(),
+    )?
+    .pop()
+    .ok_or(Fail::NotFound)
+}
+
+/// The queue of the organization, if any of `jobs` is in it. Reads the pending set and the
+/// online daemons, never the history.
+fn queue_for<R>(
+    conn: &mut AnyConnection,
+    organization: Uuid,
+    jobs: &[ProvisionerJob],
+    liveness: Liveness,
+    now: DateTime<Utc>,
+) -> Result<Queue, Fail<R>> {
+    if !jobs.iter().any(|job| job.status() == JobStatus::Pending) {
+        return Ok(Queue::default());
+    }
+    let organization = text(organization);
+    let pending: Vec<(String, NaiveDateTime, String, String)> = provisioner_jobs::table
+        .filter(provisioner_jobs::organization_id.eq(&organization))
+        .filter(provisioner_jobs::status.eq(JobStatus::Pending.as_str()))
+        .select((
+            provisioner_jobs::id,
+            provisioner_jobs::created_at,
+            provisioner_jobs::provisioner,
+            provisioner_jobs::tag_set_id,
+        ))
+        .load(conn)?;
+    let daemons: Vec<DaemonRow> = provisioner_daemons::table
+        .filter(provisioner_daemons::organization_id.eq(&organization))
+        .filter(provisioner_daemons::last_seen_at.gt(naive(liveness.seen_after(now))))
+        .select(DaemonRow::as_select())
+        .load(conn)?;
+    let tag_set_ids = pending
+        .iter()
+        .map(|(_, _, _, tag_set)| tag_set)
+        .chain(daemons.iter().map(|d| &d.tag_set_id));
+    let tags = tag_sets::load(conn, tag_set_ids)?;
+    let tags_of = |tag_set: &String| {
+        tags.get(tag_set)
+            .cloned()
+            .ok_or_else(|| Fail::corrupt("missing tag set"))
+    };
+    let queued = pending
+        .into_iter()
+        .map(|(job, created_at, provisioner, tag_set)| {
+            Ok(QueuedJob {
+                id: id(&job)?,
+                created_at: utc(created_at),
+                provisioner: ProvisionerType::from_stored(provisioner),
+                tags: tags_of(&tag_set)?,
+            })
+        })
+        .collect::<Result<Vec<_>, Fail<R>>>()?;
+    let workers = daemons
+        .iter()
+        .map(|daemon| {
+            Ok(Worker {
+                id: id(&daemon.id)?,
+                created_at: utc(daemon.created_at),
+                provisioners: provisioners_of(&daemon.provisioners),
+                tags: tags_of(&daemon.tag_set_id)?,
+            })
+        })
+        .collect::<Result<Vec<_>, Fail<R>>>()?;
+    Ok(Queue::new(queued, workers))
+}
+
+fn with_queue<R>(
+    conn: &mut AnyConnection,
+    organization: Uuid,
+    jobs: Vec<ProvisionerJob>,
+    liveness: Liveness,
+    now: DateTime<Utc>,
+) -> Result<Vec<QueuedJobView>, Fail<R>> {
+    let queue = queue_for(conn, organization, &jobs, liveness, now)?;
+    Ok(jobs
+        .into_iter()
+        .map(|job| QueuedJobView {
+            queue: queue.info(job.id),
+            job,
+        })
+        .collect())
+}
+
+fn organization_jobs(organization: Uuid) -> JobQuery {
+    provisioner_jobs::table
+        .filter(provisioner_jobs::organization_id.eq(text(organization)))
+        .into_boxed()
+}
+
+/// Locks one job for a change by its daemon, after checking the daemon holds it.
+fn lock_for_daemon(
+    conn: &mut AnyConnection,
+    daemon: Uuid,
+    job: Uuid,
+) -> Result<JobRow, Fail<DaemonJobRefusal>> {
+    let row: JobRow = with_row_lock!(
+        conn,
+        provisioner_jobs::table
+            .find(text(job))
+            .select(JobRow::as_select()),
+        |q, c| q.first(c)
+    )?;
+    check_worker(row.worker()?, daemon).map_err(|refusal| Fail::Refused(refusal.into()))?;
+    Ok(row)
+}
+
+fn touch_daemon(conn: &mut AnyConnection, daemon: Uuid, now: DateTime<Utc>) -> QueryResult<usize> {
+    diesel::update(provisioner_daemons::table.find(text(daemon)))
+        .set(provisioner_daemons::last_seen_at.eq(naive(now)))
+        .execute(conn)
+}
+
+fn insert_logs(
+    conn: &mut AnyConnection,
+    job: &str,
+    lines: &[NewLogLine],
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    for line in lines {
+        diesel::insert_into(provisioner_job_logs::table)
+            .values((
+                provisioner_job_logs::job_id.eq(job),
+                provisioner_job_logs::created_at.eq(naive(now)),
+                provisioner_job_logs::source.eq(line.source.as_str()),
+                provisioner_job_logs::level.eq(line.level.as_str()),
+                provisioner_job_logs::stage.eq(&line.stage),
+                provisioner_job_logs::output.eq(&line.output),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A daemon ends its job: the transition is the domain's; the daemon becomes free.
+fn finish(
+    store: &Store,
+    daemon: Uuid,
+    job: Uuid,
+    now: DateTime<Utc>,
+    transition: impl FnOnce(&JobState) -> Result<JobState, domain::provisioner::FinishRefusal>,
+) -> OpResult<ProvisionerJob, DaemonJobRefusal> {
+    store
+        .write(|conn, events| {
+            let row = lock_for_daemon(conn, daemon, job)?;
+            let state =
+                transition(&row.state()).map_err(|refusal| Fail::Refused(refusal.into()))?;
+            save_state(conn, &row.id, &state, now)?;
+            touch_daemon(conn, daemon, now)?;
+            events.push(StoreEvent::JobChanged(job));
+            events.push(StoreEvent::QueueChanged);
+            load_job(conn, &row.id)
+        })
+        .map_err(Into::into)
+}
+
+impl JobRepo for Store {
+    fn create_job(
+        &self,
+        new: &NewJob,
+        liveness: Liveness,
+        now: DateTime<Utc>,
+    ) -> RepoResult<QueuedJobView> {
+        self.write(|conn, events| {
+            let job = text(Uuid::now_v7());
+            let tag_set = tag_sets::ensure(conn, &new.tags)?;
+            let state = JobState::default();
+            diesel::insert_into(provisioner_jobs::table)
+                .values((
+                    provisioner_jobs::id.eq(&job),
+                    provisioner_jobs::organization_id.eq(text(new.organization_id)),
+                    provisioner_jobs::initiator_id.eq(text(new.initiator_id)),
+                    provisioner_jobs::created_at.eq(naive(now)),
+                    provisioner_jobs::job_type.eq(new.job_type.as_str()),
+                    provisioner_jobs::provisioner.eq(new.provisioner.as_str()),
+                    provisioner_jobs::file_id.eq(new.file_id.map(text)),
+                    provisioner_jobs::tag_set_id.eq(tag_set),
+                    provisioner_jobs::input
+                        .eq(serde_json::to_string(&new.input).map_err(Fail::corrupt)?),
+                    provisioner_jobs::metadata
+                        .eq(serde_json::to_string(&new.metadata).map_err(Fail::corrupt)?),
+                    StateChange::new(&state, now),
+                ))
+                .execute(conn)?;
+            events.push(StoreEvent::QueueChanged);
+            let created = load_job(conn, &job)?;
+            with_queue(conn, new.organization_id, vec![created], liveness, now)?
+                .pop()
+                .ok_or(Fail::NotFound)
+        })
+        .map_err(Into::into)
+    }
+
+    fn jobs(
+        &self,
+        organization: Uuid,
+        filter: &JobFilter,
+        liveness: Liveness,
+        now: DateTime<Utc>,
+    ) -> RepoResult<Vec<QueuedJobView>> {
+        self.read(|conn| {
+            let mut query = organization_jobs(organization);
+            if !filter.ids.is_empty() {
+                query = query.filter(
+                    provisioner_jobs::id
+                        .eq_any(filter.ids.iter().copied().map(text).collect::<Vec<_>>()),
+                );
+            }
+            if !filter.statuses.is_empty() {
+                query = query.filter(
+                    provisioner_jobs::status.eq_any(
+                        filter
+                            .statuses
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>(),
+                    ),
+                );
+            }
+            if let Some(initiator) = filter.initiator {
+                query = query.filter(provisioner_jobs::initiator_id.eq(text(initiator)));
+            }
+            if let JobScope::InitiatedBy(user) = filter.scope {
+                query = query.filter(provisioner_jobs::initiator_id.eq(text(user)));
+            }
+            if !filter.tags.is_empty() {
+                query = query.filter(
+                    provisioner_jobs::tag_set_id.eq_any(tag_sets::matching(conn, &filter.tags)?),
+                );
+            }
+            query = query.order((
+                provisioner_jobs::created_at.desc(),
+                provisioner_jobs::id.desc(),
+            ));
+            if let Some(limit) = filter.limit {
+                query = query.limit(i64::from(limit));
+            }
+            let jobs = load_jobs(conn, query)?;
+            with_queue(conn, organization, jobs, liveness, now)
+        })
+        .map_err(Into::into)
+    }
+
+    fn job(
+        &self,
+        organization: Uuid,
+        job: Uuid,
+        liveness: Liveness,
+        now: DateTime<Utc>,
+    ) -> RepoResult<Option<QueuedJobView>> {
+        self.read(|conn| {
+            let jobs = load_jobs(
+                conn,
+                organization_jobs(organization).filter(provisioner_jobs::id.eq(text(job))),
+            )?;
+            Ok(with_queue(conn, organization, jobs, liveness, now)?.pop())
+        })
+        .map_err(Into::into)
+    }
+
+    fn cancel_job(
+        &self,
+        organization: Uuid,
+        job: Uuid,
+        now: DateTime<Utc>,
+    ) -> OpResult<ProvisionerJob, domain::provisioner::CancelRefusal> {
+        self.write(|conn, events| {
+            let row: JobRow = with_row_lock!(
+                conn,
+                provisioner_jobs::table
+                    .filter(provisioner_jobs::organization_id.eq(text(organization)))
+                    .filter(provisioner_jobs::id.eq(text(job)))
+                    .select(JobRow::as_select()),
+                |q, c| q.first(c)
+            )?;
+            let state = row.state().cancel(now).map_err(Fail::Refused)?;
+            save_state(conn, &row.id, &state, now)?;
+            events.push(StoreEvent::JobChanged(job));
+            events.push(StoreEvent::QueueChanged);
+            load_job(conn, &row.id)
+        })
+        .map_err(Into::into)
+    }
+
+    fn acquire_job(&self, daemon: Uuid, now: DateTime<Utc>) -> RepoResult<Option<ProvisionerJob>> {
+        self.write(|conn, events| {
+            let worker: DaemonRow = provisioner_daemons::table
+                .find(text(daemon))
+                .select(DaemonRow::as_select())
+                .first(conn)?;
+            touch_daemon(conn, daemon, now)?;
+            let provisioners: Vec<String> = provisioners_of(&worker.provisioners)
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect();
+            let pending = || {
+                provisioner_jobs::table
+                    .filter(provisioner_jobs::organization_id.eq(worker.organization_id.clone()))
+                    .filter(provisioner_jobs::status.eq(JobStatus::Pending.as_str()))
+                    .filter(provisioner_jobs::provisioner.eq_any(provisioners.clone()))
+            };
+            // Which of the waiting tag sets this daemon can run: a few sets, not every job.
+            let waiting: Vec<String> = pending()
+                .select(provisioner_jobs::tag_set_id)
+                .distinct()
+                .load(conn)?;
+            let tags = tag_sets::load(conn, waiting.iter().chain([&worker.tag_set_id]))?;
+            let worker_tags = tags
+                .get(&worker.tag_set_id)
+                .ok_or_else(|| Fail::corrupt("missing tag set"))?;
+            let runnable: Vec<&String> = waiting
+                .iter()
+                .filter(|set| tags.get(*set).is_some_and(|t| worker_tags.can_run(t)))
+                .collect();
+            if runnable.is_empty() {
+                return Ok(None);
+            }
+            let oldest = pending()
+                .filter(provisioner_jobs::tag_set_id.eq_any(runnable))
+                .order((provisioner_jobs::created_at, provisioner_jobs::id))
+                .limit(1);
+            // Never one job to two daemons: a job another daemon is taking is skipped, not waited for.
+            let row: Option<JobRow> = with_row_lock!(
+                conn,
+                oldest.select(JobRow::as_select()),
+                skip_locked,
+                |q, c| q.first(c).optional()
+            )?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let Some(state) = row.state().start(now) else {
+                return Ok(None);
+            };
+            diesel::update(provisioner_jobs::table.find(&row.id))
+                .set((
+                    StateChange::new(&state, now),
+                    provisioner_jobs::worker_id.eq(Some(text(daemon))),
+                ))
+                .execute(conn)?;
+            events.push(StoreEvent::JobChanged(id(&row.id)?));
+            load_job(conn, &row.id).map(Some)
+        })
+        .map_err(Into::into)
+    }
+
+    fn update_job(
+        &self,
+        daemon: Uuid,
+        job: Uuid,
+        logs: &[NewLogLine],
+        budget: LogBudget,
+        now: DateTime<Utc>,
+    ) -> OpResult<JobUpdateOutcome, DaemonJobRefusal> {
+        self.write(|conn, events| {
+            let row = lock_for_daemon(conn, daemon, job)?;
+            let state = row.state();
+            state
+                .check_updatable()
+                .map_err(|refusal| Fail::Refused(refusal.into()))?;
+            let used = u64::try_from(row.logs_length).unwrap_or(0);
+            let (admitted, overflowed) = budget.admit(used, logs);
+            let admitted = &logs[..admitted];
+            insert_logs(conn, &row.id, admitted, now)?;
+            let added = i64::try_from(LogBudget::bytes_of(admitted)).unwrap_or(i64::MAX);
+            diesel::update(provisioner_jobs::table.find(&row.id))
+                .set((
+                    provisioner_jobs::logs_length.eq(row.logs_length.saturating_add(added)),
+                    provisioner_jobs::logs_overflowed.eq(row.logs_overflowed || overflowed),
+                    provisioner_jobs::updated_at.eq(naive(now)),
+                ))
+                .execute(conn)?;
+            touch_daemon(conn, daemon, now)?;
+            events.push(StoreEvent::JobChanged(job));
+            Ok(JobUpdateOutcome {
+                canceled: state.canceled_at.is_some(),
+            })
+        })
+        .map_err(Into::into)
+    }
+
+    fn complete_job(
+        &self,
+        daemon: Uuid,
+        job: Uuid,
+        now: DateTime<Utc>,
+    ) -> OpResult<ProvisionerJob, DaemonJobRefusal> {
+        finish(self, daemon, job, now, |state| state.complete(now))
+    }
+
+    fn fail_job(
+        &self,
+        daemon: Uuid,
+        job: Uuid,
+        error: String,
+        error_code: Option<String>,
+        now: DateTime<Utc>,
+    ) -> OpResult<ProvisionerJob, DaemonJobRefusal> {
+        finish(self, daemon, job, now, |state| {
+            state.fail(now, error, error_code)
+        })
+    }
+
+    fn job_logs(&self, job: Uuid, after: i64) -> RepoResult<Vec<LogLine>> {
+        self.read(|conn| {
+            type LogColumns = (i64, String, NaiveDateTime, String, String, String, String);
+            let rows: Vec<LogColumns> = provisioner_job_logs::table
+                .filter(provisioner_job_logs::job_id.eq(text(job)))
+                .filter(provisioner_job_logs::id.gt(after))
+                .order(provisioner_job_logs::id)
+                .select((
+                    provisioner_job_logs::id,
+                    provisioner_job_logs::job_id,
+                    provisioner_job_logs::created_at,
+                    provisioner_job_logs::source,
+                    provisioner_job_logs::level,
+                    provisioner_job_logs::stage,
+                    provisioner_job_logs::output,
+                ))
+                .load(conn)?;
+            rows.into_iter()
+                .map(
+                    |(log_id, job_id, created_at, source, level, stage, output)| {
+                        Ok(LogLine {
+                            id: log_id,
+                            job_id: id(&job_id)?,
+                            created_at: utc(created_at),
+                            source: LogSource::parse(&source).map_err(Fail::corrupt)?,
+                            level: LogLevel::parse(&level).map_err(Fail::corrupt)?,
+                            stage,
+                            output,
+                        })
+                    },
+                )
+                .collect()
+        })
+        .map_err(Into::into)
+    }
+
+    fn reap_jobs(
+        &self,
+        reaper: Reaper,
+        now: DateTime<Utc>,
+    ) -> RepoResult<Vec<(Uuid, ReapVerdict)>> {
+        /// Jobs reaped per transaction; the rest wait for the next round.
+        const BATCH: i64 = 100;
+        self.write(|conn, events| {
+            let started: Vec<&str> = [JobStatus::Running, JobStatus::Canceling]
+                .iter()
+                .map(|s| s.as_str())
+                .collect();
+            let overdue = provisioner_jobs::table
+                .filter(
+                    provisioner_jobs::status
+                        .eq(JobStatus::Pending.as_str())
+                        .and(provisioner_jobs::updated_at.lt(naive(reaper.pending_cutoff(now))))
+                        .or(provisioner_jobs::status
+                            .eq_any(started)
+                            .and(provisioner_jobs::updated_at.lt(naive(reaper.hung_cutoff(now))))),
+                )
+                .order(provisioner_jobs::updated_at)
+                .limit(BATCH);
+            // Another server reaping at the same time takes other jobs.
+            let rows: Vec<JobRow> = with_row_lock!(
+                conn,
+                overdue.select(JobRow::as_select()),
+                skip_locked,
+                |q, c| q.load(c)
+            )?;
+            let mut reaped = Vec::new();
+            for row in rows {
+                let state = row.state();
+                let Some(verdict) = reaper.verdict(&state, utc(row.updated_at), now) else {
+                    continue;
+                };
+                let last_stage: Option<String> = provisioner_job_logs::table
+                    .filter(provisioner_job_logs::job_id.eq(&row.id))
+                    .order(provisioner_job_logs::id.desc())
+                    .select(provisioner_job_logs::stage)
+                    .first(conn)
+                    .optional()?;
+                let stage = last_stage.unwrap_or_else(|| "Unknown".to_owned());
+                let notice: Vec<NewLogLine> = verdict
+                    .log_notice()
+                    .into_iter()
+                    .map(|output| NewLogLine {
+                        source: LogSource::ProvisionerDaemon,
+                        level: LogLevel::Error,
+                        stage: stage.clone(),
+                        output,
+                    })
+                    .collect();
+                insert_logs(conn, &row.id, &notice, now)?;
+                save_state(
+                    conn,
+                    &row.id,
+                    &state.terminate(now, verdict.error_message()),
+                    now,
+                )?;
+                let job = id(&row.id)?;
+                events.push(StoreEvent::JobChanged(job));
+                events.push(StoreEvent::QueueChanged);
+                reaped.push((job, verdict));
+            }
+            Ok(reaped)
+        })
+        .map_err(Into::into)
+    }
+}

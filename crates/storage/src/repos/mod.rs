@@ -1,0 +1,20 @@
+//! One module per resource: its rows, its queries, and the repository trait it implements.
+
+mod api_keys;
+mod daemons;
+mod jobs;
+mod members;
+pub(crate) mod organizations;
+mod provisioner_keys;
+mod tag_sets;
+mod users;
+
+use diesel::declare_sql_function;
+use diesel::sql_types::Text;
+
+#[declare_sql_function]
+extern "SQL" {
+    /// Names are compared regardless of case through `lower(...)`, which both backends have
+    /// and the unique indexes are built on.
+    fn lower(x: Text) -> Text;
+}

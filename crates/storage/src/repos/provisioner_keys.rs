@@ -1,0 +1,127 @@
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use domain::provisioner::{NewProvisionerKey, ProvisionerKey};
+use domain::repo::{ProvisionerKeyRepo, RepoResult};
+use uuid::Uuid;
+
+use super::lower;
+use super::organizations::find_live;
+use super::tag_sets;
+use crate::Store;
+use crate::conn::AnyConnection;
+use crate::convert::{id, naive, text, utc};
+use crate::error::{ConflictOn, Fail};
+use crate::schema::{organizations, provisioner_keys, provisioner_tag_sets};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = provisioner_keys)]
+struct KeyRow {
+    id: String,
+    organization_id: String,
+    name: String,
+    hashed_secret: Vec<u8>,
+    created_at: NaiveDateTime,
+}
+
+/// Keys of live organizations, with their tags.
+fn load(
+    conn: &mut AnyConnection,
+    filter: impl FnOnce(
+        provisioner_keys::BoxedQuery<'static, <AnyConnection as Connection>::Backend>,
+    )
+        -> provisioner_keys::BoxedQuery<'static, <AnyConnection as Connection>::Backend>,
+) -> Result<Vec<ProvisionerKey>, Fail> {
+    let live_organizations = organizations::table
+        .filter(organizations::deleted_at.is_null())
+        .select(organizations::id);
+    let rows: Vec<(KeyRow, String)> = filter(provisioner_keys::table.into_boxed())
+        .filter(provisioner_keys::organization_id.eq_any(live_organizations))
+        .inner_join(provisioner_tag_sets::table)
+        .order((provisioner_keys::created_at, provisioner_keys::id))
+        .select((KeyRow::as_select(), provisioner_tag_sets::id))
+        .load(conn)?;
+    let tags = tag_sets::load(conn, rows.iter().map(|(_, tag_set)| tag_set))?;
+    rows.into_iter()
+        .map(|(row, tag_set)| {
+            Ok(ProvisionerKey {
+                id: id(&row.id)?,
+                organization_id: id(&row.organization_id)?,
+                name: row.name,
+                tags: tags
+                    .get(&tag_set)
+                    .cloned()
+                    .ok_or_else(|| Fail::corrupt("missing tag set"))?,
+                hashed_secret: row.hashed_secret,
+                created_at: utc(row.created_at),
+            })
+        })
+        .collect()
+}
+
+impl ProvisionerKeyRepo for Store {
+    fn create_provisioner_key(
+        &self,
+        new: &NewProvisionerKey,
+        now: DateTime<Utc>,
+    ) -> RepoResult<ProvisionerKey> {
+        self.write(|conn, _| {
+            find_live(conn, new.organization_id)?;
+            let key_id = Uuid::now_v7();
+            let tag_set = tag_sets::ensure(conn, &new.tags)?;
+            diesel::insert_into(provisioner_keys::table)
+                .values((
+                    provisioner_keys::id.eq(text(key_id)),
+                    provisioner_keys::organization_id.eq(text(new.organization_id)),
+                    provisioner_keys::name.eq(new.name.as_str()),
+                    provisioner_keys::hashed_secret.eq(&new.hashed_secret),
+                    provisioner_keys::tag_set_id.eq(tag_set),
+                    provisioner_keys::created_at.eq(naive(now)),
+                ))
+                .execute(conn)
+                .conflict_on("name")?;
+            load(conn, |q| q.filter(provisioner_keys::id.eq(text(key_id))))?
+                .pop()
+                .ok_or(Fail::NotFound)
+        })
+        .map_err(Into::into)
+    }
+
+    fn provisioner_keys(&self, organization: Uuid) -> RepoResult<Vec<ProvisionerKey>> {
+        self.read(|conn| {
+            find_live(conn, organization)?;
+            load(conn, |q| {
+                q.filter(provisioner_keys::organization_id.eq(text(organization)))
+            })
+        })
+        .map_err(Into::into)
+    }
+
+    fn delete_provisioner_key(&self, organization: Uuid, name: &str) -> RepoResult<()> {
+        self.write(|conn, _| {
+            // Its daemons go with it (ON DELETE CASCADE); their jobs stay as history.
+            let deleted = diesel::delete(
+                provisioner_keys::table
+                    .filter(provisioner_keys::organization_id.eq(text(organization)))
+                    .filter(lower(provisioner_keys::name).eq(name.to_lowercase())),
+            )
+            .execute(conn)?;
+            if deleted == 0 {
+                Err(Fail::NotFound)
+            } else {
+                Ok(())
+            }
+        })
+        .map_err(Into::into)
+    }
+
+    fn provisioner_key_by_hash(&self, hashed_secret: &[u8]) -> RepoResult<Option<ProvisionerKey>> {
+        let hashed_secret = hashed_secret.to_vec();
+        self.read(|conn| {
+            Ok(load(conn, |q| {
+                q.filter(provisioner_keys::hashed_secret.eq(hashed_secret))
+            })?
+            .pop())
+        })
+        .map_err(Into::into)
+    }
+}

@@ -1,0 +1,169 @@
+//! Throw-away databases for tests and benchmarks: a SQLite file in a temporary directory, or
+//! a fresh PostgreSQL database on the server named by `TEST_DATABASE_URL`, dropped afterwards.
+
+use std::sync::Once;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+
+/// The backends a test can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database that exists for as long as this value does.
+pub struct TestDatabase {
+    url: String,
+    backend: Backend,
+    /// The SQLite file's directory; removed on drop.
+    _dir: Option<tempfile::TempDir>,
+    /// PostgreSQL: the server's URL and this database's name, to drop it.
+    postgres: Option<(String, String)>,
+}
+
+const PREFIX: &str = "apitest_";
+
+impl TestDatabase {
+    pub fn sqlite() -> Self {
+        let dir = match tempfile::tempdir() {
+            Ok(dir) => dir,
+            Err(error) => panic!("cannot create a temporary directory: {error}"),
+        };
+        let url = format!("sqlite://{}", dir.path().join("api.db").display());
+        Self {
+            url,
+            backend: Backend::Sqlite,
+            _dir: Some(dir),
+            postgres: None,
+        }
+    }
+
+    /// `None` (after saying so) when `TEST_DATABASE_URL` is not set; with
+    /// `REQUIRE_POSTGRES=1` a missing or unreachable server fails the test instead.
+    pub fn postgres() -> Option<Self> {
+        let required = std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+        let Ok(server) = std::env::var("TEST_DATABASE_URL") else {
+            assert!(
+                !required,
+                "REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set"
+            );
+            eprintln!("skipped: PostgreSQL variant (set TEST_DATABASE_URL to run it)");
+            return None;
+        };
+        let mut admin = match PgConnection::establish(&server) {
+            Ok(conn) => conn,
+            Err(error) => panic!("TEST_DATABASE_URL={server} is not reachable: {error}"),
+        };
+        static SWEEP: Once = Once::new();
+        SWEEP.call_once(|| sweep_leftovers(&mut admin));
+        let stamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let name = format!("{PREFIX}{stamp}_{}", uuid::Uuid::new_v4().simple());
+        if let Err(error) = admin.batch_execute(&format!("CREATE DATABASE {name}")) {
+            panic!("cannot create test database {name}: {error}");
+        }
+        let url = replace_database(&server, &name);
+        Some(Self {
+            url,
+            backend: Backend::Postgres,
+            _dir: None,
+            postgres: Some((server, name)),
+        })
+    }
+
+    pub fn new(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => Some(Self::sqlite()),
+            Backend::Postgres => Self::postgres(),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((server, name)) = &self.postgres {
+            if let Ok(mut admin) = PgConnection::establish(server) {
+                let _ =
+                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+/// `postgres://user@host:port/db?opts` with another database name.
+fn replace_database(server: &str, name: &str) -> String {
+    let (base, query) = server
+        .split_once('?')
+        .map_or((server, None), |(b, q)| (b, Some(q)));
+    let authority_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_end..].find('/') {
+        Some(slash) => &base[..authority_end + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+#[derive(QueryableByName)]
+struct DatabaseName {
+    #[diesel(sql_type = Text)]
+    datname: String,
+}
+
+/// Databases left by runs that crashed before dropping theirs, older than an hour.
+fn sweep_leftovers(admin: &mut PgConnection) {
+    let Ok(names) =
+        diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'apitest\\_%'")
+            .load::<DatabaseName>(admin)
+    else {
+        return;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    for DatabaseName { datname } in names {
+        let created = datname
+            .trim_start_matches(PREFIX)
+            .split('_')
+            .next()
+            .and_then(|s| s.parse::<u64>().ok());
+        if created.is_some_and(|created| now.saturating_sub(created) > 3600) {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {datname} WITH (FORCE)"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_name_is_replaced_in_any_url_shape() {
+        assert_eq!(
+            replace_database("postgres://u@h:5432/test", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h:5432/test?sslmode=disable", "x"),
+            "postgres://u@h:5432/x?sslmode=disable"
+        );
+        assert_eq!(replace_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
+}

@@ -1,0 +1,473 @@
+//! Repository behaviour on both backends, against real databases.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use domain::authz::JobScope;
+use domain::organization::{NewOrganization, OrganizationName, OrganizationPatch, OrganizationRef};
+use domain::provisioner::{
+    JobInput, JobMetadata, JobStatus, JobType, Liveness, LogBudget, LogLevel, LogSource, NewDaemon,
+    NewJob, NewLogLine, NewProvisionerKey, ProvisionerKeyName, ProvisionerType, Reaper, TagFilter,
+    Tags,
+};
+use domain::repo::*;
+use domain::user::{Email, NewUser, UserRealName, Username};
+use storage::testing::{Backend, TestDatabase};
+use storage::{PoolOptions, Store};
+use uuid::Uuid;
+
+fn now() -> DateTime<Utc> {
+    domain::time::truncate(Utc::now())
+}
+
+struct Fixture {
+    store: Store,
+    db: TestDatabase,
+    owner: Uuid,
+}
+
+fn fixture(backend: Backend) -> Option<Fixture> {
+    let db = TestDatabase::new(backend)?;
+    let store =
+        Store::open(db.url(), PoolOptions::default(), now()).unwrap_or_else(|e| panic!("{e}"));
+    let new = NewUser {
+        email: Email::parse("owner@example.com").unwrap_or_else(|e| panic!("{e}")),
+        username: Username::parse("owner").unwrap_or_else(|e| panic!("{e}")),
+        name: UserRealName::default(),
+        hashed_password: "x".into(),
+        site_roles: vec![],
+        organization_ids: vec![],
+    };
+    let (owner, _) = store
+        .create_first_user(&new, now())
+        .unwrap_or_else(|e| panic!("{e}"));
+    Some(Fixture {
+        store,
+        db,
+        owner: owner.id,
+    })
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { if let Some(f) = super::fixture(storage::testing::Backend::Sqlite) { super::$name(f) } })*
+        }
+        mod postgres {
+            $(#[test] fn $name() { if let Some(f) = super::fixture(storage::testing::Backend::Postgres) { super::$name(f) } })*
+        }
+    };
+}
+
+on_both_backends!(
+    migrations_create_the_same_columns_on_both_backends,
+    the_default_organization_exists_from_the_first_start,
+    organization_names_are_unique_regardless_of_case,
+    a_deleted_organization_is_gone_and_its_name_free,
+    deletion_is_refused_while_members_keys_or_jobs_remain,
+    the_first_user_can_be_created_once,
+    a_pending_job_gets_queue_numbers_from_online_daemons,
+    acquire_takes_the_oldest_runnable_job_once,
+    logs_stop_at_the_budget_and_mark_the_job,
+    the_reaper_fails_hung_jobs_with_coders_message,
+    a_tag_filter_matches_jobs_whose_tags_contain_it,
+);
+
+fn organization(f: &Fixture, name: &str) -> Uuid {
+    let new = NewOrganization::new(
+        OrganizationName::parse(name).unwrap_or_else(|e| panic!("{e}")),
+        None,
+        String::new(),
+        String::new(),
+    );
+    f.store
+        .create_organization(&new, f.owner, now())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .id
+}
+
+fn tags(pairs: &[(&str, &str)]) -> Tags {
+    let raw: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+    Tags::normalise_for_organization(raw).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn job(f: &Fixture, organization: Uuid, pairs: &[(&str, &str)]) -> Uuid {
+    let new = NewJob {
+        organization_id: organization,
+        initiator_id: f.owner,
+        job_type: JobType::TemplateVersionImport,
+        provisioner: ProvisionerType::parse("provisioner", "echo")
+            .unwrap_or_else(|e| panic!("{e}")),
+        file_id: None,
+        tags: tags(pairs),
+        input: JobInput::default(),
+        metadata: JobMetadata::default(),
+    };
+    f.store
+        .create_job(&new, Liveness::default(), now())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .job
+        .id
+}
+
+fn daemon(f: &Fixture, organization: Uuid, name: &str, pairs: &[(&str, &str)]) -> Uuid {
+    let key = f
+        .store
+        .create_provisioner_key(
+            &NewProvisionerKey {
+                organization_id: organization,
+                name: ProvisionerKeyName::parse(&format!("key-{name}"))
+                    .unwrap_or_else(|e| panic!("{e}")),
+                tags: tags(pairs),
+                hashed_secret: name.as_bytes().to_vec(),
+            },
+            now(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let new = NewDaemon {
+        organization_id: organization,
+        key_id: key.id,
+        name: name.into(),
+        version: "test".into(),
+        provisioners: vec![
+            ProvisionerType::parse("provisioners", "echo").unwrap_or_else(|e| panic!("{e}")),
+        ],
+        tags: key.tags,
+    };
+    f.store
+        .register_daemon(&new, now())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .id
+}
+
+fn all_jobs(f: &Fixture, organization: Uuid) -> Vec<QueuedJobView> {
+    let filter = JobFilter {
+        ids: vec![],
+        statuses: vec![],
+        tags: TagFilter::default(),
+        initiator: None,
+        limit: None,
+        scope: JobScope::All,
+    };
+    f.store
+        .jobs(organization, &filter, Liveness::default(), now())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[derive(QueryableByName, PartialEq, Eq, Debug, PartialOrd, Ord)]
+struct Column {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = Text)]
+    column_name: String,
+}
+
+fn migrations_create_the_same_columns_on_both_backends(f: Fixture) {
+    let url = f.db.url().to_owned();
+    let mut columns: Vec<Column> = match f.db.backend() {
+        Backend::Postgres => {
+            let mut conn = PgConnection::establish(&url).unwrap_or_else(|e| panic!("{e}"));
+            diesel::sql_query(
+                "SELECT table_name::text AS table_name, column_name::text AS column_name FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND table_name NOT LIKE '\\_\\_%'",
+            )
+            .load(&mut conn)
+            .unwrap_or_else(|e| panic!("{e}"))
+        }
+        Backend::Sqlite => {
+            let path = url.trim_start_matches("sqlite://");
+            let mut conn = SqliteConnection::establish(path).unwrap_or_else(|e| panic!("{e}"));
+            diesel::sql_query(
+                "SELECT m.name AS table_name, p.name AS column_name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+                 WHERE m.type = 'table' AND m.name NOT LIKE '\\_\\_%' ESCAPE '\\' AND m.name <> 'sqlite_sequence'",
+            )
+            .load(&mut conn)
+            .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    columns.sort();
+    let listed: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{}.{}", c.table_name, c.column_name))
+        .collect();
+    let expected = include_str!("schema_columns.txt")
+        .lines()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    assert_eq!(listed, expected);
+}
+
+fn the_default_organization_exists_from_the_first_start(f: Fixture) {
+    let default = f
+        .store
+        .organization(&OrganizationRef::Default)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let default = default.unwrap_or_else(|| panic!("no default organization"));
+    assert_eq!(
+        (
+            default.name.as_str(),
+            default.display_name.as_str(),
+            default.is_default
+        ),
+        ("coder", "Coder", true)
+    );
+    assert_eq!(default.description, "Builtin default organization.");
+    // Opening again (a restart) keeps exactly one.
+    let again =
+        Store::open(f.db.url(), PoolOptions::default(), now()).unwrap_or_else(|e| panic!("{e}"));
+    let all = again.organizations(None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(all.iter().filter(|o| o.is_default).count(), 1);
+}
+
+fn organization_names_are_unique_regardless_of_case(f: Fixture) {
+    organization(&f, "acme");
+    let twin = NewOrganization::new(
+        OrganizationName::parse("ACME").unwrap_or_else(|e| panic!("{e}")),
+        None,
+        String::new(),
+        String::new(),
+    );
+    assert!(matches!(
+        f.store.create_organization(&twin, f.owner, now()),
+        Err(RepoError::Conflict("name"))
+    ));
+    let other = organization(&f, "other");
+    let rename = OrganizationPatch {
+        name: OrganizationName::parse("Acme").ok(),
+        ..Default::default()
+    };
+    assert!(matches!(
+        f.store.update_organization(other, &rename, now()),
+        Err(RepoError::Conflict("name"))
+    ));
+    let found = f
+        .store
+        .organization(&OrganizationRef::Name("acme".into()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found.map(|o| o.name), Some("acme".to_owned()));
+}
+
+fn a_deleted_organization_is_gone_and_its_name_free(f: Fixture) {
+    let acme = organization(&f, "acme");
+    f.store
+        .delete_organization(acme, f.owner, now())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        f.store
+            .organization(&OrganizationRef::Id(acme))
+            .unwrap_or_else(|e| panic!("{e}")),
+        None
+    );
+    assert!(matches!(
+        f.store.delete_organization(acme, f.owner, now()),
+        Err(OpError::Repo(RepoError::NotFound))
+    ));
+    let again = organization(&f, "acme");
+    assert_ne!(again, acme);
+}
+
+fn deletion_is_refused_while_members_keys_or_jobs_remain(f: Fixture) {
+    let acme = organization(&f, "acme");
+    job(&f, acme, &[]);
+    daemon(&f, acme, "d1", &[]);
+    let refused = f.store.delete_organization(acme, f.owner, now());
+    let Err(OpError::Refused(domain::organization::DeletionRefusal::StillInUse(blockers))) =
+        refused
+    else {
+        panic!("expected a refusal, got {refused:?}");
+    };
+    assert_eq!(
+        (
+            blockers.other_members,
+            blockers.provisioner_keys,
+            blockers.active_jobs
+        ),
+        (0, 1, 1)
+    );
+}
+
+fn the_first_user_can_be_created_once(f: Fixture) {
+    let again = NewUser {
+        email: Email::parse("second@example.com").unwrap_or_else(|e| panic!("{e}")),
+        username: Username::parse("second").unwrap_or_else(|e| panic!("{e}")),
+        name: UserRealName::default(),
+        hashed_password: "x".into(),
+        site_roles: vec![],
+        organization_ids: vec![],
+    };
+    assert!(matches!(
+        f.store.create_first_user(&again, now()),
+        Err(OpError::Refused(FirstUserExists))
+    ));
+    let owner = f
+        .store
+        .user(&UserLookup::Id(f.owner))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(owner.is_some_and(|u| u.is_owner() && u.memberships.len() == 1));
+}
+
+fn a_pending_job_gets_queue_numbers_from_online_daemons(f: Fixture) {
+    let acme = organization(&f, "acme");
+    let ab = job(&f, acme, &[("a", "1"), ("b", "2")]);
+    let a = job(&f, acme, &[("a", "1")]);
+    let ac = job(&f, acme, &[("a", "1"), ("c", "3")]);
+    let numbers = |f: &Fixture| {
+        let views = all_jobs(f, acme);
+        [ab, a, ac].map(|id| {
+            let view = views
+                .iter()
+                .find(|v| v.job.id == id)
+                .unwrap_or_else(|| panic!("missing job"));
+            (view.queue.position, view.queue.size)
+        })
+    };
+    assert_eq!(numbers(&f), [(0, 0); 3]);
+    daemon(&f, acme, "d1", &[("a", "1"), ("b", "2")]);
+    daemon(&f, acme, "d2", &[("a", "1")]);
+    assert_eq!(numbers(&f), [(1, 2), (1, 2), (0, 0)]);
+    daemon(&f, acme, "d3", &[("a", "1"), ("b", "2"), ("c", "3")]);
+    assert_eq!(numbers(&f), [(1, 3), (1, 3), (3, 3)]);
+}
+
+fn acquire_takes_the_oldest_runnable_job_once(f: Fixture) {
+    let acme = organization(&f, "acme");
+    let gpu = job(&f, acme, &[("gpu", "yes")]);
+    let plain = job(&f, acme, &[]);
+    let untagged = daemon(&f, acme, "plain", &[]);
+    let taken = f
+        .store
+        .acquire_job(untagged, now())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        taken.map(|j| (j.id, j.status(), j.worker_id)),
+        Some((plain, JobStatus::Running, Some(untagged)))
+    );
+    assert_eq!(
+        f.store
+            .acquire_job(untagged, now())
+            .unwrap_or_else(|e| panic!("{e}")),
+        None
+    );
+    let gpu_daemon = daemon(&f, acme, "gpu", &[("gpu", "yes")]);
+    assert_eq!(
+        f.store
+            .acquire_job(gpu_daemon, now())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|j| j.id),
+        Some(gpu)
+    );
+    let done = f
+        .store
+        .complete_job(untagged, plain, now())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(done.status(), JobStatus::Succeeded);
+    let again = f.store.complete_job(untagged, plain, now());
+    assert!(matches!(
+        again,
+        Err(OpError::Refused(DaemonJobRefusal::Finished(_)))
+    ));
+    let not_mine = f.store.fail_job(untagged, gpu, "x".into(), None, now());
+    assert!(matches!(
+        not_mine,
+        Err(OpError::Refused(DaemonJobRefusal::NotYours(_)))
+    ));
+}
+
+fn logs_stop_at_the_budget_and_mark_the_job(f: Fixture) {
+    let acme = organization(&f, "acme");
+    let id = job(&f, acme, &[]);
+    let worker = daemon(&f, acme, "d", &[]);
+    f.store
+        .acquire_job(worker, now())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let line = |output: &str| NewLogLine {
+        source: LogSource::Provisioner,
+        level: LogLevel::Info,
+        stage: "plan".into(),
+        output: output.into(),
+    };
+    let budget = LogBudget { max_bytes: 10 };
+    let outcome = f
+        .store
+        .update_job(worker, id, &[line("12345"), line("123456")], budget, now());
+    assert_eq!(outcome.map(|o| o.canceled).ok(), Some(false));
+    let logs = f.store.job_logs(id, 0).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        logs.iter().map(|l| l.output.as_str()).collect::<Vec<_>>(),
+        vec!["12345"]
+    );
+    let after = f
+        .store
+        .job_logs(id, logs[0].id)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(after.is_empty());
+    assert!(all_jobs(&f, acme)[0].job.logs_overflowed);
+}
+
+fn the_reaper_fails_hung_jobs_with_coders_message(f: Fixture) {
+    let acme = organization(&f, "acme");
+    let pending = job(&f, acme, &[("never", "runs")]);
+    let running = job(&f, acme, &[]);
+    let worker = daemon(&f, acme, "d", &[]);
+    f.store
+        .acquire_job(worker, now())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let later = now() + Duration::minutes(31);
+    let mut reaped = f
+        .store
+        .reap_jobs(Reaper::default(), later)
+        .unwrap_or_else(|e| panic!("{e}"));
+    reaped.sort_by_key(|(id, _)| *id);
+    assert_eq!(reaped.iter().map(|(id, _)| *id).collect::<Vec<_>>(), {
+        let mut ids = vec![pending, running];
+        ids.sort();
+        ids
+    });
+    let views = all_jobs(&f, acme);
+    for view in views {
+        assert_eq!(view.job.status(), JobStatus::Failed);
+        let error = view.job.state.error.unwrap_or_default();
+        assert!(
+            error.starts_with("Coder: Build has been detected as"),
+            "{error}"
+        );
+    }
+    assert!(
+        f.store
+            .reap_jobs(Reaper::default(), later)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_empty()
+    );
+    let notice = f
+        .store
+        .job_logs(running, 0)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(notice.len(), 5);
+}
+
+fn a_tag_filter_matches_jobs_whose_tags_contain_it(f: Fixture) {
+    let acme = organization(&f, "acme");
+    let one = job(&f, acme, &[("count", "1")]);
+    job(&f, acme, &[("count", "2")]);
+    let filter = JobFilter {
+        ids: vec![],
+        statuses: vec![JobStatus::Pending],
+        tags: TagFilter([("count".to_owned(), "1".to_owned())].into()),
+        initiator: Some(f.owner),
+        limit: Some(50),
+        scope: JobScope::All,
+    };
+    let found = f
+        .store
+        .jobs(acme, &filter, Liveness::default(), now())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        found.into_iter().map(|v| v.job.id).collect::<Vec<_>>(),
+        vec![one]
+    );
+}

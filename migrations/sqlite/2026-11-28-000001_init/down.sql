@@ -1,0 +1,9 @@
+DROP TABLE provisioner_job_logs;
+DROP TABLE provisioner_jobs;
+DROP TABLE provisioner_daemons;
+DROP TABLE provisioner_keys;
+DROP TABLE provisioner_tag_sets;
+DROP TABLE api_keys;
+DROP TABLE organization_members;
+DROP TABLE users;
+DROP TABLE organizations;
