@@ -1,1 +1,52 @@
-fn main() {}
+//! `api`: the server (`api serve`, the default) and a reference provisioner daemon
+//! (`api provisionerd`).
+
+use std::process::ExitCode;
+
+use api::{Application, ServeArgs, ServerConfig};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(name = "api", version, about = "Coder-compatible organizations and provisioner jobs API")]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (what `api` does with no subcommand).
+    Serve(ServeArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let application = Application::build(ServerConfig::from(args)).await?;
+        tracing::info!(address = %application.address(), "listening; Swagger UI at /swagger/");
+        application.run().await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}

@@ -69,11 +69,7 @@ impl Subject {
         site_roles: Vec<SiteRole>,
         memberships: impl IntoIterator<Item = (Uuid, Vec<OrgRole>)>,
     ) -> Self {
-        Self {
-            user_id,
-            site_roles,
-            memberships: memberships.into_iter().collect(),
-        }
+        Self { user_id, site_roles, memberships: memberships.into_iter().collect() }
     }
 
     pub fn is_owner(&self) -> bool {
@@ -112,9 +108,7 @@ impl Subject {
 /// The one entry point: what a subject may do.
 pub fn decide(subject: &Subject, action: Action) -> Decision {
     match action {
-        Action::CreateOrganization | Action::ListUsers | Action::CreateUser => {
-            site_owner_only(subject)
-        }
+        Action::CreateOrganization | Action::ListUsers | Action::CreateUser => site_owner_only(subject),
         Action::ReadOrganization { organization }
         | Action::ReadMembers { organization }
         | Action::ReadProvisionerDaemons { organization }
@@ -122,33 +116,18 @@ pub fn decide(subject: &Subject, action: Action) -> Decision {
         Action::UpdateOrganization { organization }
         | Action::DeleteOrganization { organization }
         | Action::ManageMembers { organization }
-        | Action::ManageProvisionerKeys { organization } => {
-            organization_admin(subject, organization)
+        | Action::ManageProvisionerKeys { organization } => organization_admin(subject, organization),
+        Action::ReadJob { organization, initiator } | Action::CancelJob { organization, initiator } => {
+            job_of_initiator_or_admin(subject, organization, initiator)
         }
-        Action::ReadJob {
-            organization,
-            initiator,
-        }
-        | Action::CancelJob {
-            organization,
-            initiator,
-        } => job_of_initiator_or_admin(subject, organization, initiator),
-        Action::ReadUser { user } | Action::ManageUserTokens { user } => {
-            self_or_owner(subject, user)
-        }
-        Action::AssignSiteRoles { user } | Action::ChangeUserStatus { user } => {
-            owner_on_someone_else(subject, user)
-        }
+        Action::ReadUser { user } | Action::ManageUserTokens { user } => self_or_owner(subject, user),
+        Action::AssignSiteRoles { user } | Action::ChangeUserStatus { user } => site_owner_on_user(subject, user),
     }
 }
 
 /// Site-wide administration: owners only; others know the route exists, so 403.
 fn site_owner_only(subject: &Subject) -> Decision {
-    if subject.is_owner() {
-        Decision::Allow
-    } else {
-        Decision::Forbidden
-    }
+    if subject.is_owner() { Decision::Allow } else { Decision::Forbidden }
 }
 
 /// Reading inside an organization: any member.
@@ -179,18 +158,14 @@ fn job_of_initiator_or_admin(subject: &Subject, organization: Uuid, initiator: U
 
 /// A user's own account: the user itself and owners; to others it does not exist.
 fn self_or_owner(subject: &Subject, user: Uuid) -> Decision {
-    if subject.is_owner() || subject.user_id == user {
-        Decision::Allow
-    } else {
-        Decision::NotFound
-    }
+    if subject.is_owner() || subject.user_id == user { Decision::Allow } else { Decision::NotFound }
 }
 
-/// Site roles and status: owners, and never on themselves (an owner cannot lock itself out).
-fn owner_on_someone_else(subject: &Subject, user: Uuid) -> Decision {
+/// Site roles and status: owners only. Others may see themselves (403) but nobody else (404).
+/// That an owner may not change itself is a rule of its own (`user::SelfChange`).
+fn site_owner_on_user(subject: &Subject, user: Uuid) -> Decision {
     match (subject.is_owner(), subject.user_id == user) {
-        (true, false) => Decision::Allow,
-        (true, true) => Decision::Forbidden,
+        (true, _) => Decision::Allow,
         (false, true) => Decision::Forbidden,
         (false, false) => Decision::NotFound,
     }
@@ -207,11 +182,7 @@ mod tests {
         Subject::new(Uuid::from_u128(1), vec![SiteRole::Owner], [])
     }
     fn admin() -> Subject {
-        Subject::new(
-            Uuid::from_u128(2),
-            vec![],
-            [(ORG, vec![OrgRole::OrganizationAdmin])],
-        )
+        Subject::new(Uuid::from_u128(2), vec![], [(ORG, vec![OrgRole::OrganizationAdmin])])
     }
     fn member() -> Subject {
         Subject::new(Uuid::from_u128(3), vec![], [(ORG, vec![])])
@@ -228,46 +199,16 @@ mod tests {
         vec![
             (Action::CreateOrganization, [A, F, F, F]),
             (Action::ReadOrganization { organization: ORG }, [A, A, A, N]),
-            (
-                Action::UpdateOrganization { organization: ORG },
-                [A, A, F, N],
-            ),
-            (
-                Action::DeleteOrganization { organization: ORG },
-                [A, A, F, N],
-            ),
+            (Action::UpdateOrganization { organization: ORG }, [A, A, F, N]),
+            (Action::DeleteOrganization { organization: ORG }, [A, A, F, N]),
             (Action::ReadMembers { organization: ORG }, [A, A, A, N]),
             (Action::ManageMembers { organization: ORG }, [A, A, F, N]),
-            (
-                Action::ManageProvisionerKeys { organization: ORG },
-                [A, A, F, N],
-            ),
-            (
-                Action::ReadProvisionerDaemons { organization: ORG },
-                [A, A, A, N],
-            ),
+            (Action::ManageProvisionerKeys { organization: ORG }, [A, A, F, N]),
+            (Action::ReadProvisionerDaemons { organization: ORG }, [A, A, A, N]),
             (Action::CreateJob { organization: ORG }, [A, A, A, N]),
-            (
-                Action::ReadJob {
-                    organization: ORG,
-                    initiator: member_id,
-                },
-                [A, A, A, N],
-            ),
-            (
-                Action::ReadJob {
-                    organization: ORG,
-                    initiator: someone,
-                },
-                [A, A, N, N],
-            ),
-            (
-                Action::CancelJob {
-                    organization: ORG,
-                    initiator: someone,
-                },
-                [A, A, N, N],
-            ),
+            (Action::ReadJob { organization: ORG, initiator: member_id }, [A, A, A, N]),
+            (Action::ReadJob { organization: ORG, initiator: someone }, [A, A, N, N]),
+            (Action::CancelJob { organization: ORG, initiator: someone }, [A, A, N, N]),
             (Action::ListUsers, [A, F, F, F]),
             (Action::CreateUser, [A, F, F, F]),
             (Action::ReadUser { user: member_id }, [A, N, A, N]),
@@ -286,16 +227,10 @@ mod tests {
     }
 
     #[test]
-    fn an_owner_cannot_change_its_own_roles_or_status() {
-        let me = owner();
-        assert_eq!(
-            decide(&me, Action::AssignSiteRoles { user: me.user_id }),
-            Decision::Forbidden
-        );
-        assert_eq!(
-            decide(&me, Action::ChangeUserStatus { user: me.user_id }),
-            Decision::Forbidden
-        );
+    fn a_member_may_see_but_not_change_its_own_site_roles() {
+        let me = member();
+        assert_eq!(decide(&me, Action::AssignSiteRoles { user: me.user_id }), Decision::Forbidden);
+        assert_eq!(decide(&me, Action::ChangeUserStatus { user: me.user_id }), Decision::Forbidden);
     }
 
     #[test]
@@ -308,9 +243,6 @@ mod tests {
     fn members_see_only_the_jobs_they_started() {
         assert_eq!(admin().job_scope(ORG), JobScope::All);
         assert_eq!(owner().job_scope(OTHER_ORG), JobScope::All);
-        assert_eq!(
-            member().job_scope(ORG),
-            JobScope::InitiatedBy(member().user_id)
-        );
+        assert_eq!(member().job_scope(ORG), JobScope::InitiatedBy(member().user_id));
     }
 }

@@ -41,9 +41,7 @@ impl SiteRole {
 
     /// Parses a list of role names into the explicit roles it holds, sorted and deduplicated.
     pub fn parse_list<S: AsRef<str>>(names: &[S]) -> Result<Vec<Self>, UnknownRole> {
-        parse_role_list(names, Self::IMPLICIT, |name| {
-            (name == "owner").then_some(Self::Owner)
-        })
+        parse_role_list(names, Self::IMPLICIT, |name| (name == "owner").then_some(Self::Owner))
     }
 }
 
@@ -64,9 +62,7 @@ impl OrgRole {
     }
 
     pub fn parse_list<S: AsRef<str>>(names: &[S]) -> Result<Vec<Self>, UnknownRole> {
-        parse_role_list(names, Self::IMPLICIT, |name| {
-            (name == "organization-admin").then_some(Self::OrganizationAdmin)
-        })
+        parse_role_list(names, Self::IMPLICIT, |name| (name == "organization-admin").then_some(Self::OrganizationAdmin))
     }
 }
 
@@ -76,11 +72,7 @@ fn parse_role_list<S: AsRef<str>, R: Ord>(
     known: impl Fn(&str) -> Option<R>,
 ) -> Result<Vec<R>, UnknownRole> {
     let mut roles = Vec::new();
-    for name in names
-        .iter()
-        .map(AsRef::as_ref)
-        .filter(|name| *name != implicit)
-    {
+    for name in names.iter().map(AsRef::as_ref).filter(|name| *name != implicit) {
         roles.push(known(name).ok_or_else(|| UnknownRole(name.to_owned()))?);
     }
     roles.sort();
@@ -122,22 +114,13 @@ mod tests {
 
     #[test]
     fn implicit_roles_are_accepted_and_dropped() {
-        assert_eq!(
-            SiteRole::parse_list(&["member", "owner", "owner"]),
-            Ok(vec![SiteRole::Owner])
-        );
+        assert_eq!(SiteRole::parse_list(&["member", "owner", "owner"]), Ok(vec![SiteRole::Owner]));
         assert_eq!(OrgRole::parse_list(&["organization-member"]), Ok(vec![]));
     }
 
     #[test]
     fn unknown_roles_are_refused() {
-        assert_eq!(
-            OrgRole::parse_list(&["owner"]),
-            Err(UnknownRole("owner".into()))
-        );
-        assert_eq!(
-            SiteRole::parse_list(&["template-admin"]),
-            Err(UnknownRole("template-admin".into()))
-        );
+        assert_eq!(OrgRole::parse_list(&["owner"]), Err(UnknownRole("owner".into())));
+        assert_eq!(SiteRole::parse_list(&["template-admin"]), Err(UnknownRole("template-admin".into())));
     }
 }

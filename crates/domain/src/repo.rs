@@ -10,13 +10,11 @@ use uuid::Uuid;
 use crate::auth::{ApiKey, KeyRefresh, NewApiKey};
 use crate::authz::JobScope;
 use crate::membership::{Membership, OrgRole, SiteRole};
-use crate::organization::{
-    DeletionRefusal, NewOrganization, Organization, OrganizationPatch, OrganizationRef,
-};
+use crate::organization::{DeletionRefusal, NewOrganization, Organization, OrganizationPatch, OrganizationRef};
 use crate::provisioner::{
-    CancelRefusal, FinishRefusal, JobStatus, Liveness, LogBudget, LogLine, NewDaemon, NewJob,
-    NewLogLine, NewProvisionerKey, NotYourJob, ProvisionerDaemon, ProvisionerJob, ProvisionerKey,
-    QueueInfo, ReapVerdict, Reaper, TagFilter,
+    CancelRefusal, FinishRefusal, JobStatus, Liveness, LogBudget, LogLine, NewDaemon, NewJob, NewLogLine,
+    NewProvisionerKey, NotYourJob, ProvisionerDaemon, ProvisionerJob, ProvisionerKey, QueueInfo, ReapVerdict, Reaper,
+    TagFilter,
 };
 use crate::user::{NewUser, User, UserStatus};
 
@@ -54,25 +52,11 @@ pub trait OrganizationRepo {
     fn organizations(&self, visible: Option<&[Uuid]>) -> RepoResult<Vec<Organization>>;
     fn organization(&self, reference: &OrganizationRef) -> RepoResult<Option<Organization>>;
     /// Creates it and makes `creator` a member. `Conflict("name")` when the name is taken.
-    fn create_organization(
-        &self,
-        new: &NewOrganization,
-        creator: Uuid,
-        now: DateTime<Utc>,
-    ) -> RepoResult<Organization>;
-    fn update_organization(
-        &self,
-        id: Uuid,
-        patch: &OrganizationPatch,
-        now: DateTime<Utc>,
-    ) -> RepoResult<Organization>;
+    fn create_organization(&self, new: &NewOrganization, creator: Uuid, now: DateTime<Utc>)
+    -> RepoResult<Organization>;
+    fn update_organization(&self, id: Uuid, patch: &OrganizationPatch, now: DateTime<Utc>) -> RepoResult<Organization>;
     /// Soft-deletes it once nothing depends on it but the deleter's own membership.
-    fn delete_organization(
-        &self,
-        id: Uuid,
-        deleter: Uuid,
-        now: DateTime<Utc>,
-    ) -> OpResult<(), DeletionRefusal>;
+    fn delete_organization(&self, id: Uuid, deleter: Uuid, now: DateTime<Utc>) -> OpResult<(), DeletionRefusal>;
 }
 
 /// The first user can be created only once.
@@ -97,14 +81,9 @@ pub trait UserRepo {
     fn has_users(&self) -> RepoResult<bool>;
     /// Creates the first user as an owner and member of the default organization; refused
     /// once any user exists. Returns the user and the default organization's id.
-    fn create_first_user(
-        &self,
-        new: &NewUser,
-        now: DateTime<Utc>,
-    ) -> OpResult<(User, Uuid), FirstUserExists>;
+    fn create_first_user(&self, new: &NewUser, now: DateTime<Utc>) -> OpResult<(User, Uuid), FirstUserExists>;
     /// `Conflict("username")` / `Conflict("email")` when taken.
-    fn create_user(&self, new: &NewUser, now: DateTime<Utc>)
-    -> OpResult<User, UnknownOrganization>;
+    fn create_user(&self, new: &NewUser, now: DateTime<Utc>) -> OpResult<User, UnknownOrganization>;
     /// Ordered by username.
     fn users(&self) -> RepoResult<Vec<User>>;
     fn user(&self, lookup: &UserLookup) -> RepoResult<Option<User>>;
@@ -155,11 +134,7 @@ pub trait MembershipRepo {
 
 pub trait ProvisionerKeyRepo {
     /// `Conflict("name")` when the organization has a key of that name.
-    fn create_provisioner_key(
-        &self,
-        new: &NewProvisionerKey,
-        now: DateTime<Utc>,
-    ) -> RepoResult<ProvisionerKey>;
+    fn create_provisioner_key(&self, new: &NewProvisionerKey, now: DateTime<Utc>) -> RepoResult<ProvisionerKey>;
     /// Oldest first.
     fn provisioner_keys(&self, organization: Uuid) -> RepoResult<Vec<ProvisionerKey>>;
     fn delete_provisioner_key(&self, organization: Uuid, name: &str) -> RepoResult<()>;
@@ -178,16 +153,11 @@ pub struct DaemonFilter {
 
 pub trait DaemonRepo {
     /// Registers the daemon `name` of the key's organization, or refreshes it if it exists.
-    fn register_daemon(&self, new: &NewDaemon, now: DateTime<Utc>)
-    -> RepoResult<ProvisionerDaemon>;
+    fn register_daemon(&self, new: &NewDaemon, now: DateTime<Utc>) -> RepoResult<ProvisionerDaemon>;
     /// Marks a daemon of this key as seen. `NotFound` when it is not the key's.
     fn heartbeat(&self, daemon: Uuid, key: Uuid, now: DateTime<Utc>) -> RepoResult<()>;
     /// Newest first.
-    fn daemons(
-        &self,
-        organization: Uuid,
-        filter: &DaemonFilter,
-    ) -> RepoResult<Vec<ProvisionerDaemon>>;
+    fn daemons(&self, organization: Uuid, filter: &DaemonFilter) -> RepoResult<Vec<ProvisionerDaemon>>;
     fn daemon(&self, id: Uuid) -> RepoResult<Option<ProvisionerDaemon>>;
 }
 
@@ -228,12 +198,7 @@ pub struct JobUpdateOutcome {
 
 pub trait JobRepo {
     /// Creates a pending job; returned with its place in the queue.
-    fn create_job(
-        &self,
-        new: &NewJob,
-        liveness: Liveness,
-        now: DateTime<Utc>,
-    ) -> RepoResult<QueuedJobView>;
+    fn create_job(&self, new: &NewJob, liveness: Liveness, now: DateTime<Utc>) -> RepoResult<QueuedJobView>;
     /// Newest first, with queue numbers against the daemons online `now`.
     fn jobs(
         &self,
@@ -250,12 +215,7 @@ pub trait JobRepo {
         now: DateTime<Utc>,
     ) -> RepoResult<Option<QueuedJobView>>;
     /// `NotFound` when the organization has no such job.
-    fn cancel_job(
-        &self,
-        organization: Uuid,
-        id: Uuid,
-        now: DateTime<Utc>,
-    ) -> OpResult<ProvisionerJob, CancelRefusal>;
+    fn cancel_job(&self, organization: Uuid, id: Uuid, now: DateTime<Utc>) -> OpResult<ProvisionerJob, CancelRefusal>;
     /// Takes the oldest pending job this daemon can run, marking it started by the daemon;
     /// never hands one job to two daemons.
     fn acquire_job(&self, daemon: Uuid, now: DateTime<Utc>) -> RepoResult<Option<ProvisionerJob>>;
@@ -268,12 +228,7 @@ pub trait JobRepo {
         budget: LogBudget,
         now: DateTime<Utc>,
     ) -> OpResult<JobUpdateOutcome, DaemonJobRefusal>;
-    fn complete_job(
-        &self,
-        daemon: Uuid,
-        job: Uuid,
-        now: DateTime<Utc>,
-    ) -> OpResult<ProvisionerJob, DaemonJobRefusal>;
+    fn complete_job(&self, daemon: Uuid, job: Uuid, now: DateTime<Utc>) -> OpResult<ProvisionerJob, DaemonJobRefusal>;
     fn fail_job(
         &self,
         daemon: Uuid,
@@ -285,6 +240,5 @@ pub trait JobRepo {
     /// Log lines with an id above `after`, oldest first.
     fn job_logs(&self, job: Uuid, after: i64) -> RepoResult<Vec<LogLine>>;
     /// Terminates pending and hung jobs past their time; returns what it reaped.
-    fn reap_jobs(&self, reaper: Reaper, now: DateTime<Utc>)
-    -> RepoResult<Vec<(Uuid, ReapVerdict)>>;
+    fn reap_jobs(&self, reaper: Reaper, now: DateTime<Utc>) -> RepoResult<Vec<(Uuid, ReapVerdict)>>;
 }

@@ -15,10 +15,7 @@ pub fn go_time_string(instant: DateTime<Utc>) -> String {
     let fraction = format!("{:09}", instant.timestamp_subsec_nanos());
     let fraction = fraction.trim_end_matches('0');
     let dot = if fraction.is_empty() { "" } else { "." };
-    format!(
-        "{}{dot}{fraction} +0000 UTC",
-        instant.format("%Y-%m-%d %H:%M:%S")
-    )
+    format!("{}{dot}{fraction} +0000 UTC", instant.format("%Y-%m-%d %H:%M:%S"))
 }
 
 #[cfg(test)]
@@ -28,10 +25,7 @@ mod tests {
 
     #[test]
     fn go_time_strings_drop_trailing_zeros() {
-        let at = Utc
-            .with_ymd_and_hms(2026, 11, 28, 21, 25, 23)
-            .single()
-            .unwrap_or_default();
+        let at = Utc.with_ymd_and_hms(2026, 11, 28, 21, 25, 23).single().unwrap_or_default();
         assert_eq!(go_time_string(at), "2026-11-28 21:25:23 +0000 UTC");
         let at = at + chrono::Duration::microseconds(120_000);
         assert_eq!(go_time_string(at), "2026-11-28 21:25:23.12 +0000 UTC");

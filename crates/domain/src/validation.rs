@@ -14,18 +14,8 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(
-        field: &'static str,
-        tag: &'static str,
-        value: &str,
-        reason: impl Into<String>,
-    ) -> Self {
-        Self {
-            field,
-            tag,
-            value: value.to_owned(),
-            reason: reason.into(),
-        }
+    pub fn new(field: &'static str, tag: &'static str, value: &str, reason: impl Into<String>) -> Self {
+        Self { field, tag, value: value.to_owned(), reason: reason.into() }
     }
 
     /// A field that must be present and non-empty was not.
@@ -55,9 +45,7 @@ pub fn name_rule(raw: &str) -> Result<(), &'static str> {
     if raw == "new" || raw == "create" {
         return Err("cannot use a route keyword as a name");
     }
-    let groups_ok = raw
-        .split('-')
-        .all(|group| !group.is_empty() && group.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let groups_ok = raw.split('-').all(|group| !group.is_empty() && group.bytes().all(|b| b.is_ascii_alphanumeric()));
     if !groups_ok {
         return Err("must be alphanumeric with hyphens");
     }
@@ -90,18 +78,7 @@ mod tests {
     #[test]
     fn names_breaking_the_pattern_or_length_are_invalid() {
         let long = "a".repeat(33);
-        for bad in [
-            "",
-            "-a",
-            "a-",
-            "a--b",
-            "a b",
-            "a_b",
-            "é",
-            "new",
-            "create",
-            long.as_str(),
-        ] {
+        for bad in ["", "-a", "a-", "a--b", "a b", "a_b", "é", "new", "create", long.as_str()] {
             assert!(name_rule(bad).is_err(), "{bad:?}");
         }
     }

@@ -69,13 +69,9 @@ pub enum DatabaseUrl {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UrlError {
-    #[error(
-        "unsupported database URL {0:?}: use postgres://user@host:port/database or sqlite://path/to/file.db"
-    )]
+    #[error("unsupported database URL {0:?}: use postgres://user@host:port/database or sqlite://path/to/file.db")]
     Unsupported(String),
-    #[error(
-        "an in-memory SQLite database cannot be shared by a connection pool: give sqlite:// a file path"
-    )]
+    #[error("an in-memory SQLite database cannot be shared by a connection pool: give sqlite:// a file path")]
     InMemory,
 }
 
@@ -84,9 +80,7 @@ impl DatabaseUrl {
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
             return Ok(Self::Postgres(raw.to_owned()));
         }
-        let path = raw
-            .strip_prefix("sqlite://")
-            .ok_or_else(|| UrlError::Unsupported(raw.to_owned()))?;
+        let path = raw.strip_prefix("sqlite://").ok_or_else(|| UrlError::Unsupported(raw.to_owned()))?;
         if path.is_empty() {
             return Err(UrlError::Unsupported(raw.to_owned()));
         }
@@ -120,8 +114,7 @@ impl DatabaseUrl {
             Self::Postgres(url) => PgConnection::establish(url).map(AnyConnection::Postgresql),
             Self::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
-                conn.batch_execute(SQLITE_PRAGMAS)
-                    .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+                conn.batch_execute(SQLITE_PRAGMAS).map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
                 Ok(AnyConnection::Sqlite(conn))
             }
         }
@@ -130,8 +123,7 @@ impl DatabaseUrl {
 
 /// Per connection: wait for a busy writer instead of failing at once, enforce foreign keys
 /// (off by default in SQLite), and let readers proceed while one connection writes.
-const SQLITE_PRAGMAS: &str =
-    "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;";
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;";
 
 /// Picks the connection type from the URL and reports the real error when it cannot
 /// connect (diesel's own `AnyConnection::establish` tries both and hides both errors).
@@ -168,10 +160,7 @@ pub struct PoolOptions {
 
 impl Default for PoolOptions {
     fn default() -> Self {
-        Self {
-            max_size: 16,
-            connection_timeout: Duration::from_secs(5),
-        }
+        Self { max_size: 16, connection_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -195,9 +184,7 @@ where
     E: From<DieselError>,
 {
     match conn {
-        AnyConnection::Sqlite(sqlite) => {
-            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?
-        }
+        AnyConnection::Sqlite(sqlite) => AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?,
         AnyConnection::Postgresql(_) => Manage::begin_transaction(conn)?,
     }
     match f(conn) {
@@ -221,36 +208,17 @@ mod tests {
 
     #[test]
     fn urls_pick_the_backend() {
-        assert_eq!(
-            DatabaseUrl::parse("sqlite://api.db"),
-            Ok(DatabaseUrl::Sqlite("api.db".into()))
-        );
-        assert_eq!(
-            DatabaseUrl::parse("sqlite:///var/lib/api.db"),
-            Ok(DatabaseUrl::Sqlite("/var/lib/api.db".into()))
-        );
-        assert!(matches!(
-            DatabaseUrl::parse("postgresql://u@h/db"),
-            Ok(DatabaseUrl::Postgres(_))
-        ));
-        assert!(matches!(
-            DatabaseUrl::parse("mysql://u@h/db"),
-            Err(UrlError::Unsupported(_))
-        ));
-        assert!(matches!(
-            DatabaseUrl::parse("api.db"),
-            Err(UrlError::Unsupported(_))
-        ));
-        assert_eq!(
-            DatabaseUrl::parse("sqlite://:memory:"),
-            Err(UrlError::InMemory)
-        );
+        assert_eq!(DatabaseUrl::parse("sqlite://api.db"), Ok(DatabaseUrl::Sqlite("api.db".into())));
+        assert_eq!(DatabaseUrl::parse("sqlite:///var/lib/api.db"), Ok(DatabaseUrl::Sqlite("/var/lib/api.db".into())));
+        assert!(matches!(DatabaseUrl::parse("postgresql://u@h/db"), Ok(DatabaseUrl::Postgres(_))));
+        assert!(matches!(DatabaseUrl::parse("mysql://u@h/db"), Err(UrlError::Unsupported(_))));
+        assert!(matches!(DatabaseUrl::parse("api.db"), Err(UrlError::Unsupported(_))));
+        assert_eq!(DatabaseUrl::parse("sqlite://:memory:"), Err(UrlError::InMemory));
     }
 
     #[test]
     fn passwords_are_masked_in_logs() {
-        let url = DatabaseUrl::parse("postgres://app:s3cret@db:5432/api")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let url = DatabaseUrl::parse("postgres://app:s3cret@db:5432/api").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(url.redacted(), "postgres://app:***@db:5432/api");
     }
 }

@@ -56,9 +56,7 @@ pub(crate) trait ConflictOn<T> {
 impl<T> ConflictOn<T> for Result<T, DieselError> {
     fn conflict_on<R>(self, field: &'static str) -> Result<T, Fail<R>> {
         self.map_err(|error| match error {
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                Fail::Conflict(field)
-            }
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Fail::Conflict(field),
             other => Fail::from(other),
         })
     }
@@ -85,9 +83,7 @@ fn repo_error<R>(fail: Fail<R>) -> Result<RepoError, R> {
         Fail::Pool(error) => RepoError::Unavailable(Box::new(error)),
         Fail::Db(error) if is_unavailable(&error) => RepoError::Unavailable(Box::new(error)),
         Fail::Db(error) => RepoError::Other(Box::new(error)),
-        Fail::Corrupt(what) => {
-            RepoError::Other(format!("stored data cannot be read: {what}").into())
-        }
+        Fail::Corrupt(what) => RepoError::Other(format!("stored data cannot be read: {what}").into()),
         Fail::Refused(refusal) => return Err(refusal),
     })
 }

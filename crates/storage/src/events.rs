@@ -107,8 +107,7 @@ pub(crate) fn spawn_listener(url: String, hub: Weak<EventHub>) -> std::io::Resul
 
 /// Returns `Ok` when the hub is gone, `Err` when the connection failed.
 fn listen(url: &str, hub: &Weak<EventHub>) -> QueryResult<()> {
-    let mut conn = PgConnection::establish(url)
-        .map_err(|e| diesel::result::Error::QueryBuilderError(e.into()))?;
+    let mut conn = PgConnection::establish(url).map_err(|e| diesel::result::Error::QueryBuilderError(e.into()))?;
     conn.batch_execute(&format!("LISTEN {QUEUE_CHANNEL}; LISTEN {JOB_CHANNEL};"))?;
     // Anything sent while we were away is lost: tell everyone to look again.
     match hub.upgrade() {
@@ -123,9 +122,9 @@ fn listen(url: &str, hub: &Weak<EventHub>) -> QueryResult<()> {
         };
         for notice in notices {
             let event = match notice.channel.as_str() {
-                JOB_CHANNEL => Uuid::try_parse(&notice.payload)
-                    .map(StoreEvent::JobChanged)
-                    .unwrap_or(StoreEvent::Resync),
+                JOB_CHANNEL => {
+                    Uuid::try_parse(&notice.payload).map(StoreEvent::JobChanged).unwrap_or(StoreEvent::Resync)
+                }
                 _ => StoreEvent::QueueChanged,
             };
             hub.publish(event);

@@ -31,20 +31,11 @@ pub enum OpenError {
     #[error(transparent)]
     Url(#[from] UrlError),
     #[error("cannot connect to the database {url}: {source}")]
-    Connect {
-        url: String,
-        source: diesel::ConnectionError,
-    },
+    Connect { url: String, source: diesel::ConnectionError },
     #[error("cannot migrate the database {url}: {source}")]
-    Migrate {
-        url: String,
-        source: migrate::MigrationError,
-    },
+    Migrate { url: String, source: migrate::MigrationError },
     #[error("cannot prepare the database {url}: {source}")]
-    Setup {
-        url: String,
-        source: domain::repo::RepoError,
-    },
+    Setup { url: String, source: domain::repo::RepoError },
     #[error("cannot start the notification listener: {0}")]
     Listener(#[from] std::io::Error),
 }
@@ -63,24 +54,12 @@ impl Store {
     pub fn open(url: &str, options: PoolOptions, now: DateTime<Utc>) -> Result<Self, OpenError> {
         let url = DatabaseUrl::parse(url)?;
         let redacted = url.redacted();
-        let mut conn = url.establish().map_err(|source| OpenError::Connect {
-            url: redacted.clone(),
-            source,
-        })?;
-        migrate::run(&mut conn).map_err(|source| OpenError::Migrate {
-            url: redacted.clone(),
-            source,
-        })?;
-        repos::organizations::ensure_default(&mut conn, now).map_err(|fail| OpenError::Setup {
-            url: redacted.clone(),
-            source: fail.into(),
-        })?;
+        let mut conn = url.establish().map_err(|source| OpenError::Connect { url: redacted.clone(), source })?;
+        migrate::run(&mut conn).map_err(|source| OpenError::Migrate { url: redacted.clone(), source })?;
+        repos::organizations::ensure_default(&mut conn, now)
+            .map_err(|fail| OpenError::Setup { url: redacted.clone(), source: fail.into() })?;
         drop(conn);
-        let store = Self {
-            pool: conn::pool(&url, options),
-            url,
-            hub: Arc::default(),
-        };
+        let store = Self { pool: conn::pool(&url, options), url, hub: Arc::default() };
         if let DatabaseUrl::Postgres(pg_url) = &store.url {
             events::spawn_listener(pg_url.clone(), Arc::downgrade(&store.hub))?;
         }
@@ -102,20 +81,14 @@ impl Store {
     }
 
     /// Runs read-only work on a pooled connection.
-    fn read<T, R>(
-        &self,
-        f: impl FnOnce(&mut AnyConnection) -> Result<T, Fail<R>>,
-    ) -> Result<T, Fail<R>> {
+    fn read<T, R>(&self, f: impl FnOnce(&mut AnyConnection) -> Result<T, Fail<R>>) -> Result<T, Fail<R>> {
         let mut conn = self.conn()?;
         f(&mut conn)
     }
 
     /// Runs a use case in one write transaction; the events it records reach other servers
     /// if it commits, and this process after it did.
-    fn write<T, R>(
-        &self,
-        f: impl FnOnce(&mut AnyConnection, &mut Events) -> Result<T, Fail<R>>,
-    ) -> Result<T, Fail<R>> {
+    fn write<T, R>(&self, f: impl FnOnce(&mut AnyConnection, &mut Events) -> Result<T, Fail<R>>) -> Result<T, Fail<R>> {
         let mut conn = self.conn()?;
         let mut events = Events::default();
         let value = write_transaction(&mut conn, |c| -> Result<T, Fail<R>> {

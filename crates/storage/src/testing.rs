@@ -34,12 +34,7 @@ impl TestDatabase {
             Err(error) => panic!("cannot create a temporary directory: {error}"),
         };
         let url = format!("sqlite://{}", dir.path().join("api.db").display());
-        Self {
-            url,
-            backend: Backend::Sqlite,
-            _dir: Some(dir),
-            postgres: None,
-        }
+        Self { url, backend: Backend::Sqlite, _dir: Some(dir), postgres: None }
     }
 
     /// `None` (after saying so) when `TEST_DATABASE_URL` is not set; with
@@ -47,10 +42,7 @@ impl TestDatabase {
     pub fn postgres() -> Option<Self> {
         let required = std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
         let Ok(server) = std::env::var("TEST_DATABASE_URL") else {
-            assert!(
-                !required,
-                "REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set"
-            );
+            assert!(!required, "REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set");
             eprintln!("skipped: PostgreSQL variant (set TEST_DATABASE_URL to run it)");
             return None;
         };
@@ -60,21 +52,13 @@ impl TestDatabase {
         };
         static SWEEP: Once = Once::new();
         SWEEP.call_once(|| sweep_leftovers(&mut admin));
-        let stamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let name = format!("{PREFIX}{stamp}_{}", uuid::Uuid::new_v4().simple());
         if let Err(error) = admin.batch_execute(&format!("CREATE DATABASE {name}")) {
             panic!("cannot create test database {name}: {error}");
         }
         let url = replace_database(&server, &name);
-        Some(Self {
-            url,
-            backend: Backend::Postgres,
-            _dir: None,
-            postgres: Some((server, name)),
-        })
+        Some(Self { url, backend: Backend::Postgres, _dir: None, postgres: Some((server, name)) })
     }
 
     pub fn new(backend: Backend) -> Option<Self> {
@@ -82,6 +66,11 @@ impl TestDatabase {
             Backend::Sqlite => Some(Self::sqlite()),
             Backend::Postgres => Self::postgres(),
         }
+    }
+
+    /// The same database again, for a second server; the original still owns (and drops) it.
+    pub fn sharing(other: &TestDatabase) -> Self {
+        Self { url: other.url.clone(), backend: other.backend, _dir: None, postgres: None }
     }
 
     pub fn url(&self) -> &str {
@@ -97,8 +86,7 @@ impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Some((server, name)) = &self.postgres {
             if let Ok(mut admin) = PgConnection::establish(server) {
-                let _ =
-                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
             }
         }
     }
@@ -106,9 +94,7 @@ impl Drop for TestDatabase {
 
 /// `postgres://user@host:port/db?opts` with another database name.
 fn replace_database(server: &str, name: &str) -> String {
-    let (base, query) = server
-        .split_once('?')
-        .map_or((server, None), |(b, q)| (b, Some(q)));
+    let (base, query) = server.split_once('?').map_or((server, None), |(b, q)| (b, Some(q)));
     let authority_end = base.find("://").map_or(0, |i| i + 3);
     let base = match base[authority_end..].find('/') {
         Some(slash) => &base[..authority_end + slash],
@@ -128,22 +114,14 @@ struct DatabaseName {
 
 /// Databases left by runs that crashed before dropping theirs, older than an hour.
 fn sweep_leftovers(admin: &mut PgConnection) {
-    let Ok(names) =
-        diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'apitest\\_%'")
-            .load::<DatabaseName>(admin)
+    let Ok(names) = diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'apitest\\_%'")
+        .load::<DatabaseName>(admin)
     else {
         return;
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     for DatabaseName { datname } in names {
-        let created = datname
-            .trim_start_matches(PREFIX)
-            .split('_')
-            .next()
-            .and_then(|s| s.parse::<u64>().ok());
+        let created = datname.trim_start_matches(PREFIX).split('_').next().and_then(|s| s.parse::<u64>().ok());
         if created.is_some_and(|created| now.saturating_sub(created) > 3600) {
             let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {datname} WITH (FORCE)"));
         }
@@ -156,10 +134,7 @@ mod tests {
 
     #[test]
     fn the_database_name_is_replaced_in_any_url_shape() {
-        assert_eq!(
-            replace_database("postgres://u@h:5432/test", "x"),
-            "postgres://u@h:5432/x"
-        );
+        assert_eq!(replace_database("postgres://u@h:5432/test", "x"), "postgres://u@h:5432/x");
         assert_eq!(
             replace_database("postgres://u@h:5432/test?sslmode=disable", "x"),
             "postgres://u@h:5432/x?sslmode=disable"

@@ -8,9 +8,8 @@ use diesel::sql_types::Text;
 use domain::authz::JobScope;
 use domain::organization::{NewOrganization, OrganizationName, OrganizationPatch, OrganizationRef};
 use domain::provisioner::{
-    JobInput, JobMetadata, JobStatus, JobType, Liveness, LogBudget, LogLevel, LogSource, NewDaemon,
-    NewJob, NewLogLine, NewProvisionerKey, ProvisionerKeyName, ProvisionerType, Reaper, TagFilter,
-    Tags,
+    JobInput, JobMetadata, JobStatus, JobType, Liveness, LogBudget, LogLevel, LogSource, NewDaemon, NewJob, NewLogLine,
+    NewProvisionerKey, ProvisionerKeyName, ProvisionerType, Reaper, TagFilter, Tags,
 };
 use domain::repo::*;
 use domain::user::{Email, NewUser, UserRealName, Username};
@@ -30,8 +29,7 @@ struct Fixture {
 
 fn fixture(backend: Backend) -> Option<Fixture> {
     let db = TestDatabase::new(backend)?;
-    let store =
-        Store::open(db.url(), PoolOptions::default(), now()).unwrap_or_else(|e| panic!("{e}"));
+    let store = Store::open(db.url(), PoolOptions::default(), now()).unwrap_or_else(|e| panic!("{e}"));
     let new = NewUser {
         email: Email::parse("owner@example.com").unwrap_or_else(|e| panic!("{e}")),
         username: Username::parse("owner").unwrap_or_else(|e| panic!("{e}")),
@@ -40,14 +38,8 @@ fn fixture(backend: Backend) -> Option<Fixture> {
         site_roles: vec![],
         organization_ids: vec![],
     };
-    let (owner, _) = store
-        .create_first_user(&new, now())
-        .unwrap_or_else(|e| panic!("{e}"));
-    Some(Fixture {
-        store,
-        db,
-        owner: owner.id,
-    })
+    let (owner, _) = store.create_first_user(&new, now()).unwrap_or_else(|e| panic!("{e}"));
+    Some(Fixture { store, db, owner: owner.id })
 }
 
 macro_rules! on_both_backends {
@@ -82,17 +74,11 @@ fn organization(f: &Fixture, name: &str) -> Uuid {
         String::new(),
         String::new(),
     );
-    f.store
-        .create_organization(&new, f.owner, now())
-        .unwrap_or_else(|e| panic!("{e}"))
-        .id
+    f.store.create_organization(&new, f.owner, now()).unwrap_or_else(|e| panic!("{e}")).id
 }
 
 fn tags(pairs: &[(&str, &str)]) -> Tags {
-    let raw: BTreeMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| ((*k).into(), (*v).into()))
-        .collect();
+    let raw: BTreeMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
     Tags::normalise_for_organization(raw).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -101,18 +87,13 @@ fn job(f: &Fixture, organization: Uuid, pairs: &[(&str, &str)]) -> Uuid {
         organization_id: organization,
         initiator_id: f.owner,
         job_type: JobType::TemplateVersionImport,
-        provisioner: ProvisionerType::parse("provisioner", "echo")
-            .unwrap_or_else(|e| panic!("{e}")),
+        provisioner: ProvisionerType::parse("provisioner", "echo").unwrap_or_else(|e| panic!("{e}")),
         file_id: None,
         tags: tags(pairs),
         input: JobInput::default(),
         metadata: JobMetadata::default(),
     };
-    f.store
-        .create_job(&new, Liveness::default(), now())
-        .unwrap_or_else(|e| panic!("{e}"))
-        .job
-        .id
+    f.store.create_job(&new, Liveness::default(), now()).unwrap_or_else(|e| panic!("{e}")).job.id
 }
 
 fn daemon(f: &Fixture, organization: Uuid, name: &str, pairs: &[(&str, &str)]) -> Uuid {
@@ -121,8 +102,7 @@ fn daemon(f: &Fixture, organization: Uuid, name: &str, pairs: &[(&str, &str)]) -
         .create_provisioner_key(
             &NewProvisionerKey {
                 organization_id: organization,
-                name: ProvisionerKeyName::parse(&format!("key-{name}"))
-                    .unwrap_or_else(|e| panic!("{e}")),
+                name: ProvisionerKeyName::parse(&format!("key-{name}")).unwrap_or_else(|e| panic!("{e}")),
                 tags: tags(pairs),
                 hashed_secret: name.as_bytes().to_vec(),
             },
@@ -134,15 +114,10 @@ fn daemon(f: &Fixture, organization: Uuid, name: &str, pairs: &[(&str, &str)]) -
         key_id: key.id,
         name: name.into(),
         version: "test".into(),
-        provisioners: vec![
-            ProvisionerType::parse("provisioners", "echo").unwrap_or_else(|e| panic!("{e}")),
-        ],
+        provisioners: vec![ProvisionerType::parse("provisioners", "echo").unwrap_or_else(|e| panic!("{e}"))],
         tags: key.tags,
     };
-    f.store
-        .register_daemon(&new, now())
-        .unwrap_or_else(|e| panic!("{e}"))
-        .id
+    f.store.register_daemon(&new, now()).unwrap_or_else(|e| panic!("{e}")).id
 }
 
 fn all_jobs(f: &Fixture, organization: Uuid) -> Vec<QueuedJobView> {
@@ -154,9 +129,7 @@ fn all_jobs(f: &Fixture, organization: Uuid) -> Vec<QueuedJobView> {
         limit: None,
         scope: JobScope::All,
     };
-    f.store
-        .jobs(organization, &filter, Liveness::default(), now())
-        .unwrap_or_else(|e| panic!("{e}"))
+    f.store.jobs(organization, &filter, Liveness::default(), now()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[derive(QueryableByName, PartialEq, Eq, Debug, PartialOrd, Ord)]
@@ -191,35 +164,18 @@ fn migrations_create_the_same_columns_on_both_backends(f: Fixture) {
         }
     };
     columns.sort();
-    let listed: Vec<String> = columns
-        .iter()
-        .map(|c| format!("{}.{}", c.table_name, c.column_name))
-        .collect();
-    let expected = include_str!("schema_columns.txt")
-        .lines()
-        .map(str::to_owned)
-        .collect::<Vec<_>>();
+    let listed: Vec<String> = columns.iter().map(|c| format!("{}.{}", c.table_name, c.column_name)).collect();
+    let expected = include_str!("schema_columns.txt").lines().map(str::to_owned).collect::<Vec<_>>();
     assert_eq!(listed, expected);
 }
 
 fn the_default_organization_exists_from_the_first_start(f: Fixture) {
-    let default = f
-        .store
-        .organization(&OrganizationRef::Default)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let default = f.store.organization(&OrganizationRef::Default).unwrap_or_else(|e| panic!("{e}"));
     let default = default.unwrap_or_else(|| panic!("no default organization"));
-    assert_eq!(
-        (
-            default.name.as_str(),
-            default.display_name.as_str(),
-            default.is_default
-        ),
-        ("coder", "Coder", true)
-    );
+    assert_eq!((default.name.as_str(), default.display_name.as_str(), default.is_default), ("coder", "Coder", true));
     assert_eq!(default.description, "Builtin default organization.");
     // Opening again (a restart) keeps exactly one.
-    let again =
-        Store::open(f.db.url(), PoolOptions::default(), now()).unwrap_or_else(|e| panic!("{e}"));
+    let again = Store::open(f.db.url(), PoolOptions::default(), now()).unwrap_or_else(|e| panic!("{e}"));
     let all = again.organizations(None).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(all.iter().filter(|o| o.is_default).count(), 1);
 }
@@ -232,41 +188,19 @@ fn organization_names_are_unique_regardless_of_case(f: Fixture) {
         String::new(),
         String::new(),
     );
-    assert!(matches!(
-        f.store.create_organization(&twin, f.owner, now()),
-        Err(RepoError::Conflict("name"))
-    ));
+    assert!(matches!(f.store.create_organization(&twin, f.owner, now()), Err(RepoError::Conflict("name"))));
     let other = organization(&f, "other");
-    let rename = OrganizationPatch {
-        name: OrganizationName::parse("Acme").ok(),
-        ..Default::default()
-    };
-    assert!(matches!(
-        f.store.update_organization(other, &rename, now()),
-        Err(RepoError::Conflict("name"))
-    ));
-    let found = f
-        .store
-        .organization(&OrganizationRef::Name("acme".into()))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let rename = OrganizationPatch { name: OrganizationName::parse("Acme").ok(), ..Default::default() };
+    assert!(matches!(f.store.update_organization(other, &rename, now()), Err(RepoError::Conflict("name"))));
+    let found = f.store.organization(&OrganizationRef::Name("acme".into())).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(found.map(|o| o.name), Some("acme".to_owned()));
 }
 
 fn a_deleted_organization_is_gone_and_its_name_free(f: Fixture) {
     let acme = organization(&f, "acme");
-    f.store
-        .delete_organization(acme, f.owner, now())
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        f.store
-            .organization(&OrganizationRef::Id(acme))
-            .unwrap_or_else(|e| panic!("{e}")),
-        None
-    );
-    assert!(matches!(
-        f.store.delete_organization(acme, f.owner, now()),
-        Err(OpError::Repo(RepoError::NotFound))
-    ));
+    f.store.delete_organization(acme, f.owner, now()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(f.store.organization(&OrganizationRef::Id(acme)).unwrap_or_else(|e| panic!("{e}")), None);
+    assert!(matches!(f.store.delete_organization(acme, f.owner, now()), Err(OpError::Repo(RepoError::NotFound))));
     let again = organization(&f, "acme");
     assert_ne!(again, acme);
 }
@@ -276,19 +210,10 @@ fn deletion_is_refused_while_members_keys_or_jobs_remain(f: Fixture) {
     job(&f, acme, &[]);
     daemon(&f, acme, "d1", &[]);
     let refused = f.store.delete_organization(acme, f.owner, now());
-    let Err(OpError::Refused(domain::organization::DeletionRefusal::StillInUse(blockers))) =
-        refused
-    else {
+    let Err(OpError::Refused(domain::organization::DeletionRefusal::StillInUse(blockers))) = refused else {
         panic!("expected a refusal, got {refused:?}");
     };
-    assert_eq!(
-        (
-            blockers.other_members,
-            blockers.provisioner_keys,
-            blockers.active_jobs
-        ),
-        (0, 1, 1)
-    );
+    assert_eq!((blockers.other_members, blockers.provisioner_keys, blockers.active_jobs), (0, 1, 1));
 }
 
 fn the_first_user_can_be_created_once(f: Fixture) {
@@ -300,14 +225,8 @@ fn the_first_user_can_be_created_once(f: Fixture) {
         site_roles: vec![],
         organization_ids: vec![],
     };
-    assert!(matches!(
-        f.store.create_first_user(&again, now()),
-        Err(OpError::Refused(FirstUserExists))
-    ));
-    let owner = f
-        .store
-        .user(&UserLookup::Id(f.owner))
-        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(f.store.create_first_user(&again, now()), Err(OpError::Refused(FirstUserExists))));
+    let owner = f.store.user(&UserLookup::Id(f.owner)).unwrap_or_else(|e| panic!("{e}"));
     assert!(owner.is_some_and(|u| u.is_owner() && u.memberships.len() == 1));
 }
 
@@ -319,10 +238,7 @@ fn a_pending_job_gets_queue_numbers_from_online_daemons(f: Fixture) {
     let numbers = |f: &Fixture| {
         let views = all_jobs(f, acme);
         [ab, a, ac].map(|id| {
-            let view = views
-                .iter()
-                .find(|v| v.job.id == id)
-                .unwrap_or_else(|| panic!("missing job"));
+            let view = views.iter().find(|v| v.job.id == id).unwrap_or_else(|| panic!("missing job"));
             (view.queue.position, view.queue.size)
         })
     };
@@ -339,52 +255,24 @@ fn acquire_takes_the_oldest_runnable_job_once(f: Fixture) {
     let gpu = job(&f, acme, &[("gpu", "yes")]);
     let plain = job(&f, acme, &[]);
     let untagged = daemon(&f, acme, "plain", &[]);
-    let taken = f
-        .store
-        .acquire_job(untagged, now())
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        taken.map(|j| (j.id, j.status(), j.worker_id)),
-        Some((plain, JobStatus::Running, Some(untagged)))
-    );
-    assert_eq!(
-        f.store
-            .acquire_job(untagged, now())
-            .unwrap_or_else(|e| panic!("{e}")),
-        None
-    );
+    let taken = f.store.acquire_job(untagged, now()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(taken.map(|j| (j.id, j.status(), j.worker_id)), Some((plain, JobStatus::Running, Some(untagged))));
+    assert_eq!(f.store.acquire_job(untagged, now()).unwrap_or_else(|e| panic!("{e}")), None);
     let gpu_daemon = daemon(&f, acme, "gpu", &[("gpu", "yes")]);
-    assert_eq!(
-        f.store
-            .acquire_job(gpu_daemon, now())
-            .unwrap_or_else(|e| panic!("{e}"))
-            .map(|j| j.id),
-        Some(gpu)
-    );
-    let done = f
-        .store
-        .complete_job(untagged, plain, now())
-        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(f.store.acquire_job(gpu_daemon, now()).unwrap_or_else(|e| panic!("{e}")).map(|j| j.id), Some(gpu));
+    let done = f.store.complete_job(untagged, plain, now()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(done.status(), JobStatus::Succeeded);
     let again = f.store.complete_job(untagged, plain, now());
-    assert!(matches!(
-        again,
-        Err(OpError::Refused(DaemonJobRefusal::Finished(_)))
-    ));
+    assert!(matches!(again, Err(OpError::Refused(DaemonJobRefusal::Finished(_)))));
     let not_mine = f.store.fail_job(untagged, gpu, "x".into(), None, now());
-    assert!(matches!(
-        not_mine,
-        Err(OpError::Refused(DaemonJobRefusal::NotYours(_)))
-    ));
+    assert!(matches!(not_mine, Err(OpError::Refused(DaemonJobRefusal::NotYours(_)))));
 }
 
 fn logs_stop_at_the_budget_and_mark_the_job(f: Fixture) {
     let acme = organization(&f, "acme");
     let id = job(&f, acme, &[]);
     let worker = daemon(&f, acme, "d", &[]);
-    f.store
-        .acquire_job(worker, now())
-        .unwrap_or_else(|e| panic!("{e}"));
+    f.store.acquire_job(worker, now()).unwrap_or_else(|e| panic!("{e}"));
     let line = |output: &str| NewLogLine {
         source: LogSource::Provisioner,
         level: LogLevel::Info,
@@ -392,19 +280,11 @@ fn logs_stop_at_the_budget_and_mark_the_job(f: Fixture) {
         output: output.into(),
     };
     let budget = LogBudget { max_bytes: 10 };
-    let outcome = f
-        .store
-        .update_job(worker, id, &[line("12345"), line("123456")], budget, now());
+    let outcome = f.store.update_job(worker, id, &[line("12345"), line("123456")], budget, now());
     assert_eq!(outcome.map(|o| o.canceled).ok(), Some(false));
     let logs = f.store.job_logs(id, 0).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        logs.iter().map(|l| l.output.as_str()).collect::<Vec<_>>(),
-        vec!["12345"]
-    );
-    let after = f
-        .store
-        .job_logs(id, logs[0].id)
-        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(logs.iter().map(|l| l.output.as_str()).collect::<Vec<_>>(), vec!["12345"]);
+    let after = f.store.job_logs(id, logs[0].id).unwrap_or_else(|e| panic!("{e}"));
     assert!(after.is_empty());
     assert!(all_jobs(&f, acme)[0].job.logs_overflowed);
 }
@@ -414,14 +294,9 @@ fn the_reaper_fails_hung_jobs_with_coders_message(f: Fixture) {
     let pending = job(&f, acme, &[("never", "runs")]);
     let running = job(&f, acme, &[]);
     let worker = daemon(&f, acme, "d", &[]);
-    f.store
-        .acquire_job(worker, now())
-        .unwrap_or_else(|e| panic!("{e}"));
+    f.store.acquire_job(worker, now()).unwrap_or_else(|e| panic!("{e}"));
     let later = now() + Duration::minutes(31);
-    let mut reaped = f
-        .store
-        .reap_jobs(Reaper::default(), later)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut reaped = f.store.reap_jobs(Reaper::default(), later).unwrap_or_else(|e| panic!("{e}"));
     reaped.sort_by_key(|(id, _)| *id);
     assert_eq!(reaped.iter().map(|(id, _)| *id).collect::<Vec<_>>(), {
         let mut ids = vec![pending, running];
@@ -432,21 +307,10 @@ fn the_reaper_fails_hung_jobs_with_coders_message(f: Fixture) {
     for view in views {
         assert_eq!(view.job.status(), JobStatus::Failed);
         let error = view.job.state.error.unwrap_or_default();
-        assert!(
-            error.starts_with("Coder: Build has been detected as"),
-            "{error}"
-        );
+        assert!(error.starts_with("Coder: Build has been detected as"), "{error}");
     }
-    assert!(
-        f.store
-            .reap_jobs(Reaper::default(), later)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .is_empty()
-    );
-    let notice = f
-        .store
-        .job_logs(running, 0)
-        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(f.store.reap_jobs(Reaper::default(), later).unwrap_or_else(|e| panic!("{e}")).is_empty());
+    let notice = f.store.job_logs(running, 0).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(notice.len(), 5);
 }
 
@@ -462,12 +326,6 @@ fn a_tag_filter_matches_jobs_whose_tags_contain_it(f: Fixture) {
         limit: Some(50),
         scope: JobScope::All,
     };
-    let found = f
-        .store
-        .jobs(acme, &filter, Liveness::default(), now())
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        found.into_iter().map(|v| v.job.id).collect::<Vec<_>>(),
-        vec![one]
-    );
+    let found = f.store.jobs(acme, &filter, Liveness::default(), now()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found.into_iter().map(|v| v.job.id).collect::<Vec<_>>(), vec![one]);
 }

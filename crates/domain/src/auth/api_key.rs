@@ -22,9 +22,7 @@ impl LoginType {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Password, Self::Token]
-            .into_iter()
-            .find(|t| t.as_str() == raw)
+        [Self::Password, Self::Token].into_iter().find(|t| t.as_str() == raw)
     }
 }
 
@@ -57,13 +55,7 @@ pub struct NewApiKey {
 }
 
 impl NewApiKey {
-    pub fn new(
-        token: &ApiToken,
-        user_id: Uuid,
-        login_type: LoginType,
-        token_name: String,
-        lifetime: Duration,
-    ) -> Self {
+    pub fn new(token: &ApiToken, user_id: Uuid, login_type: LoginType, token_name: String, lifetime: Duration) -> Self {
         Self {
             id: token.id().to_owned(),
             hashed_secret: hash_secret(token.secret()),
@@ -111,18 +103,13 @@ impl ApiKey {
     pub fn refresh(&self, now: DateTime<Utc>) -> Option<KeyRefresh> {
         let stale_use = now - self.last_used > REFRESH_EVERY;
         let lifetime = Duration::seconds(self.lifetime_seconds);
-        let slide = self.login_type == LoginType::Password
-            && self.expires_at - now <= lifetime - REFRESH_EVERY;
+        let slide = self.login_type == LoginType::Password && self.expires_at - now <= lifetime - REFRESH_EVERY;
         if !stale_use && !slide {
             return None;
         }
         Some(KeyRefresh {
             last_used: if stale_use { now } else { self.last_used },
-            expires_at: if slide {
-                now + lifetime
-            } else {
-                self.expires_at
-            },
+            expires_at: if slide { now + lifetime } else { self.expires_at },
         })
     }
 }
@@ -166,17 +153,10 @@ impl ApiToken {
         if secret.len() != Self::SECRET_LEN {
             return Err(TokenFormatError::SecretLength(secret.len()));
         }
-        if !id
-            .bytes()
-            .chain(secret.bytes())
-            .all(|b| b.is_ascii_alphanumeric())
-        {
+        if !id.bytes().chain(secret.bytes()).all(|b| b.is_ascii_alphanumeric()) {
             return Err(TokenFormatError::Characters);
         }
-        Ok(Self {
-            id: id.to_owned(),
-            secret: secret.to_owned(),
-        })
+        Ok(Self { id: id.to_owned(), secret: secret.to_owned() })
     }
 
     pub fn id(&self) -> &str {
@@ -231,11 +211,7 @@ pub enum TokenLifetimeError {
 
 /// The lifetime of a new token from the request's nanoseconds (Go's `time.Duration`): zero
 /// means the default; more than the deployment's maximum is refused.
-pub fn token_lifetime(
-    requested_nanos: i64,
-    default: Duration,
-    max: Duration,
-) -> Result<Duration, TokenLifetimeError> {
+pub fn token_lifetime(requested_nanos: i64, default: Duration, max: Duration) -> Result<Duration, TokenLifetimeError> {
     if requested_nanos < 0 {
         return Err(TokenLifetimeError::Negative);
     }
@@ -263,64 +239,30 @@ mod tests {
     fn key(login_type: LoginType, now: DateTime<Utc>) -> ApiKey {
         let token = ApiToken::from_parts("abcdefghij", "abcdefghijklmnopqrstuv");
         let token = token.unwrap_or_else(|e| panic!("{e}"));
-        NewApiKey::new(
-            &token,
-            Uuid::nil(),
-            login_type,
-            String::new(),
-            Duration::hours(24),
-        )
-        .into_key(now)
+        NewApiKey::new(&token, Uuid::nil(), login_type, String::new(), Duration::hours(24)).into_key(now)
     }
 
     #[test]
     fn tokens_have_an_id_and_a_secret_of_fixed_length() {
         let parsed = ApiToken::parse("abcdefghij-abcdefghijklmnopqrstuv");
-        assert_eq!(
-            parsed.map(|t| t.to_string()),
-            Ok("abcdefghij-abcdefghijklmnopqrstuv".to_owned())
-        );
-        assert_eq!(
-            ApiToken::parse("nodash").err(),
-            Some(TokenFormatError::Parts(1))
-        );
-        assert_eq!(
-            ApiToken::parse("a-b-c").err(),
-            Some(TokenFormatError::Parts(3))
-        );
-        assert_eq!(
-            ApiToken::parse("short-abcdefghijklmnopqrstuv").err(),
-            Some(TokenFormatError::IdLength(5))
-        );
-        assert_eq!(
-            ApiToken::parse("abcdefghij-short").err(),
-            Some(TokenFormatError::SecretLength(5))
-        );
-        assert_eq!(
-            ApiToken::parse("abcdefghi!-abcdefghijklmnopqrstuv").err(),
-            Some(TokenFormatError::Characters)
-        );
+        assert_eq!(parsed.map(|t| t.to_string()), Ok("abcdefghij-abcdefghijklmnopqrstuv".to_owned()));
+        assert_eq!(ApiToken::parse("nodash").err(), Some(TokenFormatError::Parts(1)));
+        assert_eq!(ApiToken::parse("a-b-c").err(), Some(TokenFormatError::Parts(3)));
+        assert_eq!(ApiToken::parse("short-abcdefghijklmnopqrstuv").err(), Some(TokenFormatError::IdLength(5)));
+        assert_eq!(ApiToken::parse("abcdefghij-short").err(), Some(TokenFormatError::SecretLength(5)));
+        assert_eq!(ApiToken::parse("abcdefghi!-abcdefghijklmnopqrstuv").err(), Some(TokenFormatError::Characters));
     }
 
     #[test]
     fn format_errors_read_as_coders() {
-        assert_eq!(
-            TokenFormatError::Parts(1).to_string(),
-            "incorrect amount of API key parts, expected 2 got 1"
-        );
-        assert_eq!(
-            TokenFormatError::IdLength(5).to_string(),
-            "invalid API key ID length, expected 10 got 5"
-        );
+        assert_eq!(TokenFormatError::Parts(1).to_string(), "incorrect amount of API key parts, expected 2 got 1");
+        assert_eq!(TokenFormatError::IdLength(5).to_string(), "invalid API key ID length, expected 10 got 5");
     }
 
     #[test]
     fn debug_output_hides_the_secret() {
         let token = ApiToken::parse("abcdefghij-abcdefghijklmnopqrstuv").ok();
-        assert_eq!(
-            format!("{token:?}"),
-            "Some(ApiToken(abcdefghij-<redacted>))"
-        );
+        assert_eq!(format!("{token:?}"), "Some(ApiToken(abcdefghij-<redacted>))");
     }
 
     #[test]
@@ -335,13 +277,7 @@ mod tests {
         let now = DateTime::<Utc>::UNIX_EPOCH;
         let later = now + Duration::minutes(61);
         let refresh = key(LoginType::Password, now).refresh(later);
-        assert_eq!(
-            refresh,
-            Some(KeyRefresh {
-                last_used: later,
-                expires_at: later + Duration::hours(24)
-            })
-        );
+        assert_eq!(refresh, Some(KeyRefresh { last_used: later, expires_at: later + Duration::hours(24) }));
     }
 
     #[test]
@@ -349,13 +285,7 @@ mod tests {
         let now = DateTime::<Utc>::UNIX_EPOCH;
         let token = key(LoginType::Token, now);
         let later = now + Duration::hours(2);
-        assert_eq!(
-            token.refresh(later),
-            Some(KeyRefresh {
-                last_used: later,
-                expires_at: token.expires_at
-            })
-        );
+        assert_eq!(token.refresh(later), Some(KeyRefresh { last_used: later, expires_at: token.expires_at }));
     }
 
     #[test]
@@ -371,22 +301,10 @@ mod tests {
         let week = Duration::days(7);
         let month = Duration::days(30);
         assert_eq!(token_lifetime(0, week, month), Ok(week));
-        assert_eq!(
-            token_lifetime(3_600_000_000_000, week, month),
-            Ok(Duration::hours(1))
-        );
-        assert_eq!(
-            token_lifetime(-1, week, month),
-            Err(TokenLifetimeError::Negative)
-        );
+        assert_eq!(token_lifetime(3_600_000_000_000, week, month), Ok(Duration::hours(1)));
+        assert_eq!(token_lifetime(-1, week, month), Err(TokenLifetimeError::Negative));
         let too_long = Duration::days(31).num_nanoseconds().unwrap_or(i64::MAX);
-        assert_eq!(
-            token_lifetime(too_long, week, month),
-            Err(TokenLifetimeError::TooLong(month))
-        );
-        assert_eq!(
-            TokenLifetimeError::TooLong(month).to_string(),
-            "lifetime must be less than 720h0m0s"
-        );
+        assert_eq!(token_lifetime(too_long, week, month), Err(TokenLifetimeError::TooLong(month)));
+        assert_eq!(TokenLifetimeError::TooLong(month).to_string(), "lifetime must be less than 720h0m0s");
     }
 }

@@ -44,11 +44,7 @@ impl AuthFailure {
 }
 
 /// Decides whether a presented token opens a stored key (`None`: no key with that id).
-pub fn check_key(
-    stored: Option<&ApiKey>,
-    presented: &ApiToken,
-    now: DateTime<Utc>,
-) -> Result<(), AuthFailure> {
+pub fn check_key(stored: Option<&ApiKey>, presented: &ApiToken, now: DateTime<Utc>) -> Result<(), AuthFailure> {
     let key = stored.ok_or(AuthFailure::UnknownKey)?;
     if !secret_matches(presented.secret(), &key.hashed_secret) {
         return Err(AuthFailure::WrongSecret);
@@ -68,19 +64,11 @@ mod tests {
     use crate::auth::{LoginType, NewApiKey};
 
     fn token() -> ApiToken {
-        ApiToken::from_parts("abcdefghij", "abcdefghijklmnopqrstuv")
-            .unwrap_or_else(|e| panic!("{e}"))
+        ApiToken::from_parts("abcdefghij", "abcdefghijklmnopqrstuv").unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn stored(now: DateTime<Utc>) -> ApiKey {
-        NewApiKey::new(
-            &token(),
-            Uuid::nil(),
-            LoginType::Password,
-            String::new(),
-            Duration::hours(1),
-        )
-        .into_key(now)
+        NewApiKey::new(&token(), Uuid::nil(), LoginType::Password, String::new(), Duration::hours(1)).into_key(now)
     }
 
     #[test]
@@ -92,31 +80,18 @@ mod tests {
     #[test]
     fn an_unknown_id_a_wrong_secret_and_an_expired_key_fail_differently() {
         let now = DateTime::<Utc>::UNIX_EPOCH;
-        let other = ApiToken::from_parts("abcdefghij", "0000000000000000000000")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let other = ApiToken::from_parts("abcdefghij", "0000000000000000000000").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(check_key(None, &token(), now), Err(AuthFailure::UnknownKey));
-        assert_eq!(
-            check_key(Some(&stored(now)), &other, now),
-            Err(AuthFailure::WrongSecret)
-        );
+        assert_eq!(check_key(Some(&stored(now)), &other, now), Err(AuthFailure::WrongSecret));
         let later = now + Duration::hours(2);
-        assert_eq!(
-            check_key(Some(&stored(now)), &token(), later),
-            Err(AuthFailure::Expired(now + Duration::hours(1)))
-        );
+        assert_eq!(check_key(Some(&stored(now)), &token(), later), Err(AuthFailure::Expired(now + Duration::hours(1))));
     }
 
     #[test]
     fn the_expiry_detail_prints_the_time_as_go_does() {
-        let at = Utc
-            .with_ymd_and_hms(2026, 11, 28, 21, 25, 23)
-            .single()
-            .map(|t| t + Duration::microseconds(123_456));
+        let at = Utc.with_ymd_and_hms(2026, 11, 28, 21, 25, 23).single().map(|t| t + Duration::microseconds(123_456));
         let detail = at.map(|t| AuthFailure::Expired(t).to_string());
-        assert_eq!(
-            detail.as_deref(),
-            Some("API key expired at \"2026-11-28 21:25:23.123456 +0000 UTC\".")
-        );
+        assert_eq!(detail.as_deref(), Some("API key expired at \"2026-11-28 21:25:23.123456 +0000 UTC\"."));
     }
 
     #[test]

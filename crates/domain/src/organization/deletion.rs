@@ -21,10 +21,7 @@ pub enum DeletionRefusal {
 }
 
 /// The default organization is never deleted; another one only once nothing depends on it.
-pub fn check_deletable(
-    organization: &Organization,
-    blockers: &DeletionBlockers,
-) -> Result<(), DeletionRefusal> {
+pub fn check_deletable(organization: &Organization, blockers: &DeletionBlockers) -> Result<(), DeletionRefusal> {
     if organization.is_default {
         return Err(DeletionRefusal::DefaultOrganization);
     }
@@ -47,11 +44,7 @@ impl fmt::Display for DeletionBlockers {
             .filter(|(count, _)| *count > 0)
             .map(|(count, noun)| format!("{count} {noun}{}", if *count == 1 { "" } else { "s" }))
             .collect();
-        write!(
-            f,
-            "This organization has {} that must be deleted first.",
-            parts.join(", ")
-        )
+        write!(f, "This organization has {} that must be deleted first.", parts.join(", "))
     }
 }
 
@@ -83,34 +76,18 @@ mod tests {
 
     #[test]
     fn an_organization_with_nothing_left_is_deletable() {
-        assert_eq!(
-            check_deletable(&organization(false), &DeletionBlockers::default()),
-            Ok(())
-        );
+        assert_eq!(check_deletable(&organization(false), &DeletionBlockers::default()), Ok(()));
     }
 
     #[test]
     fn what_blocks_deletion_is_listed_with_plurals() {
-        let blockers = DeletionBlockers {
-            other_members: 2,
-            provisioner_keys: 1,
-            active_jobs: 3,
-        };
-        assert_eq!(
-            check_deletable(&organization(false), &blockers),
-            Err(DeletionRefusal::StillInUse(blockers))
-        );
+        let blockers = DeletionBlockers { other_members: 2, provisioner_keys: 1, active_jobs: 3 };
+        assert_eq!(check_deletable(&organization(false), &blockers), Err(DeletionRefusal::StillInUse(blockers)));
         assert_eq!(
             blockers.to_string(),
             "This organization has 2 members, 1 provisioner key, 3 active jobs that must be deleted first."
         );
-        let one_job = DeletionBlockers {
-            active_jobs: 1,
-            ..Default::default()
-        };
-        assert_eq!(
-            one_job.to_string(),
-            "This organization has 1 active job that must be deleted first."
-        );
+        let one_job = DeletionBlockers { active_jobs: 1, ..Default::default() };
+        assert_eq!(one_job.to_string(), "This organization has 1 active job that must be deleted first.");
     }
 }

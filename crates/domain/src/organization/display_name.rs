@@ -10,9 +10,8 @@ impl DisplayName {
     pub const MAX_BYTES: usize = 64;
 
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        trimmed_text_rule(raw, Self::MAX_BYTES).map_err(|reason| {
-            FieldError::new("display_name", "organization_display_name", raw, reason)
-        })?;
+        trimmed_text_rule(raw, Self::MAX_BYTES)
+            .map_err(|reason| FieldError::new("display_name", "organization_display_name", raw, reason))?;
         Ok(Self(raw.to_owned()))
     }
 
@@ -41,13 +40,6 @@ mod tests {
     fn sixty_four_bytes_is_the_limit() {
         assert!(DisplayName::parse(&"a".repeat(64)).is_ok());
         let err = DisplayName::parse(&"a".repeat(65));
-        assert!(matches!(
-            err,
-            Err(FieldError {
-                field: "display_name",
-                tag: "organization_display_name",
-                ..
-            })
-        ));
+        assert!(matches!(err, Err(FieldError { field: "display_name", tag: "organization_display_name", .. })));
     }
 }

@@ -44,19 +44,9 @@ pub struct NewOrganization {
 
 impl NewOrganization {
     /// The display name defaults to the name when none is given.
-    pub fn new(
-        name: OrganizationName,
-        display_name: Option<DisplayName>,
-        description: String,
-        icon: String,
-    ) -> Self {
+    pub fn new(name: OrganizationName, display_name: Option<DisplayName>, description: String, icon: String) -> Self {
         let display_name = display_name.unwrap_or_else(|| DisplayName::from_name(&name));
-        Self {
-            name,
-            display_name,
-            description,
-            icon,
-        }
+        Self { name, display_name, description, icon }
     }
 }
 
@@ -116,40 +106,21 @@ mod tests {
     fn a_new_organization_without_display_name_shows_its_name() {
         let name = OrganizationName::parse("acme-corp").ok();
         let new = name.map(|n| NewOrganization::new(n, None, String::new(), String::new()));
-        assert_eq!(
-            new.map(|n| n.display_name.as_str().to_owned()),
-            Some("acme-corp".to_owned())
-        );
+        assert_eq!(new.map(|n| n.display_name.as_str().to_owned()), Some("acme-corp".to_owned()));
     }
 
     #[test]
     fn an_empty_patch_changes_nothing_but_the_update_time() {
         let now = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(5);
         let changed = OrganizationPatch::default().apply_to(&acme(), now);
-        assert_eq!(
-            changed,
-            Organization {
-                updated_at: now,
-                ..acme()
-            }
-        );
+        assert_eq!(changed, Organization { updated_at: now, ..acme() });
     }
 
     #[test]
     fn a_patch_can_clear_the_description_and_icon() {
-        let patch = OrganizationPatch {
-            description: Some(String::new()),
-            icon: Some(String::new()),
-            ..Default::default()
-        };
+        let patch =
+            OrganizationPatch { description: Some(String::new()), icon: Some(String::new()), ..Default::default() };
         let changed = patch.apply_to(&acme(), acme().updated_at);
-        assert_eq!(
-            (
-                changed.description.as_str(),
-                changed.icon.as_str(),
-                changed.name.as_str()
-            ),
-            ("", "", "acme")
-        );
+        assert_eq!((changed.description.as_str(), changed.icon.as_str(), changed.name.as_str()), ("", "", "acme"));
     }
 }

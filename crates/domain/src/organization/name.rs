@@ -27,12 +27,7 @@ impl OrganizationName {
             return Err(OrganizationNameError::Invalid(FieldError::required("name")));
         }
         name_rule(raw).map_err(|reason| {
-            OrganizationNameError::Invalid(FieldError::new(
-                "name",
-                "organization_name",
-                raw,
-                reason,
-            ))
+            OrganizationNameError::Invalid(FieldError::new("name", "organization_name", raw, reason))
         })?;
         Ok(Self(raw.to_owned()))
     }
@@ -66,23 +61,14 @@ mod tests {
     #[test]
     fn default_is_reserved_in_any_case() {
         for raw in ["default", "Default", "DEFAULT"] {
-            assert_eq!(
-                OrganizationName::parse(raw),
-                Err(OrganizationNameError::Reserved)
-            );
+            assert_eq!(OrganizationName::parse(raw), Err(OrganizationNameError::Reserved));
         }
     }
 
     #[test]
     fn an_empty_name_is_required() {
         let err = OrganizationName::parse("");
-        assert!(matches!(
-            err,
-            Err(OrganizationNameError::Invalid(FieldError {
-                tag: "required",
-                ..
-            }))
-        ));
+        assert!(matches!(err, Err(OrganizationNameError::Invalid(FieldError { tag: "required", .. }))));
     }
 
     #[test]
@@ -90,11 +76,7 @@ mod tests {
         let err = OrganizationName::parse("acme corp");
         assert!(matches!(
             err,
-            Err(OrganizationNameError::Invalid(FieldError {
-                tag: "organization_name",
-                field: "name",
-                ..
-            }))
+            Err(OrganizationNameError::Invalid(FieldError { tag: "organization_name", field: "name", .. }))
         ));
     }
 

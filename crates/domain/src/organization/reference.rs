@@ -32,22 +32,13 @@ mod tests {
     fn default_and_the_nil_uuid_name_the_default_organization() {
         assert_eq!(OrganizationRef::parse("default"), OrganizationRef::Default);
         assert_eq!(OrganizationRef::parse("Default"), OrganizationRef::Default);
-        assert_eq!(
-            OrganizationRef::parse("00000000-0000-0000-0000-000000000000"),
-            OrganizationRef::Default
-        );
+        assert_eq!(OrganizationRef::parse("00000000-0000-0000-0000-000000000000"), OrganizationRef::Default);
     }
 
     #[test]
     fn a_uuid_is_an_id_and_anything_else_a_name() {
         let id = Uuid::from_u128(7);
-        assert_eq!(
-            OrganizationRef::parse(&id.to_string()),
-            OrganizationRef::Id(id)
-        );
-        assert_eq!(
-            OrganizationRef::parse("Acme"),
-            OrganizationRef::Name("acme".into())
-        );
+        assert_eq!(OrganizationRef::parse(&id.to_string()), OrganizationRef::Id(id));
+        assert_eq!(OrganizationRef::parse("Acme"), OrganizationRef::Name("acme".into()));
     }
 }

@@ -13,9 +13,7 @@ pub struct Liveness {
 
 impl Default for Liveness {
     fn default() -> Self {
-        Self {
-            stale_after: Duration::seconds(90),
-        }
+        Self { stale_after: Duration::seconds(90) }
     }
 }
 
@@ -29,12 +27,7 @@ impl Liveness {
         now - self.stale_after
     }
 
-    pub fn status(
-        &self,
-        last_seen_at: DateTime<Utc>,
-        has_current_job: bool,
-        now: DateTime<Utc>,
-    ) -> DaemonStatus {
+    pub fn status(&self, last_seen_at: DateTime<Utc>, has_current_job: bool, now: DateTime<Utc>) -> DaemonStatus {
         if !self.is_online(last_seen_at, now) {
             DaemonStatus::Offline
         } else if has_current_job {
@@ -115,18 +108,9 @@ mod tests {
     fn a_daemon_is_online_for_ninety_seconds_after_it_was_seen() {
         let liveness = Liveness::default();
         let seen = DateTime::<Utc>::UNIX_EPOCH;
-        assert_eq!(
-            liveness.status(seen, false, seen + Duration::seconds(89)),
-            DaemonStatus::Idle
-        );
-        assert_eq!(
-            liveness.status(seen, true, seen + Duration::seconds(89)),
-            DaemonStatus::Busy
-        );
-        assert_eq!(
-            liveness.status(seen, true, seen + Duration::seconds(90)),
-            DaemonStatus::Offline
-        );
+        assert_eq!(liveness.status(seen, false, seen + Duration::seconds(89)), DaemonStatus::Idle);
+        assert_eq!(liveness.status(seen, true, seen + Duration::seconds(89)), DaemonStatus::Busy);
+        assert_eq!(liveness.status(seen, true, seen + Duration::seconds(90)), DaemonStatus::Offline);
         assert!(liveness.is_online(liveness.seen_after(seen) + Duration::microseconds(1), seen));
     }
 }

@@ -15,11 +15,7 @@ pub enum JobType {
 }
 
 impl JobType {
-    pub const ALL: [Self; 3] = [
-        Self::TemplateVersionImport,
-        Self::WorkspaceBuild,
-        Self::TemplateVersionDryRun,
-    ];
+    pub const ALL: [Self; 3] = [Self::TemplateVersionImport, Self::WorkspaceBuild, Self::TemplateVersionDryRun];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -30,10 +26,14 @@ impl JobType {
     }
 
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.as_str() == raw)
-            .ok_or_else(|| FieldError::new("type", "oneof", raw, "must be one of template_version_import, workspace_build, template_version_dry_run"))
+        Self::ALL.into_iter().find(|t| t.as_str() == raw).ok_or_else(|| {
+            FieldError::new(
+                "type",
+                "oneof",
+                raw,
+                "must be one of template_version_import, workspace_build, template_version_dry_run",
+            )
+        })
     }
 }
 
@@ -49,12 +49,7 @@ impl ProvisionerType {
         if Self::KNOWN.contains(&raw) {
             Ok(Self(raw.to_owned()))
         } else {
-            Err(FieldError::new(
-                field,
-                "oneof",
-                raw,
-                "must be one of echo, terraform",
-            ))
+            Err(FieldError::new(field, "oneof", raw, "must be one of echo, terraform"))
         }
     }
 
@@ -84,17 +79,9 @@ impl JobErrorCode {
     }
 
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        [Self::RequiredTemplateVariables, Self::InsufficientQuota]
-            .into_iter()
-            .find(|c| c.as_str() == raw)
-            .ok_or_else(|| {
-                FieldError::new(
-                    "error_code",
-                    "oneof",
-                    raw,
-                    "must be REQUIRED_TEMPLATE_VARIABLES or INSUFFICIENT_QUOTA",
-                )
-            })
+        [Self::RequiredTemplateVariables, Self::InsufficientQuota].into_iter().find(|c| c.as_str() == raw).ok_or_else(
+            || FieldError::new("error_code", "oneof", raw, "must be REQUIRED_TEMPLATE_VARIABLES or INSUFFICIENT_QUOTA"),
+        )
     }
 }
 
@@ -174,27 +161,17 @@ mod tests {
 
     #[test]
     fn job_types_and_provisioners_are_closed_sets() {
-        assert_eq!(
-            JobType::parse("workspace_build"),
-            Ok(JobType::WorkspaceBuild)
-        );
+        assert_eq!(JobType::parse("workspace_build"), Ok(JobType::WorkspaceBuild));
         assert!(JobType::parse("build").is_err());
         assert!(ProvisionerType::parse("provisioner", "echo").is_ok());
         assert!(ProvisionerType::parse("provisioner", "ansible").is_err());
-        assert_eq!(
-            JobErrorCode::parse("INSUFFICIENT_QUOTA"),
-            Ok(JobErrorCode::InsufficientQuota)
-        );
+        assert_eq!(JobErrorCode::parse("INSUFFICIENT_QUOTA"), Ok(JobErrorCode::InsufficientQuota));
         assert!(JobErrorCode::parse("OOPS").is_err());
     }
 
     #[test]
     fn metadata_reads_partial_json() {
-        let metadata: Result<JobMetadata, _> =
-            serde_json::from_str(r#"{"template_name":"docker"}"#);
-        assert_eq!(
-            metadata.ok().map(|m| m.template_name),
-            Some("docker".to_owned())
-        );
+        let metadata: Result<JobMetadata, _> = serde_json::from_str(r#"{"template_name":"docker"}"#);
+        assert_eq!(metadata.ok().map(|m| m.template_name), Some("docker".to_owned()));
     }
 }

@@ -66,31 +66,16 @@ mod tests {
 
     #[test]
     fn key_names_are_lower_cased() {
-        assert_eq!(
-            ProvisionerKeyName::parse("GPU-Runners").map(|n| n.as_str().to_owned()),
-            Ok("gpu-runners".into())
-        );
+        assert_eq!(ProvisionerKeyName::parse("GPU-Runners").map(|n| n.as_str().to_owned()), Ok("gpu-runners".into()));
     }
 
     #[test]
     fn empty_long_and_built_in_names_are_refused() {
-        assert_eq!(
-            ProvisionerKeyName::parse(""),
-            Err(ProvisionerKeyNameError::Required)
-        );
-        assert_eq!(
-            ProvisionerKeyName::parse(&"k".repeat(65)),
-            Err(ProvisionerKeyNameError::TooLong)
-        );
+        assert_eq!(ProvisionerKeyName::parse(""), Err(ProvisionerKeyNameError::Required));
+        assert_eq!(ProvisionerKeyName::parse(&"k".repeat(65)), Err(ProvisionerKeyNameError::TooLong));
         assert!(ProvisionerKeyName::parse(&"k".repeat(64)).is_ok());
         let reserved = ProvisionerKeyName::parse("Built-In");
-        assert_eq!(
-            reserved,
-            Err(ProvisionerKeyNameError::Reserved("Built-In".into()))
-        );
-        assert_eq!(
-            ProvisionerKeyNameError::Reserved("psk".into()).to_string(),
-            "Name cannot be reserved name 'psk'"
-        );
+        assert_eq!(reserved, Err(ProvisionerKeyNameError::Reserved("Built-In".into())));
+        assert_eq!(ProvisionerKeyNameError::Reserved("psk".into()).to_string(), "Name cannot be reserved name 'psk'");
     }
 }

@@ -13,13 +13,7 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
-    const ALL: [Self; 5] = [
-        Self::Trace,
-        Self::Debug,
-        Self::Info,
-        Self::Warn,
-        Self::Error,
-    ];
+    const ALL: [Self; 5] = [Self::Trace, Self::Debug, Self::Info, Self::Warn, Self::Error];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -35,14 +29,7 @@ impl LogLevel {
         Self::ALL
             .into_iter()
             .find(|l| l.as_str() == raw)
-            .ok_or_else(|| {
-                FieldError::new(
-                    "log_level",
-                    "oneof",
-                    raw,
-                    "must be one of trace, debug, info, warn, error",
-                )
-            })
+            .ok_or_else(|| FieldError::new("log_level", "oneof", raw, "must be one of trace, debug, info, warn, error"))
     }
 }
 
@@ -64,14 +51,7 @@ impl LogSource {
         [Self::ProvisionerDaemon, Self::Provisioner]
             .into_iter()
             .find(|s| s.as_str() == raw)
-            .ok_or_else(|| {
-                FieldError::new(
-                    "log_source",
-                    "oneof",
-                    raw,
-                    "must be provisioner_daemon or provisioner",
-                )
-            })
+            .ok_or_else(|| FieldError::new("log_source", "oneof", raw, "must be provisioner_daemon or provisioner"))
     }
 }
 
@@ -143,10 +123,7 @@ mod tests {
     fn lines_fit_until_the_budget_is_spent() {
         let budget = LogBudget { max_bytes: 10 };
         assert_eq!(budget.admit(0, &[line("12345"), line("12345")]), (2, false));
-        assert_eq!(
-            budget.admit(0, &[line("12345"), line("123456"), line("1")]),
-            (1, true)
-        );
+        assert_eq!(budget.admit(0, &[line("12345"), line("123456"), line("1")]), (1, true));
         assert_eq!(budget.admit(10, &[line("")]), (1, false));
         assert_eq!(budget.admit(10, &[line("x")]), (0, true));
     }
@@ -155,9 +132,6 @@ mod tests {
     fn levels_and_sources_have_coders_names() {
         assert_eq!(LogLevel::parse("warn"), Ok(LogLevel::Warn));
         assert!(LogLevel::parse("fatal").is_err());
-        assert_eq!(
-            LogSource::parse("provisioner_daemon"),
-            Ok(LogSource::ProvisionerDaemon)
-        );
+        assert_eq!(LogSource::parse("provisioner_daemon"), Ok(LogSource::ProvisionerDaemon));
     }
 }

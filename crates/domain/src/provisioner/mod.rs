@@ -11,8 +11,7 @@ mod tags;
 
 pub use daemon::{DaemonJob, DaemonStatus, Liveness, NewDaemon, ProvisionerDaemon};
 pub use job::{
-    JobErrorCode, JobInput, JobMetadata, JobType, NewJob, ProvisionerJob, ProvisionerType,
-    WorkspaceTransition,
+    JobErrorCode, JobInput, JobMetadata, JobType, NewJob, ProvisionerJob, ProvisionerType, WorkspaceTransition,
 };
 pub use key::{NewProvisionerKey, ProvisionerKey, ProvisionerKeyName, ProvisionerKeyNameError};
 pub use logs::{LogBudget, LogLevel, LogLine, LogSource, NewLogLine};

@@ -65,11 +65,7 @@ impl Queue {
                 ahead_and_self += 1;
                 runnable.push(job.id);
                 let entry = info.entry(job.id).or_default();
-                entry.position = if entry.position == 0 {
-                    ahead_and_self
-                } else {
-                    entry.position.min(ahead_and_self)
-                };
+                entry.position = if entry.position == 0 { ahead_and_self } else { entry.position.min(ahead_and_self) };
                 entry.available_workers.push(worker.id);
             }
             for id in runnable {
@@ -97,10 +93,7 @@ mod tests {
     use super::*;
 
     fn tags(pairs: &[(&str, &str)]) -> Tags {
-        let raw: BTreeMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect();
+        let raw: BTreeMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
         Tags::normalise_for_organization(raw).unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -127,30 +120,17 @@ mod tests {
     }
 
     fn numbers(queue: &Queue, jobs: &[QueuedJob]) -> Vec<(u32, u32)> {
-        jobs.iter()
-            .map(|j| queue.info(j.id))
-            .map(|i| (i.position, i.size))
-            .collect()
+        jobs.iter().map(|j| queue.info(j.id)).map(|i| (i.position, i.size)).collect()
     }
 
     fn coders_jobs() -> Vec<QueuedJob> {
-        vec![
-            job(1, &[("a", "1"), ("b", "2")]),
-            job(2, &[("a", "1")]),
-            job(3, &[("a", "1"), ("c", "3")]),
-        ]
+        vec![job(1, &[("a", "1"), ("b", "2")]), job(2, &[("a", "1")]), job(3, &[("a", "1"), ("c", "3")])]
     }
 
     #[test]
     fn coders_vectors_with_two_daemons() {
         let jobs = coders_jobs();
-        let queue = Queue::new(
-            jobs.clone(),
-            vec![
-                worker(1, &[("a", "1"), ("b", "2")]),
-                worker(2, &[("a", "1")]),
-            ],
-        );
+        let queue = Queue::new(jobs.clone(), vec![worker(1, &[("a", "1"), ("b", "2")]), worker(2, &[("a", "1")])]);
         assert_eq!(numbers(&queue, &jobs), vec![(1, 2), (1, 2), (0, 0)]);
     }
 
@@ -169,17 +149,8 @@ mod tests {
     #[test]
     fn available_workers_are_the_eligible_daemons_oldest_first() {
         let jobs = coders_jobs();
-        let queue = Queue::new(
-            jobs.clone(),
-            vec![
-                worker(2, &[("a", "1")]),
-                worker(1, &[("a", "1"), ("b", "2")]),
-            ],
-        );
-        assert_eq!(
-            queue.info(jobs[1].id).available_workers,
-            vec![Uuid::from_u128(1001), Uuid::from_u128(1002)]
-        );
+        let queue = Queue::new(jobs.clone(), vec![worker(2, &[("a", "1")]), worker(1, &[("a", "1"), ("b", "2")])]);
+        assert_eq!(queue.info(jobs[1].id).available_workers, vec![Uuid::from_u128(1001), Uuid::from_u128(1002)]);
         assert_eq!(queue.info(jobs[2].id).available_workers, Vec::<Uuid>::new());
     }
 

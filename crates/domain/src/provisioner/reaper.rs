@@ -12,10 +12,7 @@ pub struct Reaper {
 
 impl Default for Reaper {
     fn default() -> Self {
-        Self {
-            pending_after: Duration::minutes(30),
-            hung_after: Duration::minutes(5),
-        }
+        Self { pending_after: Duration::minutes(30), hung_after: Duration::minutes(5) }
     }
 }
 
@@ -50,9 +47,7 @@ impl ReapVerdict {
         vec![
             String::new(),
             rule.clone(),
-            format!(
-                "Coder: Build has been detected as {state} for {minutes:.0} minutes and will be terminated."
-            ),
+            format!("Coder: Build has been detected as {state} for {minutes:.0} minutes and will be terminated."),
             rule,
             String::new(),
         ]
@@ -71,12 +66,7 @@ impl Reaper {
     }
 
     /// The verdict on one job, from its state and its last update.
-    pub fn verdict(
-        &self,
-        state: &JobState,
-        updated_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Option<ReapVerdict> {
+    pub fn verdict(&self, state: &JobState, updated_at: DateTime<Utc>, now: DateTime<Utc>) -> Option<ReapVerdict> {
         match state.status() {
             JobStatus::Pending if updated_at < self.pending_cutoff(now) => {
                 Some(ReapVerdict::Pending(self.pending_after))
@@ -102,41 +92,22 @@ mod tests {
         let reaper = Reaper::default();
         let pending = JobState::default();
         assert_eq!(reaper.verdict(&pending, t(0), t(30)), None);
-        assert_eq!(
-            reaper.verdict(&pending, t(0), t(31)),
-            Some(ReapVerdict::Pending(Duration::minutes(30)))
-        );
+        assert_eq!(reaper.verdict(&pending, t(0), t(31)), Some(ReapVerdict::Pending(Duration::minutes(30))));
     }
 
     #[test]
     fn running_and_canceling_jobs_are_reaped_after_five_minutes_without_update() {
         let reaper = Reaper::default();
-        let running = JobState {
-            started_at: Some(t(0)),
-            ..Default::default()
-        };
-        let canceling = JobState {
-            canceled_at: Some(t(1)),
-            ..running.clone()
-        };
+        let running = JobState { started_at: Some(t(0)), ..Default::default() };
+        let canceling = JobState { canceled_at: Some(t(1)), ..running.clone() };
         assert_eq!(reaper.verdict(&running, t(0), t(5)), None);
-        assert_eq!(
-            reaper.verdict(&running, t(0), t(6)),
-            Some(ReapVerdict::Hung(Duration::minutes(5)))
-        );
-        assert_eq!(
-            reaper.verdict(&canceling, t(0), t(6)),
-            Some(ReapVerdict::Hung(Duration::minutes(5)))
-        );
+        assert_eq!(reaper.verdict(&running, t(0), t(6)), Some(ReapVerdict::Hung(Duration::minutes(5))));
+        assert_eq!(reaper.verdict(&canceling, t(0), t(6)), Some(ReapVerdict::Hung(Duration::minutes(5))));
     }
 
     #[test]
     fn finished_jobs_are_never_reaped() {
-        let done = JobState {
-            started_at: Some(t(0)),
-            completed_at: Some(t(1)),
-            ..Default::default()
-        };
+        let done = JobState { started_at: Some(t(0)), completed_at: Some(t(1)), ..Default::default() };
         assert_eq!(Reaper::default().verdict(&done, t(0), t(600)), None);
     }
 

@@ -15,15 +15,8 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
-    pub const ALL: [Self; 7] = [
-        Self::Pending,
-        Self::Running,
-        Self::Succeeded,
-        Self::Canceling,
-        Self::Canceled,
-        Self::Failed,
-        Self::Unknown,
-    ];
+    pub const ALL: [Self; 7] =
+        [Self::Pending, Self::Running, Self::Succeeded, Self::Canceling, Self::Canceled, Self::Failed, Self::Unknown];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -81,11 +74,7 @@ pub enum FinishRefusal {
 pub struct NotYourJob;
 
 pub fn check_worker(worker_id: Option<Uuid>, daemon_id: Uuid) -> Result<(), NotYourJob> {
-    if worker_id == Some(daemon_id) {
-        Ok(())
-    } else {
-        Err(NotYourJob)
-    }
+    if worker_id == Some(daemon_id) { Ok(()) } else { Err(NotYourJob) }
 }
 
 impl JobState {
@@ -118,10 +107,7 @@ impl JobState {
 
     /// A daemon takes the job. `None` when it is no longer pending.
     pub fn start(&self, now: DateTime<Utc>) -> Option<Self> {
-        (self.status() == JobStatus::Pending).then(|| Self {
-            started_at: Some(now),
-            ..self.clone()
-        })
+        (self.status() == JobStatus::Pending).then(|| Self { started_at: Some(now), ..self.clone() })
     }
 
     /// A pending job ends at once as canceled; a running one is canceling until its daemon
@@ -133,16 +119,8 @@ impl JobState {
         if self.completed_at.is_some() || self.has_error() {
             return Err(CancelRefusal::AlreadyCompleted);
         }
-        let completed_at = if self.started_at.is_none() {
-            Some(now)
-        } else {
-            None
-        };
-        Ok(Self {
-            canceled_at: Some(now),
-            completed_at,
-            ..self.clone()
-        })
+        let completed_at = if self.started_at.is_none() { Some(now) } else { None };
+        Ok(Self { canceled_at: Some(now), completed_at, ..self.clone() })
     }
 
     fn check_finishable(&self) -> Result<(), FinishRefusal> {
@@ -158,31 +136,14 @@ impl JobState {
     /// The daemon finished: succeeded, or canceled if cancellation was asked for meanwhile.
     pub fn complete(&self, now: DateTime<Utc>) -> Result<Self, FinishRefusal> {
         self.check_finishable()?;
-        Ok(Self {
-            completed_at: Some(now),
-            ..self.clone()
-        })
+        Ok(Self { completed_at: Some(now), ..self.clone() })
     }
 
     /// The daemon gave up with an error.
-    pub fn fail(
-        &self,
-        now: DateTime<Utc>,
-        error: String,
-        error_code: Option<String>,
-    ) -> Result<Self, FinishRefusal> {
+    pub fn fail(&self, now: DateTime<Utc>, error: String, error_code: Option<String>) -> Result<Self, FinishRefusal> {
         self.check_finishable()?;
-        let error = if error.is_empty() {
-            "unknown error".to_owned()
-        } else {
-            error
-        };
-        Ok(Self {
-            completed_at: Some(now),
-            error: Some(error),
-            error_code,
-            ..self.clone()
-        })
+        let error = if error.is_empty() { "unknown error".to_owned() } else { error };
+        Ok(Self { completed_at: Some(now), error: Some(error), error_code, ..self.clone() })
     }
 
     /// Whether a daemon may still report on the job (logs, heartbeats).
@@ -251,10 +212,7 @@ mod tests {
     fn canceling_a_pending_job_ends_it_at_once() {
         let now = at(10).unwrap_or_default();
         let canceled = JobState::default().cancel(now);
-        assert_eq!(
-            canceled.as_ref().map(JobState::status),
-            Ok(JobStatus::Canceled)
-        );
+        assert_eq!(canceled.as_ref().map(JobState::status), Ok(JobStatus::Canceled));
         assert_eq!(canceled.map(|s| s.completed_at), Ok(Some(now)));
     }
 
@@ -262,39 +220,23 @@ mod tests {
     fn canceling_a_running_job_waits_for_its_daemon() {
         let now = at(10).unwrap_or_default();
         let canceling = state(true, false, false, None).cancel(now);
-        assert_eq!(
-            canceling.as_ref().map(JobState::status),
-            Ok(JobStatus::Canceling)
-        );
-        let done =
-            canceling.and_then(|s| s.complete(now).map_err(|_| CancelRefusal::AlreadyCompleted));
+        assert_eq!(canceling.as_ref().map(JobState::status), Ok(JobStatus::Canceling));
+        let done = canceling.and_then(|s| s.complete(now).map_err(|_| CancelRefusal::AlreadyCompleted));
         assert_eq!(done.map(|s| s.status()), Ok(JobStatus::Canceled));
     }
 
     #[test]
     fn canceling_twice_says_already_canceled_before_already_completed() {
         let now = at(10).unwrap_or_default();
-        assert_eq!(
-            state(true, true, true, None).cancel(now),
-            Err(CancelRefusal::AlreadyCanceled)
-        );
-        assert_eq!(
-            state(true, true, false, None).cancel(now),
-            Err(CancelRefusal::AlreadyCompleted)
-        );
-        assert_eq!(
-            state(true, true, false, Some("x")).cancel(now),
-            Err(CancelRefusal::AlreadyCompleted)
-        );
+        assert_eq!(state(true, true, true, None).cancel(now), Err(CancelRefusal::AlreadyCanceled));
+        assert_eq!(state(true, true, false, None).cancel(now), Err(CancelRefusal::AlreadyCompleted));
+        assert_eq!(state(true, true, false, Some("x")).cancel(now), Err(CancelRefusal::AlreadyCompleted));
     }
 
     #[test]
     fn only_a_pending_job_can_start() {
         let now = at(10).unwrap_or_default();
-        assert_eq!(
-            JobState::default().start(now).map(|s| s.status()),
-            Some(JobStatus::Running)
-        );
+        assert_eq!(JobState::default().start(now).map(|s| s.status()), Some(JobStatus::Running));
         assert_eq!(state(true, false, false, None).start(now), None);
         assert_eq!(state(false, true, true, None).start(now), None);
     }
@@ -304,43 +246,24 @@ mod tests {
         let now = at(10).unwrap_or_default();
         let done = state(true, true, false, None);
         assert_eq!(done.complete(now), Err(FinishRefusal::AlreadyCompleted));
-        assert_eq!(
-            done.fail(now, "x".into(), None),
-            Err(FinishRefusal::AlreadyCompleted)
-        );
-        assert_eq!(
-            JobState::default().complete(now),
-            Err(FinishRefusal::NotStarted)
-        );
-        assert_eq!(
-            FinishRefusal::AlreadyCompleted.to_string(),
-            "job already completed"
-        );
+        assert_eq!(done.fail(now, "x".into(), None), Err(FinishRefusal::AlreadyCompleted));
+        assert_eq!(JobState::default().complete(now), Err(FinishRefusal::NotStarted));
+        assert_eq!(FinishRefusal::AlreadyCompleted.to_string(), "job already completed");
     }
 
     #[test]
     fn failing_records_the_error() {
         let now = at(10).unwrap_or_default();
-        let failed = state(true, false, false, None).fail(
-            now,
-            "boom".into(),
-            Some("INSUFFICIENT_QUOTA".into()),
-        );
+        let failed = state(true, false, false, None).fail(now, "boom".into(), Some("INSUFFICIENT_QUOTA".into()));
         assert_eq!(failed.as_ref().map(JobState::status), Ok(JobStatus::Failed));
-        assert_eq!(
-            failed.map(|s| s.error_code),
-            Ok(Some("INSUFFICIENT_QUOTA".into()))
-        );
+        assert_eq!(failed.map(|s| s.error_code), Ok(Some("INSUFFICIENT_QUOTA".into())));
     }
 
     #[test]
     fn only_the_holder_may_touch_a_job() {
         let daemon = Uuid::from_u128(1);
         assert_eq!(check_worker(Some(daemon), daemon), Ok(()));
-        assert_eq!(
-            check_worker(Some(Uuid::from_u128(2)), daemon),
-            Err(NotYourJob)
-        );
+        assert_eq!(check_worker(Some(Uuid::from_u128(2)), daemon), Err(NotYourJob));
         assert_eq!(check_worker(None, daemon), Err(NotYourJob));
     }
 

@@ -27,11 +27,7 @@ impl Tags {
         Self::check(&raw)?;
         let mut tags = raw;
         let scope = tags.get(SCOPE).map(String::as_str);
-        let owner = if scope == Some(SCOPE_USER) {
-            user.to_string()
-        } else {
-            String::new()
-        };
+        let owner = if scope == Some(SCOPE_USER) { user.to_string() } else { String::new() };
         if scope != Some(SCOPE_USER) {
             tags.insert(SCOPE.to_owned(), SCOPE_ORGANIZATION.to_owned());
         }
@@ -51,19 +47,11 @@ impl Tags {
 
     fn check(raw: &BTreeMap<String, String>) -> Result<(), TagError> {
         if raw.len() > Self::MAX_TAGS {
-            return Err(FieldError::new(
-                "tags",
-                "tags",
-                "",
-                format!("must have at most {} tags", Self::MAX_TAGS),
-            ));
+            return Err(FieldError::new("tags", "tags", "", format!("must have at most {} tags", Self::MAX_TAGS)));
         }
         for (key, value) in raw {
             if key.is_empty() || key.len() > Self::MAX_BYTES || value.len() > Self::MAX_BYTES {
-                let reason = format!(
-                    "tag keys must be 1-{0} bytes and values at most {0} bytes",
-                    Self::MAX_BYTES
-                );
+                let reason = format!("tag keys must be 1-{0} bytes and values at most {0} bytes", Self::MAX_BYTES);
                 return Err(FieldError::new("tags", "tags", key, reason));
             }
         }
@@ -84,9 +72,7 @@ impl Tags {
         if job.is_untagged() {
             return self == job;
         }
-        job.0
-            .iter()
-            .all(|(key, value)| self.0.get(key) == Some(value))
+        job.0.iter().all(|(key, value)| self.0.get(key) == Some(value))
     }
 
     pub fn as_map(&self) -> &BTreeMap<String, String> {
@@ -109,9 +95,7 @@ impl TagFilter {
     }
 
     pub fn matches(&self, tags: &Tags) -> bool {
-        self.0
-            .iter()
-            .all(|(key, value)| tags.0.get(key) == Some(value))
+        self.0.iter().all(|(key, value)| tags.0.get(key) == Some(value))
     }
 }
 
@@ -120,10 +104,7 @@ mod tests {
     use super::*;
 
     fn raw(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     fn tags(pairs: &[(&str, &str)]) -> Tags {
@@ -132,34 +113,21 @@ mod tests {
 
     #[test]
     fn no_scope_means_organization_scope_without_owner() {
-        assert_eq!(
-            tags(&[]).as_map(),
-            &raw(&[("scope", "organization"), ("owner", "")])
-        );
-        assert_eq!(
-            tags(&[("owner", "x")]).as_map(),
-            &raw(&[("scope", "organization"), ("owner", "")])
-        );
+        assert_eq!(tags(&[]).as_map(), &raw(&[("scope", "organization"), ("owner", "")]));
+        assert_eq!(tags(&[("owner", "x")]).as_map(), &raw(&[("scope", "organization"), ("owner", "")]));
     }
 
     #[test]
     fn user_scope_is_owned_by_the_user() {
         let user = Uuid::from_u128(42);
         let normalised = Tags::normalise(raw(&[("scope", "user"), ("os", "linux")]), user);
-        let expected = raw(&[
-            ("scope", "user"),
-            ("owner", &user.to_string()),
-            ("os", "linux"),
-        ]);
+        let expected = raw(&[("scope", "user"), ("owner", &user.to_string()), ("os", "linux")]);
         assert_eq!(normalised.map(|t| t.as_map().clone()), Ok(expected));
     }
 
     #[test]
     fn an_unknown_scope_becomes_organization_scope() {
-        assert_eq!(
-            tags(&[("scope", "galaxy")]).as_map(),
-            &raw(&[("scope", "organization"), ("owner", "")])
-        );
+        assert_eq!(tags(&[("scope", "galaxy")]).as_map(), &raw(&[("scope", "organization"), ("owner", "")]));
     }
 
     #[test]
@@ -181,11 +149,7 @@ mod tests {
             (&[("scope", "user")], &[], false),
         ];
         for (daemon, job, runs) in cases {
-            assert_eq!(
-                tags(daemon).can_run(&tags(job)),
-                *runs,
-                "daemon {daemon:?} job {job:?}"
-            );
+            assert_eq!(tags(daemon).can_run(&tags(job)), *runs, "daemon {daemon:?} job {job:?}");
         }
     }
 
@@ -212,9 +176,6 @@ mod tests {
 
     #[test]
     fn the_canonical_form_does_not_depend_on_insertion_order() {
-        assert_eq!(
-            tags(&[("a", "1"), ("b", "2")]).canonical(),
-            tags(&[("b", "2"), ("a", "1")]).canonical()
-        );
+        assert_eq!(tags(&[("a", "1"), ("b", "2")]).canonical(), tags(&[("b", "2"), ("a", "1")]).canonical());
     }
 }

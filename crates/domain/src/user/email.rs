@@ -17,9 +17,7 @@ impl Email {
             return Err(invalid());
         }
         let (local, domain) = raw.rsplit_once('@').ok_or_else(invalid)?;
-        let domain_ok = !domain.is_empty()
-            && !domain.contains('@')
-            && domain.split('.').all(|label| !label.is_empty());
+        let domain_ok = !domain.is_empty() && !domain.contains('@') && domain.split('.').all(|label| !label.is_empty());
         if local.is_empty() || local.contains('@') || !domain_ok {
             return Err(invalid());
         }
@@ -44,15 +42,7 @@ mod tests {
 
     #[test]
     fn malformed_addresses_are_invalid() {
-        for bad in [
-            "",
-            "alice",
-            "@example.com",
-            "alice@",
-            "a@b@c",
-            "al ice@example.com",
-            "a@example..com",
-        ] {
+        for bad in ["", "alice", "@example.com", "alice@", "a@b@c", "al ice@example.com", "a@example..com"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }

@@ -3,11 +3,13 @@
 mod email;
 mod password;
 mod real_name;
+mod self_change;
 mod username;
 
 pub use email::Email;
 pub use password::Password;
 pub use real_name::UserRealName;
+pub use self_change::{OwnerNotSuspendable, SelfChange, check_suspendable};
 pub use username::{UserRef, Username};
 
 use chrono::{DateTime, Utc};
@@ -33,9 +35,7 @@ impl UserStatus {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Active, Self::Dormant, Self::Suspended]
-            .into_iter()
-            .find(|s| s.as_str() == raw)
+        [Self::Active, Self::Dormant, Self::Suspended].into_iter().find(|s| s.as_str() == raw)
     }
 
     /// Only suspended users are refused; a dormant user becomes active again by signing in.
@@ -66,18 +66,12 @@ impl User {
     }
 
     pub fn organization_ids(&self) -> impl Iterator<Item = Uuid> + '_ {
-        self.memberships
-            .iter()
-            .map(|(organization, _)| *organization)
+        self.memberships.iter().map(|(organization, _)| *organization)
     }
 
     /// The user as authorization sees it.
     pub fn subject(&self) -> Subject {
-        Subject::new(
-            self.id,
-            self.site_roles.clone(),
-            self.memberships.iter().cloned(),
-        )
+        Subject::new(self.id, self.site_roles.clone(), self.memberships.iter().cloned())
     }
 }
 

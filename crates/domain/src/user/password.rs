@@ -21,10 +21,7 @@ impl Password {
         }
         let weak = |reason: String| FieldError::new("password", "password", "", reason);
         if raw.len() > Self::MAX_BYTES {
-            return Err(weak(format!(
-                "password must be at most {} bytes",
-                Self::MAX_BYTES
-            )));
+            return Err(weak(format!("password must be at most {} bytes", Self::MAX_BYTES)));
         }
         let estimate = zxcvbn(raw, context);
         if estimate.score() < Self::MIN_SCORE {
@@ -72,15 +69,8 @@ mod tests {
 
     #[test]
     fn long_unpredictable_passwords_are_accepted() {
-        for strong in [
-            "correct-horse-battery-staple",
-            "SomeSecurePassword!",
-            "v9#Lq2!mZt8@",
-        ] {
-            assert!(
-                Password::parse(strong, &["alice", "alice@example.com"]).is_ok(),
-                "{strong}"
-            );
+        for strong in ["correct-horse-battery-staple", "SomeSecurePassword!", "v9#Lq2!mZt8@"] {
+            assert!(Password::parse(strong, &["alice", "alice@example.com"]).is_ok(), "{strong}");
         }
     }
 

@@ -6,8 +6,7 @@ pub struct UserRealName(String);
 
 impl UserRealName {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        trimmed_text_rule(raw, 128)
-            .map_err(|reason| FieldError::new("name", "user_real_name", raw, reason))?;
+        trimmed_text_rule(raw, 128).map_err(|reason| FieldError::new("name", "user_real_name", raw, reason))?;
         Ok(Self(raw.to_owned()))
     }
 

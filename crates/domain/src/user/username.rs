@@ -13,12 +13,7 @@ impl Username {
         }
         name_rule(raw).map_err(|reason| FieldError::new("username", "username", raw, reason))?;
         if raw.eq_ignore_ascii_case(UserRef::ME) {
-            return Err(FieldError::new(
-                "username",
-                "username",
-                raw,
-                "cannot use a route keyword as a name",
-            ));
+            return Err(FieldError::new("username", "username", raw, "cannot use a route keyword as a name"));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -60,22 +55,13 @@ mod tests {
         assert!(Username::parse("alice-1").is_ok());
         assert!(Username::parse("me").is_err());
         assert!(Username::parse("al ice").is_err());
-        assert!(matches!(
-            Username::parse(""),
-            Err(FieldError {
-                tag: "required",
-                ..
-            })
-        ));
+        assert!(matches!(Username::parse(""), Err(FieldError { tag: "required", .. })));
     }
 
     #[test]
     fn a_user_path_is_me_an_id_or_a_username() {
         assert_eq!(UserRef::parse("me"), UserRef::Me);
-        assert_eq!(
-            UserRef::parse(&Uuid::from_u128(1).to_string()),
-            UserRef::Id(Uuid::from_u128(1))
-        );
+        assert_eq!(UserRef::parse(&Uuid::from_u128(1).to_string()), UserRef::Id(Uuid::from_u128(1)));
         assert_eq!(UserRef::parse("Alice"), UserRef::Username("alice".into()));
     }
 }

@@ -72,11 +72,7 @@ impl ApiKeyRepo for Store {
 
     fn api_key(&self, key_id: &str) -> RepoResult<Option<ApiKey>> {
         self.read(|conn| {
-            let row = api_keys::table
-                .find(key_id)
-                .select(ApiKeyRow::as_select())
-                .first(conn)
-                .optional()?;
+            let row = api_keys::table.find(key_id).select(ApiKeyRow::as_select()).first(conn).optional()?;
             row.map(ApiKeyRow::into_domain).transpose()
         })
         .map_err(Into::into)
@@ -115,16 +111,10 @@ impl ApiKeyRepo for Store {
     fn delete_api_key(&self, user: Uuid, key_id: &str) -> RepoResult<()> {
         self.write(|conn, _| {
             let deleted = diesel::delete(
-                api_keys::table
-                    .filter(api_keys::id.eq(key_id))
-                    .filter(api_keys::user_id.eq(text(user))),
+                api_keys::table.filter(api_keys::id.eq(key_id)).filter(api_keys::user_id.eq(text(user))),
             )
             .execute(conn)?;
-            if deleted == 0 {
-                Err(Fail::NotFound)
-            } else {
-                Ok(())
-            }
+            if deleted == 0 { Err(Fail::NotFound) } else { Ok(()) }
         })
         .map_err(Into::into)
     }

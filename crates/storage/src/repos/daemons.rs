@@ -1,8 +1,6 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use domain::provisioner::{
-    DaemonJob, JobMetadata, NewDaemon, ProvisionerDaemon, ProvisionerType, Tags,
-};
+use domain::provisioner::{DaemonJob, JobMetadata, NewDaemon, ProvisionerDaemon, ProvisionerType, Tags};
 use domain::repo::{DaemonFilter, DaemonRepo, RepoResult};
 use uuid::Uuid;
 
@@ -35,17 +33,11 @@ pub(crate) struct DaemonRow {
 }
 
 pub(crate) fn provisioners_of(stored: &str) -> Vec<ProvisionerType> {
-    split_list(stored)
-        .map(|name| ProvisionerType::from_stored(name.to_owned()))
-        .collect()
+    split_list(stored).map(|name| ProvisionerType::from_stored(name.to_owned())).collect()
 }
 
 /// A daemon's latest job in one state: running (not completed) or finished.
-fn daemon_job(
-    conn: &mut AnyConnection,
-    daemon: &str,
-    finished: bool,
-) -> Result<Option<DaemonJob>, Fail> {
+fn daemon_job(conn: &mut AnyConnection, daemon: &str, finished: bool) -> Result<Option<DaemonJob>, Fail> {
     type JobColumns = (
         String,
         Option<NaiveDateTime>,
@@ -55,17 +47,11 @@ fn daemon_job(
         Option<String>,
         String,
     );
-    let query = provisioner_jobs::table
-        .filter(provisioner_jobs::worker_id.eq(daemon))
-        .into_boxed();
+    let query = provisioner_jobs::table.filter(provisioner_jobs::worker_id.eq(daemon)).into_boxed();
     let query = if finished {
-        query
-            .filter(provisioner_jobs::completed_at.is_not_null())
-            .order(provisioner_jobs::completed_at.desc())
+        query.filter(provisioner_jobs::completed_at.is_not_null()).order(provisioner_jobs::completed_at.desc())
     } else {
-        query
-            .filter(provisioner_jobs::completed_at.is_null())
-            .order(provisioner_jobs::started_at.desc())
+        query.filter(provisioner_jobs::completed_at.is_null()).order(provisioner_jobs::started_at.desc())
     };
     let row: Option<JobColumns> = query
         .select((
@@ -79,8 +65,7 @@ fn daemon_job(
         ))
         .first(conn)
         .optional()?;
-    let Some((job_id, started_at, completed_at, canceled_at, error, error_code, metadata)) = row
-    else {
+    let Some((job_id, started_at, completed_at, canceled_at, error, error_code, metadata)) = row else {
         return Ok(None);
     };
     let metadata: JobMetadata = serde_json::from_str(&metadata).map_err(Fail::corrupt)?;
@@ -103,18 +88,11 @@ fn load(
 ) -> Result<Vec<ProvisionerDaemon>, Fail> {
     let rows: Vec<(DaemonRow, String)> = filter(provisioner_daemons::table.into_boxed())
         .inner_join(provisioner_keys::table)
-        .order((
-            provisioner_daemons::created_at.desc(),
-            provisioner_daemons::id.desc(),
-        ))
+        .order((provisioner_daemons::created_at.desc(), provisioner_daemons::id.desc()))
         .select((DaemonRow::as_select(), provisioner_keys::name))
         .load(conn)?;
     let tags = tag_sets::load(conn, rows.iter().map(|(row, _)| &row.tag_set_id))?;
-    let tags_of = |row: &DaemonRow| {
-        tags.get(&row.tag_set_id)
-            .cloned()
-            .ok_or_else(|| Fail::corrupt("missing tag set"))
-    };
+    let tags_of = |row: &DaemonRow| tags.get(&row.tag_set_id).cloned().ok_or_else(|| Fail::corrupt("missing tag set"));
     let mut kept = Vec::new();
     for (row, key_name) in rows {
         let tags = tags_of(&row)?;
@@ -144,31 +122,18 @@ fn load(
 }
 
 fn find(conn: &mut AnyConnection, daemon: Uuid) -> Result<Option<ProvisionerDaemon>, Fail> {
-    Ok(load(
-        conn,
-        |q| q.filter(provisioner_daemons::id.eq(text(daemon))),
-        |_| true,
-        None,
-    )?
-    .pop())
+    Ok(load(conn, |q| q.filter(provisioner_daemons::id.eq(text(daemon))), |_| true, None)?.pop())
 }
 
 impl DaemonRepo for Store {
-    fn register_daemon(
-        &self,
-        new: &NewDaemon,
-        now: DateTime<Utc>,
-    ) -> RepoResult<ProvisionerDaemon> {
+    fn register_daemon(&self, new: &NewDaemon, now: DateTime<Utc>) -> RepoResult<ProvisionerDaemon> {
         self.write(|conn, _| {
             let tag_set = tag_sets::ensure(conn, &new.tags)?;
             let provisioners = join_list(new.provisioners.iter().map(ProvisionerType::as_str));
             let same_name = provisioner_daemons::table
                 .filter(provisioner_daemons::organization_id.eq(text(new.organization_id)))
                 .filter(lower(provisioner_daemons::name).eq(new.name.to_lowercase()));
-            let existing: Option<String> = same_name
-                .select(provisioner_daemons::id)
-                .first(conn)
-                .optional()?;
+            let existing: Option<String> = same_name.select(provisioner_daemons::id).first(conn).optional()?;
             let daemon_id = match existing {
                 Some(existing) => {
                     diesel::update(provisioner_daemons::table.find(&existing))
@@ -216,37 +181,20 @@ impl DaemonRepo for Store {
             )
             .set(provisioner_daemons::last_seen_at.eq(naive(now)))
             .execute(conn)?;
-            if seen == 0 {
-                Err(Fail::NotFound)
-            } else {
-                Ok(())
-            }
+            if seen == 0 { Err(Fail::NotFound) } else { Ok(()) }
         })
         .map_err(Into::into)
     }
 
-    fn daemons(
-        &self,
-        organization: Uuid,
-        filter: &DaemonFilter,
-    ) -> RepoResult<Vec<ProvisionerDaemon>> {
+    fn daemons(&self, organization: Uuid, filter: &DaemonFilter) -> RepoResult<Vec<ProvisionerDaemon>> {
         self.read(|conn| {
             find_live(conn, organization)?;
             let ids: Vec<String> = filter.ids.iter().copied().map(text).collect();
             let in_organization = |q: DaemonQuery| {
                 let q = q.filter(provisioner_daemons::organization_id.eq(text(organization)));
-                if ids.is_empty() {
-                    q
-                } else {
-                    q.filter(provisioner_daemons::id.eq_any(ids))
-                }
+                if ids.is_empty() { q } else { q.filter(provisioner_daemons::id.eq_any(ids)) }
             };
-            load(
-                conn,
-                in_organization,
-                |tags| filter.tags.matches(tags),
-                filter.limit,
-            )
+            load(conn, in_organization, |tags| filter.tags.matches(tags), filter.limit)
         })
         .map_err(Into::into)
     }

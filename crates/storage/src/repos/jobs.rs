@@ -4,13 +4,10 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use domain::authz::JobScope;
 use domain::provisioner::{
-    JobState, JobStatus, JobType, Liveness, LogBudget, LogLevel, LogLine, LogSource, NewJob,
-    NewLogLine, ProvisionerJob, ProvisionerType, Queue, QueuedJob, ReapVerdict, Reaper, Tags,
-    Worker, check_worker,
+    JobState, JobStatus, JobType, Liveness, LogBudget, LogLevel, LogLine, LogSource, NewJob, NewLogLine,
+    ProvisionerJob, ProvisionerType, Queue, QueuedJob, ReapVerdict, Reaper, Tags, Worker, check_worker,
 };
-use domain::repo::{
-    DaemonJobRefusal, JobFilter, JobRepo, JobUpdateOutcome, OpResult, QueuedJobView, RepoResult,
-};
+use domain::repo::{DaemonJobRefusal, JobFilter, JobRepo, JobUpdateOutcome, OpResult, QueuedJobView, RepoResult};
 use uuid::Uuid;
 
 use super::daemons::{DaemonRow, provisioners_of};
@@ -67,13 +64,7 @@ pub(crate) fn state_of(
 
 impl JobRow {
     fn state(&self) -> JobState {
-        state_of(
-            self.started_at,
-            self.completed_at,
-            self.canceled_at,
-            self.error.clone(),
-            self.error_code.clone(),
-        )
+        state_of(self.started_at, self.completed_at, self.canceled_at, self.error.clone(), self.error_code.clone())
     }
 
     fn worker<R>(&self) -> Result<Option<Uuid>, Fail<R>> {
@@ -93,20 +84,12 @@ impl JobRow {
             created_at: utc(self.created_at),
             updated_at: utc(self.updated_at),
             worker_id: self.worker()?,
-            worker_name: self
-                .worker_id
-                .as_ref()
-                .and_then(|w| worker_names.get(w))
-                .cloned()
-                .unwrap_or_default(),
+            worker_name: self.worker_id.as_ref().and_then(|w| worker_names.get(w)).cloned().unwrap_or_default(),
             state,
             job_type: JobType::parse(&self.job_type).map_err(Fail::corrupt)?,
             provisioner: ProvisionerType::from_stored(self.provisioner),
             file_id: self.file_id.as_deref().map(id).transpose()?,
-            tags: tags
-                .get(&self.tag_set_id)
-                .cloned()
-                .ok_or_else(|| Fail::corrupt("missing tag set"))?,
+            tags: tags.get(&self.tag_set_id).cloned().ok_or_else(|| Fail::corrupt("missing tag set"))?,
             input: serde_json::from_str(&self.input).map_err(Fail::corrupt)?,
             metadata: serde_json::from_str(&self.metadata).map_err(Fail::corrupt)?,
             logs_overflowed: self.logs_overflowed,
@@ -141,25 +124,15 @@ impl StateChange {
     }
 }
 
-fn save_state(
-    conn: &mut AnyConnection,
-    job: &str,
-    state: &JobState,
-    now: DateTime<Utc>,
-) -> QueryResult<()> {
-    diesel::update(provisioner_jobs::table.find(job))
-        .set(StateChange::new(state, now))
-        .execute(conn)?;
+fn save_state(conn: &mut AnyConnection, job: &str, state: &JobState, now: DateTime<Utc>) -> QueryResult<()> {
+    diesel::update(provisioner_jobs::table.find(job)).set(StateChange::new(state, now)).execute(conn)?;
     Ok(())
 }
 
 fn load_jobs<R>(conn: &mut AnyConnection, query: JobQuery) -> Result<Vec<ProvisionerJob>, Fail<R>> {
     let rows: Vec<JobRow> = query.select(JobRow::as_select()).load(conn)?;
     let tags = tag_sets::load(conn, rows.iter().map(|row| &row.tag_set_id))?;
-    let workers: Vec<&String> = rows
-        .iter()
-        .filter_map(|row| row.worker_id.as_ref())
-        .collect();
+    let workers: Vec<&String> = rows.iter().filter_map(|row| row.worker_id.as_ref()).collect();
     let worker_names: HashMap<String, String> = if workers.is_empty() {
         HashMap::new()
     } else {
@@ -170,20 +143,13 @@ fn load_jobs<R>(conn: &mut AnyConnection, query: JobQuery) -> Result<Vec<Provisi
             .into_iter()
             .collect()
     };
-    rows.into_iter()
-        .map(|row| row.into_domain(&tags, &worker_names))
-        .collect()
+    rows.into_iter().map(|row| row.into_domain(&tags, &worker_names)).collect()
 }
 
 fn load_job<R>(conn: &mut AnyConnection, job: &str) -> Result<ProvisionerJob, Fail<R>> {
-    load_jobs(
-        conn,
-        provisioner_jobs::table
-            .filter(provisioner_jobs::id.eq(job.to_owned()))
-            .into_boxed(),
-    )?
-    .pop()
-    .ok_or(Fail::NotFound)
+    load_jobs(conn, provisioner_jobs::table.filter(provisioner_jobs::id.eq(job.to_owned())).into_boxed())?
+        .pop()
+        .ok_or(Fail::NotFound)
 }
 
 /// The queue of the organization, if any of `jobs` is in it. Reads the pending set and the
@@ -214,16 +180,9 @@ fn queue_for<R>(
         .filter(provisioner_daemons::last_seen_at.gt(naive(liveness.seen_after(now))))
         .select(DaemonRow::as_select())
         .load(conn)?;
-    let tag_set_ids = pending
-        .iter()
-        .map(|(_, _, _, tag_set)| tag_set)
-        .chain(daemons.iter().map(|d| &d.tag_set_id));
+    let tag_set_ids = pending.iter().map(|(_, _, _, tag_set)| tag_set).chain(daemons.iter().map(|d| &d.tag_set_id));
     let tags = tag_sets::load(conn, tag_set_ids)?;
-    let tags_of = |tag_set: &String| {
-        tags.get(tag_set)
-            .cloned()
-            .ok_or_else(|| Fail::corrupt("missing tag set"))
-    };
+    let tags_of = |tag_set: &String| tags.get(tag_set).cloned().ok_or_else(|| Fail::corrupt("missing tag set"));
     let queued = pending
         .into_iter()
         .map(|(job, created_at, provisioner, tag_set)| {
@@ -257,34 +216,17 @@ fn with_queue<R>(
     now: DateTime<Utc>,
 ) -> Result<Vec<QueuedJobView>, Fail<R>> {
     let queue = queue_for(conn, organization, &jobs, liveness, now)?;
-    Ok(jobs
-        .into_iter()
-        .map(|job| QueuedJobView {
-            queue: queue.info(job.id),
-            job,
-        })
-        .collect())
+    Ok(jobs.into_iter().map(|job| QueuedJobView { queue: queue.info(job.id), job }).collect())
 }
 
 fn organization_jobs(organization: Uuid) -> JobQuery {
-    provisioner_jobs::table
-        .filter(provisioner_jobs::organization_id.eq(text(organization)))
-        .into_boxed()
+    provisioner_jobs::table.filter(provisioner_jobs::organization_id.eq(text(organization))).into_boxed()
 }
 
 /// Locks one job for a change by its daemon, after checking the daemon holds it.
-fn lock_for_daemon(
-    conn: &mut AnyConnection,
-    daemon: Uuid,
-    job: Uuid,
-) -> Result<JobRow, Fail<DaemonJobRefusal>> {
-    let row: JobRow = with_row_lock!(
-        conn,
-        provisioner_jobs::table
-            .find(text(job))
-            .select(JobRow::as_select()),
-        |q, c| q.first(c)
-    )?;
+fn lock_for_daemon(conn: &mut AnyConnection, daemon: Uuid, job: Uuid) -> Result<JobRow, Fail<DaemonJobRefusal>> {
+    let row: JobRow =
+        with_row_lock!(conn, provisioner_jobs::table.find(text(job)).select(JobRow::as_select()), |q, c| q.first(c))?;
     check_worker(row.worker()?, daemon).map_err(|refusal| Fail::Refused(refusal.into()))?;
     Ok(row)
 }
@@ -295,12 +237,7 @@ fn touch_daemon(conn: &mut AnyConnection, daemon: Uuid, now: DateTime<Utc>) -> Q
         .execute(conn)
 }
 
-fn insert_logs(
-    conn: &mut AnyConnection,
-    job: &str,
-    lines: &[NewLogLine],
-    now: DateTime<Utc>,
-) -> QueryResult<()> {
+fn insert_logs(conn: &mut AnyConnection, job: &str, lines: &[NewLogLine], now: DateTime<Utc>) -> QueryResult<()> {
     for line in lines {
         diesel::insert_into(provisioner_job_logs::table)
             .values((
@@ -327,8 +264,7 @@ fn finish(
     store
         .write(|conn, events| {
             let row = lock_for_daemon(conn, daemon, job)?;
-            let state =
-                transition(&row.state()).map_err(|refusal| Fail::Refused(refusal.into()))?;
+            let state = transition(&row.state()).map_err(|refusal| Fail::Refused(refusal.into()))?;
             save_state(conn, &row.id, &state, now)?;
             touch_daemon(conn, daemon, now)?;
             events.push(StoreEvent::JobChanged(job));
@@ -339,12 +275,7 @@ fn finish(
 }
 
 impl JobRepo for Store {
-    fn create_job(
-        &self,
-        new: &NewJob,
-        liveness: Liveness,
-        now: DateTime<Utc>,
-    ) -> RepoResult<QueuedJobView> {
+    fn create_job(&self, new: &NewJob, liveness: Liveness, now: DateTime<Utc>) -> RepoResult<QueuedJobView> {
         self.write(|conn, events| {
             let job = text(Uuid::now_v7());
             let tag_set = tag_sets::ensure(conn, &new.tags)?;
@@ -359,18 +290,14 @@ impl JobRepo for Store {
                     provisioner_jobs::provisioner.eq(new.provisioner.as_str()),
                     provisioner_jobs::file_id.eq(new.file_id.map(text)),
                     provisioner_jobs::tag_set_id.eq(tag_set),
-                    provisioner_jobs::input
-                        .eq(serde_json::to_string(&new.input).map_err(Fail::corrupt)?),
-                    provisioner_jobs::metadata
-                        .eq(serde_json::to_string(&new.metadata).map_err(Fail::corrupt)?),
+                    provisioner_jobs::input.eq(serde_json::to_string(&new.input).map_err(Fail::corrupt)?),
+                    provisioner_jobs::metadata.eq(serde_json::to_string(&new.metadata).map_err(Fail::corrupt)?),
                     StateChange::new(&state, now),
                 ))
                 .execute(conn)?;
             events.push(StoreEvent::QueueChanged);
             let created = load_job(conn, &job)?;
-            with_queue(conn, new.organization_id, vec![created], liveness, now)?
-                .pop()
-                .ok_or(Fail::NotFound)
+            with_queue(conn, new.organization_id, vec![created], liveness, now)?.pop().ok_or(Fail::NotFound)
         })
         .map_err(Into::into)
     }
@@ -385,20 +312,12 @@ impl JobRepo for Store {
         self.read(|conn| {
             let mut query = organization_jobs(organization);
             if !filter.ids.is_empty() {
-                query = query.filter(
-                    provisioner_jobs::id
-                        .eq_any(filter.ids.iter().copied().map(text).collect::<Vec<_>>()),
-                );
+                query =
+                    query.filter(provisioner_jobs::id.eq_any(filter.ids.iter().copied().map(text).collect::<Vec<_>>()));
             }
             if !filter.statuses.is_empty() {
                 query = query.filter(
-                    provisioner_jobs::status.eq_any(
-                        filter
-                            .statuses
-                            .iter()
-                            .map(|s| s.as_str())
-                            .collect::<Vec<_>>(),
-                    ),
+                    provisioner_jobs::status.eq_any(filter.statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
                 );
             }
             if let Some(initiator) = filter.initiator {
@@ -408,14 +327,9 @@ impl JobRepo for Store {
                 query = query.filter(provisioner_jobs::initiator_id.eq(text(user)));
             }
             if !filter.tags.is_empty() {
-                query = query.filter(
-                    provisioner_jobs::tag_set_id.eq_any(tag_sets::matching(conn, &filter.tags)?),
-                );
+                query = query.filter(provisioner_jobs::tag_set_id.eq_any(tag_sets::matching(conn, &filter.tags)?));
             }
-            query = query.order((
-                provisioner_jobs::created_at.desc(),
-                provisioner_jobs::id.desc(),
-            ));
+            query = query.order((provisioner_jobs::created_at.desc(), provisioner_jobs::id.desc()));
             if let Some(limit) = filter.limit {
                 query = query.limit(i64::from(limit));
             }
@@ -433,10 +347,7 @@ impl JobRepo for Store {
         now: DateTime<Utc>,
     ) -> RepoResult<Option<QueuedJobView>> {
         self.read(|conn| {
-            let jobs = load_jobs(
-                conn,
-                organization_jobs(organization).filter(provisioner_jobs::id.eq(text(job))),
-            )?;
+            let jobs = load_jobs(conn, organization_jobs(organization).filter(provisioner_jobs::id.eq(text(job))))?;
             Ok(with_queue(conn, organization, jobs, liveness, now)?.pop())
         })
         .map_err(Into::into)
@@ -468,15 +379,11 @@ impl JobRepo for Store {
 
     fn acquire_job(&self, daemon: Uuid, now: DateTime<Utc>) -> RepoResult<Option<ProvisionerJob>> {
         self.write(|conn, events| {
-            let worker: DaemonRow = provisioner_daemons::table
-                .find(text(daemon))
-                .select(DaemonRow::as_select())
-                .first(conn)?;
+            let worker: DaemonRow =
+                provisioner_daemons::table.find(text(daemon)).select(DaemonRow::as_select()).first(conn)?;
             touch_daemon(conn, daemon, now)?;
-            let provisioners: Vec<String> = provisioners_of(&worker.provisioners)
-                .iter()
-                .map(|p| p.as_str().to_owned())
-                .collect();
+            let provisioners: Vec<String> =
+                provisioners_of(&worker.provisioners).iter().map(|p| p.as_str().to_owned()).collect();
             let pending = || {
                 provisioner_jobs::table
                     .filter(provisioner_jobs::organization_id.eq(worker.organization_id.clone()))
@@ -484,18 +391,11 @@ impl JobRepo for Store {
                     .filter(provisioner_jobs::provisioner.eq_any(provisioners.clone()))
             };
             // Which of the waiting tag sets this daemon can run: a few sets, not every job.
-            let waiting: Vec<String> = pending()
-                .select(provisioner_jobs::tag_set_id)
-                .distinct()
-                .load(conn)?;
+            let waiting: Vec<String> = pending().select(provisioner_jobs::tag_set_id).distinct().load(conn)?;
             let tags = tag_sets::load(conn, waiting.iter().chain([&worker.tag_set_id]))?;
-            let worker_tags = tags
-                .get(&worker.tag_set_id)
-                .ok_or_else(|| Fail::corrupt("missing tag set"))?;
-            let runnable: Vec<&String> = waiting
-                .iter()
-                .filter(|set| tags.get(*set).is_some_and(|t| worker_tags.can_run(t)))
-                .collect();
+            let worker_tags = tags.get(&worker.tag_set_id).ok_or_else(|| Fail::corrupt("missing tag set"))?;
+            let runnable: Vec<&String> =
+                waiting.iter().filter(|set| tags.get(*set).is_some_and(|t| worker_tags.can_run(t))).collect();
             if runnable.is_empty() {
                 return Ok(None);
             }
@@ -504,12 +404,8 @@ impl JobRepo for Store {
                 .order((provisioner_jobs::created_at, provisioner_jobs::id))
                 .limit(1);
             // Never one job to two daemons: a job another daemon is taking is skipped, not waited for.
-            let row: Option<JobRow> = with_row_lock!(
-                conn,
-                oldest.select(JobRow::as_select()),
-                skip_locked,
-                |q, c| q.first(c).optional()
-            )?;
+            let row: Option<JobRow> =
+                with_row_lock!(conn, oldest.select(JobRow::as_select()), skip_locked, |q, c| q.first(c).optional())?;
             let Some(row) = row else {
                 return Ok(None);
             };
@@ -517,10 +413,7 @@ impl JobRepo for Store {
                 return Ok(None);
             };
             diesel::update(provisioner_jobs::table.find(&row.id))
-                .set((
-                    StateChange::new(&state, now),
-                    provisioner_jobs::worker_id.eq(Some(text(daemon))),
-                ))
+                .set((StateChange::new(&state, now), provisioner_jobs::worker_id.eq(Some(text(daemon)))))
                 .execute(conn)?;
             events.push(StoreEvent::JobChanged(id(&row.id)?));
             load_job(conn, &row.id).map(Some)
@@ -539,9 +432,7 @@ impl JobRepo for Store {
         self.write(|conn, events| {
             let row = lock_for_daemon(conn, daemon, job)?;
             let state = row.state();
-            state
-                .check_updatable()
-                .map_err(|refusal| Fail::Refused(refusal.into()))?;
+            state.check_updatable().map_err(|refusal| Fail::Refused(refusal.into()))?;
             let used = u64::try_from(row.logs_length).unwrap_or(0);
             let (admitted, overflowed) = budget.admit(used, logs);
             let admitted = &logs[..admitted];
@@ -556,19 +447,12 @@ impl JobRepo for Store {
                 .execute(conn)?;
             touch_daemon(conn, daemon, now)?;
             events.push(StoreEvent::JobChanged(job));
-            Ok(JobUpdateOutcome {
-                canceled: state.canceled_at.is_some(),
-            })
+            Ok(JobUpdateOutcome { canceled: state.canceled_at.is_some() })
         })
         .map_err(Into::into)
     }
 
-    fn complete_job(
-        &self,
-        daemon: Uuid,
-        job: Uuid,
-        now: DateTime<Utc>,
-    ) -> OpResult<ProvisionerJob, DaemonJobRefusal> {
+    fn complete_job(&self, daemon: Uuid, job: Uuid, now: DateTime<Utc>) -> OpResult<ProvisionerJob, DaemonJobRefusal> {
         finish(self, daemon, job, now, |state| state.complete(now))
     }
 
@@ -580,9 +464,7 @@ impl JobRepo for Store {
         error_code: Option<String>,
         now: DateTime<Utc>,
     ) -> OpResult<ProvisionerJob, DaemonJobRefusal> {
-        finish(self, daemon, job, now, |state| {
-            state.fail(now, error, error_code)
-        })
+        finish(self, daemon, job, now, |state| state.fail(now, error, error_code))
     }
 
     fn job_logs(&self, job: Uuid, after: i64) -> RepoResult<Vec<LogLine>> {
@@ -603,36 +485,27 @@ impl JobRepo for Store {
                 ))
                 .load(conn)?;
             rows.into_iter()
-                .map(
-                    |(log_id, job_id, created_at, source, level, stage, output)| {
-                        Ok(LogLine {
-                            id: log_id,
-                            job_id: id(&job_id)?,
-                            created_at: utc(created_at),
-                            source: LogSource::parse(&source).map_err(Fail::corrupt)?,
-                            level: LogLevel::parse(&level).map_err(Fail::corrupt)?,
-                            stage,
-                            output,
-                        })
-                    },
-                )
+                .map(|(log_id, job_id, created_at, source, level, stage, output)| {
+                    Ok(LogLine {
+                        id: log_id,
+                        job_id: id(&job_id)?,
+                        created_at: utc(created_at),
+                        source: LogSource::parse(&source).map_err(Fail::corrupt)?,
+                        level: LogLevel::parse(&level).map_err(Fail::corrupt)?,
+                        stage,
+                        output,
+                    })
+                })
                 .collect()
         })
         .map_err(Into::into)
     }
 
-    fn reap_jobs(
-        &self,
-        reaper: Reaper,
-        now: DateTime<Utc>,
-    ) -> RepoResult<Vec<(Uuid, ReapVerdict)>> {
+    fn reap_jobs(&self, reaper: Reaper, now: DateTime<Utc>) -> RepoResult<Vec<(Uuid, ReapVerdict)>> {
         /// Jobs reaped per transaction; the rest wait for the next round.
         const BATCH: i64 = 100;
         self.write(|conn, events| {
-            let started: Vec<&str> = [JobStatus::Running, JobStatus::Canceling]
-                .iter()
-                .map(|s| s.as_str())
-                .collect();
+            let started: Vec<&str> = [JobStatus::Running, JobStatus::Canceling].iter().map(|s| s.as_str()).collect();
             let overdue = provisioner_jobs::table
                 .filter(
                     provisioner_jobs::status
@@ -645,12 +518,8 @@ impl JobRepo for Store {
                 .order(provisioner_jobs::updated_at)
                 .limit(BATCH);
             // Another server reaping at the same time takes other jobs.
-            let rows: Vec<JobRow> = with_row_lock!(
-                conn,
-                overdue.select(JobRow::as_select()),
-                skip_locked,
-                |q, c| q.load(c)
-            )?;
+            let rows: Vec<JobRow> =
+                with_row_lock!(conn, overdue.select(JobRow::as_select()), skip_locked, |q, c| q.load(c))?;
             let mut reaped = Vec::new();
             for row in rows {
                 let state = row.state();
@@ -675,12 +544,7 @@ impl JobRepo for Store {
                     })
                     .collect();
                 insert_logs(conn, &row.id, &notice, now)?;
-                save_state(
-                    conn,
-                    &row.id,
-                    &state.terminate(now, verdict.error_message()),
-                    now,
-                )?;
+                save_state(conn, &row.id, &state.terminate(now, verdict.error_message()), now)?;
                 let job = id(&row.id)?;
                 events.push(StoreEvent::JobChanged(job));
                 events.push(StoreEvent::QueueChanged);

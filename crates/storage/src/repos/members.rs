@@ -36,11 +36,7 @@ impl MemberRow {
 }
 
 /// Members of a live organization (optionally just one user), ordered by username.
-fn load<R>(
-    conn: &mut AnyConnection,
-    organization: Uuid,
-    only: Option<Uuid>,
-) -> Result<Vec<Member>, Fail<R>> {
+fn load<R>(conn: &mut AnyConnection, organization: Uuid, only: Option<Uuid>) -> Result<Vec<Member>, Fail<R>> {
     find_live(conn, organization)?;
     let mut query = organization_members::table
         .inner_join(users::table)
@@ -49,32 +45,19 @@ fn load<R>(
     if let Some(user) = only {
         query = query.filter(organization_members::user_id.eq(text(user)));
     }
-    let rows: Vec<(MemberRow, UserRow)> = query
-        .order(lower(users::username))
-        .select((MemberRow::as_select(), UserRow::as_select()))
-        .load(conn)?;
+    let rows: Vec<(MemberRow, UserRow)> =
+        query.order(lower(users::username)).select((MemberRow::as_select(), UserRow::as_select())).load(conn)?;
     let (memberships, user_rows): (Vec<MemberRow>, Vec<UserRow>) = rows.into_iter().unzip();
     let users = with_memberships(conn, user_rows)?;
     memberships
         .into_iter()
         .zip(users)
-        .map(|(membership, user)| {
-            Ok(Member {
-                membership: membership.into_domain()?,
-                user,
-            })
-        })
+        .map(|(membership, user)| Ok(Member { membership: membership.into_domain()?, user }))
         .collect()
 }
 
-fn load_one<R>(
-    conn: &mut AnyConnection,
-    organization: Uuid,
-    user: Uuid,
-) -> Result<Member, Fail<R>> {
-    load(conn, organization, Some(user))?
-        .pop()
-        .ok_or(Fail::NotFound)
+fn load_one<R>(conn: &mut AnyConnection, organization: Uuid, user: Uuid) -> Result<Member, Fail<R>> {
+    load(conn, organization, Some(user))?.pop().ok_or(Fail::NotFound)
 }
 
 fn membership_of(organization: Uuid, user: Uuid) -> (String, String) {
@@ -83,8 +66,7 @@ fn membership_of(organization: Uuid, user: Uuid) -> (String, String) {
 
 impl MembershipRepo for Store {
     fn members(&self, organization: Uuid) -> RepoResult<Vec<Member>> {
-        self.read(|conn| load(conn, organization, None))
-            .map_err(Into::into)
+        self.read(|conn| load(conn, organization, None)).map_err(Into::into)
     }
 
     fn add_member(&self, organization: Uuid, user: Uuid, now: DateTime<Utc>) -> RepoResult<Member> {
@@ -106,8 +88,7 @@ impl MembershipRepo for Store {
             if members <= 1 {
                 return Err(Fail::Refused(LastMember));
             }
-            diesel::delete(organization_members::table.find(membership_of(organization, user)))
-                .execute(conn)?;
+            diesel::delete(organization_members::table.find(membership_of(organization, user))).execute(conn)?;
             Ok(())
         })
         .map_err(Into::into)

@@ -1,8 +1,8 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use domain::organization::{
-    DeletionBlockers, DeletionRefusal, NewOrganization, Organization, OrganizationPatch,
-    OrganizationRef, check_deletable, default_organization,
+    DeletionBlockers, DeletionRefusal, NewOrganization, Organization, OrganizationPatch, OrganizationRef,
+    check_deletable, default_organization,
 };
 use domain::provisioner::JobStatus;
 use domain::repo::{OpResult, OrganizationRepo, RepoResult};
@@ -58,33 +58,20 @@ impl OrganizationRow {
 
 /// Live organizations only: a deleted one is gone for every lookup, by id too.
 fn live() -> organizations::BoxedQuery<'static, <AnyConnection as Connection>::Backend> {
-    organizations::table
-        .filter(organizations::deleted_at.is_null())
-        .into_boxed()
+    organizations::table.filter(organizations::deleted_at.is_null()).into_boxed()
 }
 
-pub(crate) fn find<R>(
-    conn: &mut AnyConnection,
-    reference: &OrganizationRef,
-) -> Result<Option<Organization>, Fail<R>> {
+pub(crate) fn find<R>(conn: &mut AnyConnection, reference: &OrganizationRef) -> Result<Option<Organization>, Fail<R>> {
     let query = match reference {
         OrganizationRef::Default => live().filter(organizations::is_default.eq(true)),
-        OrganizationRef::Id(organization) => {
-            live().filter(organizations::id.eq(text(*organization)))
-        }
+        OrganizationRef::Id(organization) => live().filter(organizations::id.eq(text(*organization))),
         OrganizationRef::Name(name) => live().filter(lower(organizations::name).eq(name.clone())),
     };
-    let row = query
-        .select(OrganizationRow::as_select())
-        .first(conn)
-        .optional()?;
+    let row = query.select(OrganizationRow::as_select()).first(conn).optional()?;
     row.map(OrganizationRow::into_domain).transpose()
 }
 
-pub(crate) fn find_live<R>(
-    conn: &mut AnyConnection,
-    organization: Uuid,
-) -> Result<Organization, Fail<R>> {
+pub(crate) fn find_live<R>(conn: &mut AnyConnection, organization: Uuid) -> Result<Organization, Fail<R>> {
     find(conn, &OrganizationRef::Id(organization))?.ok_or(Fail::NotFound)
 }
 
@@ -105,9 +92,8 @@ pub(crate) fn ensure_default(conn: &mut AnyConnection, now: DateTime<Utc>) -> Re
             created_at: now,
             updated_at: now,
         };
-        let inserted = diesel::insert_into(organizations::table)
-            .values(OrganizationRow::from_domain(&default))
-            .execute(conn);
+        let inserted =
+            diesel::insert_into(organizations::table).values(OrganizationRow::from_domain(&default)).execute(conn);
         match inserted.conflict_on("is_default") {
             Ok(_) | Err(Fail::Conflict(_)) => Ok(()),
             Err(other) => Err(other),
@@ -135,26 +121,16 @@ pub(crate) fn add_member_row<R>(
     Ok(())
 }
 
-fn blockers(
-    conn: &mut AnyConnection,
-    organization: Uuid,
-    deleter: Uuid,
-) -> QueryResult<DeletionBlockers> {
+fn blockers(conn: &mut AnyConnection, organization: Uuid, deleter: Uuid) -> QueryResult<DeletionBlockers> {
     let organization = text(organization);
     let other_members: i64 = organization_members::table
         .filter(organization_members::organization_id.eq(&organization))
         .filter(organization_members::user_id.ne(text(deleter)))
         .count()
         .get_result(conn)?;
-    let provisioner_keys: i64 = provisioner_keys::table
-        .filter(provisioner_keys::organization_id.eq(&organization))
-        .count()
-        .get_result(conn)?;
-    let active: Vec<&str> = JobStatus::ALL
-        .into_iter()
-        .filter(|s| s.is_active())
-        .map(JobStatus::as_str)
-        .collect();
+    let provisioner_keys: i64 =
+        provisioner_keys::table.filter(provisioner_keys::organization_id.eq(&organization)).count().get_result(conn)?;
+    let active: Vec<&str> = JobStatus::ALL.into_iter().filter(|s| s.is_active()).map(JobStatus::as_str).collect();
     let active_jobs: i64 = provisioner_jobs::table
         .filter(provisioner_jobs::organization_id.eq(&organization))
         .filter(provisioner_jobs::status.eq_any(active))
@@ -215,12 +191,7 @@ impl OrganizationRepo for Store {
         .map_err(Into::into)
     }
 
-    fn update_organization(
-        &self,
-        id: Uuid,
-        patch: &OrganizationPatch,
-        now: DateTime<Utc>,
-    ) -> RepoResult<Organization> {
+    fn update_organization(&self, id: Uuid, patch: &OrganizationPatch, now: DateTime<Utc>) -> RepoResult<Organization> {
         self.write(|conn, _| {
             let changed = patch.apply_to(&find_live(conn, id)?, now);
             diesel::update(organizations::table.filter(organizations::id.eq(text(id))))
@@ -232,21 +203,13 @@ impl OrganizationRepo for Store {
         .map_err(Into::into)
     }
 
-    fn delete_organization(
-        &self,
-        id: Uuid,
-        deleter: Uuid,
-        now: DateTime<Utc>,
-    ) -> OpResult<(), DeletionRefusal> {
+    fn delete_organization(&self, id: Uuid, deleter: Uuid, now: DateTime<Utc>) -> OpResult<(), DeletionRefusal> {
         self.write(|conn, _| {
             let organization = find_live(conn, id)?;
             check_deletable(&organization, &blockers(conn, id, deleter)?).map_err(Fail::Refused)?;
             // Memberships go; jobs and everything else stay as history of a deleted tenant.
-            diesel::delete(
-                organization_members::table
-                    .filter(organization_members::organization_id.eq(text(id))),
-            )
-            .execute(conn)?;
+            diesel::delete(organization_members::table.filter(organization_members::organization_id.eq(text(id))))
+                .execute(conn)?;
             diesel::update(organizations::table.filter(organizations::id.eq(text(id))))
                 .set(organizations::deleted_at.eq(Some(naive(now))))
                 .execute(conn)?;

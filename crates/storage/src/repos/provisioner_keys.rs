@@ -28,12 +28,9 @@ fn load(
     conn: &mut AnyConnection,
     filter: impl FnOnce(
         provisioner_keys::BoxedQuery<'static, <AnyConnection as Connection>::Backend>,
-    )
-        -> provisioner_keys::BoxedQuery<'static, <AnyConnection as Connection>::Backend>,
+    ) -> provisioner_keys::BoxedQuery<'static, <AnyConnection as Connection>::Backend>,
 ) -> Result<Vec<ProvisionerKey>, Fail> {
-    let live_organizations = organizations::table
-        .filter(organizations::deleted_at.is_null())
-        .select(organizations::id);
+    let live_organizations = organizations::table.filter(organizations::deleted_at.is_null()).select(organizations::id);
     let rows: Vec<(KeyRow, String)> = filter(provisioner_keys::table.into_boxed())
         .filter(provisioner_keys::organization_id.eq_any(live_organizations))
         .inner_join(provisioner_tag_sets::table)
@@ -47,10 +44,7 @@ fn load(
                 id: id(&row.id)?,
                 organization_id: id(&row.organization_id)?,
                 name: row.name,
-                tags: tags
-                    .get(&tag_set)
-                    .cloned()
-                    .ok_or_else(|| Fail::corrupt("missing tag set"))?,
+                tags: tags.get(&tag_set).cloned().ok_or_else(|| Fail::corrupt("missing tag set"))?,
                 hashed_secret: row.hashed_secret,
                 created_at: utc(row.created_at),
             })
@@ -59,11 +53,7 @@ fn load(
 }
 
 impl ProvisionerKeyRepo for Store {
-    fn create_provisioner_key(
-        &self,
-        new: &NewProvisionerKey,
-        now: DateTime<Utc>,
-    ) -> RepoResult<ProvisionerKey> {
+    fn create_provisioner_key(&self, new: &NewProvisionerKey, now: DateTime<Utc>) -> RepoResult<ProvisionerKey> {
         self.write(|conn, _| {
             find_live(conn, new.organization_id)?;
             let key_id = Uuid::now_v7();
@@ -79,9 +69,7 @@ impl ProvisionerKeyRepo for Store {
                 ))
                 .execute(conn)
                 .conflict_on("name")?;
-            load(conn, |q| q.filter(provisioner_keys::id.eq(text(key_id))))?
-                .pop()
-                .ok_or(Fail::NotFound)
+            load(conn, |q| q.filter(provisioner_keys::id.eq(text(key_id))))?.pop().ok_or(Fail::NotFound)
         })
         .map_err(Into::into)
     }
@@ -89,9 +77,7 @@ impl ProvisionerKeyRepo for Store {
     fn provisioner_keys(&self, organization: Uuid) -> RepoResult<Vec<ProvisionerKey>> {
         self.read(|conn| {
             find_live(conn, organization)?;
-            load(conn, |q| {
-                q.filter(provisioner_keys::organization_id.eq(text(organization)))
-            })
+            load(conn, |q| q.filter(provisioner_keys::organization_id.eq(text(organization))))
         })
         .map_err(Into::into)
     }
@@ -105,23 +91,14 @@ impl ProvisionerKeyRepo for Store {
                     .filter(lower(provisioner_keys::name).eq(name.to_lowercase())),
             )
             .execute(conn)?;
-            if deleted == 0 {
-                Err(Fail::NotFound)
-            } else {
-                Ok(())
-            }
+            if deleted == 0 { Err(Fail::NotFound) } else { Ok(()) }
         })
         .map_err(Into::into)
     }
 
     fn provisioner_key_by_hash(&self, hashed_secret: &[u8]) -> RepoResult<Option<ProvisionerKey>> {
         let hashed_secret = hashed_secret.to_vec();
-        self.read(|conn| {
-            Ok(load(conn, |q| {
-                q.filter(provisioner_keys::hashed_secret.eq(hashed_secret))
-            })?
-            .pop())
-        })
-        .map_err(Into::into)
+        self.read(|conn| Ok(load(conn, |q| q.filter(provisioner_keys::hashed_secret.eq(hashed_secret)))?.pop()))
+            .map_err(Into::into)
     }
 }

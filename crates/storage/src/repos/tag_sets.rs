@@ -18,29 +18,19 @@ pub(crate) fn fingerprint(tags: &Tags) -> String {
 /// The id of this tag set, storing it first if it is new.
 pub(crate) fn ensure(conn: &mut AnyConnection, tags: &Tags) -> QueryResult<String> {
     let id = fingerprint(tags);
-    let known = provisioner_tag_sets::table
-        .find(&id)
-        .select(provisioner_tag_sets::id)
-        .first::<String>(conn)
-        .optional()?;
+    let known =
+        provisioner_tag_sets::table.find(&id).select(provisioner_tag_sets::id).first::<String>(conn).optional()?;
     if known.is_none() {
-        let row = (
-            provisioner_tag_sets::id.eq(&id),
-            provisioner_tag_sets::tags.eq(tags.canonical()),
-        );
+        let row = (provisioner_tag_sets::id.eq(&id), provisioner_tag_sets::tags.eq(tags.canonical()));
         // Another writer may store the same set at the same moment: both get the same id.
-        let insert = diesel::insert_into(provisioner_tag_sets::table)
-            .values(row)
-            .on_conflict_do_nothing();
+        let insert = diesel::insert_into(provisioner_tag_sets::table).values(row).on_conflict_do_nothing();
         per_backend!(conn, |c| insert.execute(c))?;
     }
     Ok(id)
 }
 
 fn parse<R>(stored: &str) -> Result<Tags, Fail<R>> {
-    serde_json::from_str(stored)
-        .map(Tags::from_normalised)
-        .map_err(Fail::corrupt)
+    serde_json::from_str(stored).map(Tags::from_normalised).map_err(Fail::corrupt)
 }
 
 /// The tag sets with these ids.
@@ -55,20 +45,14 @@ pub(crate) fn load<'a, R>(
         .filter(provisioner_tag_sets::id.eq_any(wanted))
         .select((provisioner_tag_sets::id, provisioner_tag_sets::tags))
         .load(conn)?;
-    rows.into_iter()
-        .map(|(id, tags)| Ok((id, parse(&tags)?)))
-        .collect()
+    rows.into_iter().map(|(id, tags)| Ok((id, parse(&tags)?))).collect()
 }
 
 /// The ids of every stored tag set that contains the filter. There is one row per distinct
 /// tag set, not per job, so this stays small while the job history grows.
-pub(crate) fn matching<R>(
-    conn: &mut AnyConnection,
-    filter: &TagFilter,
-) -> Result<Vec<String>, Fail<R>> {
-    let rows: Vec<(String, String)> = provisioner_tag_sets::table
-        .select((provisioner_tag_sets::id, provisioner_tag_sets::tags))
-        .load(conn)?;
+pub(crate) fn matching<R>(conn: &mut AnyConnection, filter: &TagFilter) -> Result<Vec<String>, Fail<R>> {
+    let rows: Vec<(String, String)> =
+        provisioner_tag_sets::table.select((provisioner_tag_sets::id, provisioner_tag_sets::tags)).load(conn)?;
     let mut ids = Vec::new();
     for (id, tags) in rows {
         if filter.matches(&parse(&tags)?) {

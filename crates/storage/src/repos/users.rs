@@ -4,9 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use domain::membership::{OrgRole, SiteRole};
 use domain::organization::OrganizationRef;
-use domain::repo::{
-    FirstUserExists, OpResult, RepoResult, UnknownOrganization, UserLookup, UserRepo,
-};
+use domain::repo::{FirstUserExists, OpResult, RepoResult, UnknownOrganization, UserLookup, UserRepo};
 use domain::user::{NewUser, User, UserStatus};
 use uuid::Uuid;
 
@@ -53,33 +51,23 @@ fn memberships<R>(conn: &mut AnyConnection, user_ids: &[String]) -> Result<Membe
         .filter(organizations::deleted_at.is_null())
         .filter(organization_members::user_id.eq_any(user_ids))
         .order(organization_members::organization_id)
-        .select((
-            organization_members::user_id,
-            organization_members::organization_id,
-            organization_members::roles,
-        ))
+        .select((organization_members::user_id, organization_members::organization_id, organization_members::roles))
         .load(conn)?;
     let mut by_user = Memberships::new();
     for (user, organization, roles) in rows {
-        by_user
-            .entry(user)
-            .or_default()
-            .push((id(&organization)?, org_roles(&roles)?));
+        by_user.entry(user).or_default().push((id(&organization)?, org_roles(&roles)?));
     }
     Ok(by_user)
 }
 
 /// Users with their memberships, in the order of `rows`.
-pub(crate) fn with_memberships<R>(
-    conn: &mut AnyConnection,
-    rows: Vec<UserRow>,
-) -> Result<Vec<User>, Fail<R>> {
+pub(crate) fn with_memberships<R>(conn: &mut AnyConnection, rows: Vec<UserRow>) -> Result<Vec<User>, Fail<R>> {
     let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
     let mut memberships = memberships(conn, &ids)?;
     rows.into_iter()
         .map(|row| {
-            let site_roles = SiteRole::parse_list(&split_list(&row.site_roles).collect::<Vec<_>>())
-                .map_err(Fail::corrupt)?;
+            let site_roles =
+                SiteRole::parse_list(&split_list(&row.site_roles).collect::<Vec<_>>()).map_err(Fail::corrupt)?;
             Ok(User {
                 id: id(&row.id)?,
                 memberships: memberships.remove(&row.id).unwrap_or_default(),
@@ -97,10 +85,7 @@ pub(crate) fn with_memberships<R>(
         .collect()
 }
 
-pub(crate) fn find_user<R>(
-    conn: &mut AnyConnection,
-    lookup: &UserLookup,
-) -> Result<Option<User>, Fail<R>> {
+pub(crate) fn find_user<R>(conn: &mut AnyConnection, lookup: &UserLookup) -> Result<Option<User>, Fail<R>> {
     let query = users::table.select(UserRow::as_select()).into_boxed();
     let query = match lookup {
         UserLookup::Id(user) => query.filter(users::id.eq(text(*user))),
@@ -115,20 +100,15 @@ fn user_by_id<R>(conn: &mut AnyConnection, user: Uuid) -> Result<User, Fail<R>> 
 }
 
 /// Inserts the user and its memberships; the caller holds the write transaction.
-fn insert_user(
-    conn: &mut AnyConnection,
-    new: &NewUser,
-    now: DateTime<Utc>,
-) -> Result<User, Fail<UnknownOrganization>> {
-    let taken =
-        |column: &'static str, value: &str, conn: &mut AnyConnection| -> QueryResult<bool> {
-            let query = users::table.select(users::id).into_boxed();
-            let query = match column {
-                "email" => query.filter(lower(users::email).eq(value.to_lowercase())),
-                _ => query.filter(lower(users::username).eq(value.to_lowercase())),
-            };
-            Ok(query.first::<String>(conn).optional()?.is_some())
+fn insert_user(conn: &mut AnyConnection, new: &NewUser, now: DateTime<Utc>) -> Result<User, Fail<UnknownOrganization>> {
+    let taken = |column: &'static str, value: &str, conn: &mut AnyConnection| -> QueryResult<bool> {
+        let query = users::table.select(users::id).into_boxed();
+        let query = match column {
+            "email" => query.filter(lower(users::email).eq(value.to_lowercase())),
+            _ => query.filter(lower(users::username).eq(value.to_lowercase())),
         };
+        Ok(query.first::<String>(conn).optional()?.is_some())
+    };
     if taken("username", new.username.as_str(), conn)? {
         return Err(Fail::Conflict("username"));
     }
@@ -152,19 +132,10 @@ fn insert_user(
         .execute(conn)
         .conflict_on("username")?;
     // None listed, or the nil UUID: the default organization, as in Coder.
-    let requested = if new.organization_ids.is_empty() {
-        vec![Uuid::nil()]
-    } else {
-        new.organization_ids.clone()
-    };
+    let requested = if new.organization_ids.is_empty() { vec![Uuid::nil()] } else { new.organization_ids.clone() };
     for requested in requested {
-        let reference = if requested.is_nil() {
-            OrganizationRef::Default
-        } else {
-            OrganizationRef::Id(requested)
-        };
-        let organization =
-            find(conn, &reference)?.ok_or(Fail::Refused(UnknownOrganization(requested)))?;
+        let reference = if requested.is_nil() { OrganizationRef::Default } else { OrganizationRef::Id(requested) };
+        let organization = find(conn, &reference)?.ok_or(Fail::Refused(UnknownOrganization(requested)))?;
         add_member_row(conn, organization.id, user_id, String::new(), now).or_else(|fail| {
             match fail {
                 // The same organization listed twice.
@@ -189,67 +160,38 @@ fn set_column<R>(
 
 impl UserRepo for Store {
     fn has_users(&self) -> RepoResult<bool> {
-        self.read(|conn| {
-            Ok(users::table
-                .select(users::id)
-                .first::<String>(conn)
-                .optional()?
-                .is_some())
-        })
-        .map_err(Into::into)
+        self.read(|conn| Ok(users::table.select(users::id).first::<String>(conn).optional()?.is_some()))
+            .map_err(Into::into)
     }
 
-    fn create_first_user(
-        &self,
-        new: &NewUser,
-        now: DateTime<Utc>,
-    ) -> OpResult<(User, Uuid), FirstUserExists> {
+    fn create_first_user(&self, new: &NewUser, now: DateTime<Utc>) -> OpResult<(User, Uuid), FirstUserExists> {
         self.write(|conn, _| {
-            if users::table
-                .select(users::id)
-                .first::<String>(conn)
-                .optional()?
-                .is_some()
-            {
+            if users::table.select(users::id).first::<String>(conn).optional()?.is_some() {
                 return Err(Fail::Refused(FirstUserExists));
             }
-            let first = NewUser {
-                site_roles: vec![SiteRole::Owner],
-                organization_ids: vec![],
-                ..new.clone()
-            };
+            let first = NewUser { site_roles: vec![SiteRole::Owner], organization_ids: vec![], ..new.clone() };
             // Only a missing default organization could be refused here: a broken setup.
-            let user = insert_user(conn, &first, now)
-                .map_err(|fail| fail.map_refusal(|_| Fail::NotFound))?;
+            let user = insert_user(conn, &first, now).map_err(|fail| fail.map_refusal(|_| Fail::NotFound))?;
             let default = find(conn, &OrganizationRef::Default)?.ok_or(Fail::NotFound)?;
             Ok((user, default.id))
         })
         .map_err(Into::into)
     }
 
-    fn create_user(
-        &self,
-        new: &NewUser,
-        now: DateTime<Utc>,
-    ) -> OpResult<User, UnknownOrganization> {
-        self.write(|conn, _| insert_user(conn, new, now))
-            .map_err(Into::into)
+    fn create_user(&self, new: &NewUser, now: DateTime<Utc>) -> OpResult<User, UnknownOrganization> {
+        self.write(|conn, _| insert_user(conn, new, now)).map_err(Into::into)
     }
 
     fn users(&self) -> RepoResult<Vec<User>> {
         self.read(|conn| {
-            let rows = users::table
-                .order(lower(users::username))
-                .select(UserRow::as_select())
-                .load(conn)?;
+            let rows = users::table.order(lower(users::username)).select(UserRow::as_select()).load(conn)?;
             with_memberships(conn, rows)
         })
         .map_err(Into::into)
     }
 
     fn user(&self, lookup: &UserLookup) -> RepoResult<Option<User>> {
-        self.read(|conn| find_user(conn, lookup))
-            .map_err(Into::into)
+        self.read(|conn| find_user(conn, lookup)).map_err(Into::into)
     }
 
     fn user_for_login(&self, email: &str) -> RepoResult<Option<(User, String)>> {
@@ -262,9 +204,7 @@ impl UserRepo for Store {
             let Some((row, hashed_password)) = found else {
                 return Ok(None);
             };
-            Ok(with_memberships(conn, vec![row])?
-                .pop()
-                .map(|user| (user, hashed_password)))
+            Ok(with_memberships(conn, vec![row])?.pop().map(|user| (user, hashed_password)))
         })
         .map_err(Into::into)
     }
@@ -273,10 +213,7 @@ impl UserRepo for Store {
         self.write(|conn, _| {
             set_column(conn, id, |conn, id| {
                 diesel::update(users::table.filter(users::id.eq(id)))
-                    .set((
-                        users::site_roles.eq(site_roles_column(roles)),
-                        users::updated_at.eq(naive(now)),
-                    ))
+                    .set((users::site_roles.eq(site_roles_column(roles)), users::updated_at.eq(naive(now))))
                     .execute(conn)
             })
         })
@@ -287,10 +224,7 @@ impl UserRepo for Store {
         self.write(|conn, _| {
             set_column(conn, id, |conn, id| {
                 diesel::update(users::table.filter(users::id.eq(id)))
-                    .set((
-                        users::status.eq(status.as_str()),
-                        users::updated_at.eq(naive(now)),
-                    ))
+                    .set((users::status.eq(status.as_str()), users::updated_at.eq(naive(now))))
                     .execute(conn)
             })
         })

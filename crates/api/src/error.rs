@@ -1,0 +1,156 @@
+//! One error type for every route, written as Coder's `{message, detail, validations}`.
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use domain::auth::AuthFailure;
+use domain::repo::RepoError;
+use domain::validation::FieldError;
+
+use crate::wire::{Response, ValidationError};
+
+/// A failed request: the status and the body the client gets. Server faults are logged
+/// with their cause when they are made, and the client sees only the fixed text.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: Response,
+}
+
+pub const NOT_FOUND: &str = "Resource not found or you do not have access to this resource";
+pub const FORBIDDEN: &str = "Forbidden.";
+const FORBIDDEN_DETAIL: &str = "You don't have permission to view this content. If you believe this is a mistake, please contact your administrator or try signing in with different credentials.";
+pub const INTERNAL: &str = "An internal server error occurred.";
+pub const UNAVAILABLE: &str = "The database is unavailable. Please try again later.";
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self { status, body: Response::message(message) }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.body.detail = Some(detail.into());
+        self
+    }
+
+    pub fn validations(mut self, validations: Vec<ValidationError>) -> Self {
+        self.body.validations = validations;
+        self
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+
+    /// Also what a caller gets for something it may not read: existence must not leak.
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, NOT_FOUND)
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, FORBIDDEN).detail(FORBIDDEN_DETAIL)
+    }
+
+    pub fn unauthorized(failure: &AuthFailure) -> Self {
+        let error = Self::new(StatusCode::UNAUTHORIZED, failure.message());
+        match failure.detail() {
+            Some(detail) => error.detail(detail),
+            None => error,
+        }
+    }
+
+    /// `Validation failed.` with one entry per field.
+    pub fn validation(errors: &[FieldError]) -> Self {
+        Self::bad_request("Validation failed.").validations(errors.iter().map(ValidationError::from).collect())
+    }
+
+    pub fn invalid_query(validations: Vec<ValidationError>) -> Self {
+        Self::bad_request("Invalid query parameters.").validations(validations)
+    }
+
+    pub fn route_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Route not found.")
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.")
+    }
+
+    /// A fault of ours: logged in full, answered with the fixed text.
+    pub fn internal(cause: &dyn std::error::Error) -> Self {
+        tracing::error!(cause = %chain(cause), "request failed");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+    }
+
+    pub fn unavailable(cause: &dyn std::error::Error) -> Self {
+        tracing::warn!(cause = %chain(cause), "database unavailable");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE)
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn body(&self) -> &Response {
+        &self.body
+    }
+}
+
+/// `outer: inner: innermost`, so a log line carries the whole cause.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.body.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        crate::respond::json(self.status, &self.body)
+    }
+}
+
+impl From<RepoError> for ApiError {
+    /// The generic meaning of a store failure; routes map conflicts to their own words first.
+    fn from(error: RepoError) -> Self {
+        match &error {
+            RepoError::NotFound => Self::not_found(),
+            RepoError::Conflict(field) => Self::conflict(format!("The {field} is already in use."))
+                .validations(vec![ValidationError::new(*field, "This value is already in use and should be unique.")]),
+            RepoError::Unavailable(_) => Self::unavailable(&error),
+            RepoError::Other(_) => Self::internal(&error),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(error: actix_web::error::BlockingError) -> Self {
+        Self::internal(&error)
+    }
+}
+
+/// The `Allow` header of a 405.
+pub fn allow_header(methods: &[&str]) -> (header::HeaderName, HeaderValue) {
+    let value = HeaderValue::from_str(&methods.join(", ")).unwrap_or_else(|_| HeaderValue::from_static(""));
+    (header::ALLOW, value)
+}

@@ -1,0 +1,101 @@
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+use domain::auth::{ApiKey, ApiToken, AuthFailure, check_key};
+use domain::authz::{Action, Decision, Subject, decide};
+use domain::repo::{ApiKeyRepo, UserLookup, UserRepo};
+use domain::user::User;
+
+use crate::error::ApiError;
+use crate::state::now;
+
+pub const SESSION_COOKIE: &str = "coder_session_token";
+const SESSION_HEADER: &str = "Coder-Session-Token";
+
+/// The signed-in user making the request, and the key it used.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user: User,
+    pub key: ApiKey,
+    subject: Subject,
+}
+
+impl Actor {
+    /// The one place a decision becomes a response: 404 for what may not be seen, 403 for
+    /// what may be seen but not done.
+    pub fn authorize(&self, action: Action) -> Result<(), ApiError> {
+        match decide(&self.subject, action) {
+            Decision::Allow => Ok(()),
+            Decision::NotFound => Err(ApiError::not_found()),
+            Decision::Forbidden => Err(ApiError::forbidden()),
+        }
+    }
+
+    pub fn subject(&self) -> &Subject {
+        &self.subject
+    }
+
+    pub fn id(&self) -> uuid::Uuid {
+        self.user.id
+    }
+}
+
+/// The token, from the first source that has one: the `coder_session_token` cookie, the
+/// query parameter of that name, the `Coder-Session-Token` header, `Authorization: Bearer`.
+pub fn token_from_request(req: &HttpRequest) -> Option<String> {
+    let non_empty = |value: String| (!value.is_empty()).then_some(value);
+    let from_cookie = || req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()).and_then(non_empty);
+    let from_query = || {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+            .ok()?
+            .into_iter()
+            .find(|(name, _)| name == SESSION_COOKIE)
+            .map(|(_, value)| value)
+            .and_then(non_empty)
+    };
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).map(str::to_owned);
+    let from_header = || header(SESSION_HEADER).and_then(non_empty);
+    let from_bearer = || {
+        let value = header("Authorization")?;
+        let (scheme, token) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned()).and_then(non_empty)
+    };
+    from_cookie().or_else(from_query).or_else(from_header).or_else(from_bearer)
+}
+
+async fn authenticate(req: &HttpRequest) -> Result<Actor, ApiError> {
+    let state = super::state(req)?;
+    let raw = token_from_request(req).ok_or_else(|| ApiError::unauthorized(&AuthFailure::Missing))?;
+    let token = ApiToken::parse(&raw).map_err(|e| ApiError::unauthorized(&AuthFailure::Format(e)))?;
+    let now = now();
+    let (key, user) = state
+        .run(move |store| -> Result<(ApiKey, User), ApiError> {
+            let key = store.api_key(token.id())?;
+            check_key(key.as_ref(), &token, now).map_err(|failure| ApiError::unauthorized(&failure))?;
+            let key = key.ok_or_else(|| ApiError::unauthorized(&AuthFailure::UnknownKey))?;
+            let user = store
+                .user(&UserLookup::Id(key.user_id))?
+                .ok_or_else(|| ApiError::unauthorized(&AuthFailure::UnknownKey))?;
+            if !user.status.may_sign_in() {
+                return Err(ApiError::unauthorized(&AuthFailure::Inactive(user.status)));
+            }
+            if let Some(refresh) = key.refresh(now) {
+                store.refresh_api_key(&key, refresh)?;
+            }
+            Ok((key, user))
+        })
+        .await??;
+    Ok(Actor { subject: user.subject(), user, key })
+}
+
+impl FromRequest for Actor {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req).await })
+    }
+}

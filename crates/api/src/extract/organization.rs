@@ -1,0 +1,44 @@
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+use domain::authz::Action;
+use domain::organization::{Organization, OrganizationRef};
+use domain::repo::OrganizationRepo;
+
+use super::Actor;
+use crate::error::ApiError;
+
+/// A route under `/organizations/{organization}`: the caller, and the organization the path
+/// names (id, name, `default` or the nil UUID), which the caller may read. Anything else,
+/// including an organization the caller may not see, is 404.
+#[derive(Debug, Clone)]
+pub struct InOrganization {
+    pub actor: Actor,
+    pub organization: Organization,
+}
+
+impl InOrganization {
+    pub fn authorize(&self, action: impl FnOnce(uuid::Uuid) -> Action) -> Result<(), ApiError> {
+        self.actor.authorize(action(self.organization.id))
+    }
+}
+
+impl FromRequest for InOrganization {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let actor = Actor::from_request(&req, payload);
+        Box::pin(async move {
+            let actor = actor.await?;
+            let reference = OrganizationRef::parse(&super::path_segment(&req, "organization")?);
+            let state = super::state(&req)?;
+            let organization = state.db(move |store| store.organization(&reference)).await?.ok_or_else(ApiError::not_found)?;
+            actor.authorize(Action::ReadOrganization { organization: organization.id })?;
+            Ok(Self { actor, organization })
+        })
+    }
+}

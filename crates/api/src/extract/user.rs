@@ -1,0 +1,53 @@
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+use domain::authz::{Action, Decision, decide};
+use domain::repo::{UserLookup, UserRepo};
+use domain::user::{User, UserRef};
+
+use super::Actor;
+use crate::error::ApiError;
+
+/// A route under `/users/{user}`: the caller, and the user the path names (`me`, a UUID or
+/// a username) whom the caller may read. Unknown and unreadable users get the same 400.
+#[derive(Debug, Clone)]
+pub struct TargetUser {
+    pub actor: Actor,
+    pub user: User,
+}
+
+fn unknown_user(raw: &str) -> ApiError {
+    ApiError::bad_request("\"user\" must be an existing uuid or username.").detail(format!("queried user={raw:?}"))
+}
+
+/// Resolves `{user}` without deciding who may read it (members are added by username).
+pub async fn find_user(req: &HttpRequest, actor: &Actor) -> Result<User, ApiError> {
+    let raw = super::path_segment(req, "user")?;
+    let lookup = match UserRef::parse(&raw) {
+        UserRef::Me => return Ok(actor.user.clone()),
+        UserRef::Id(id) => UserLookup::Id(id),
+        UserRef::Username(name) => UserLookup::Username(name),
+    };
+    let state = super::state(req)?;
+    state.db(move |store| store.user(&lookup)).await?.ok_or_else(|| unknown_user(&raw))
+}
+
+impl FromRequest for TargetUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let actor = Actor::from_request(&req, payload);
+        Box::pin(async move {
+            let actor = actor.await?;
+            let user = find_user(&req, &actor).await?;
+            if decide(actor.subject(), Action::ReadUser { user: user.id }) != Decision::Allow {
+                return Err(unknown_user(&super::path_segment(&req, "user")?));
+            }
+            Ok(Self { actor, user })
+        })
+    }
+}

@@ -1,0 +1,44 @@
+//! Every route, registered once: utoipa collects each into the OpenAPI document as actix
+//! serves it. Static paths come before the parameterised ones they would otherwise match.
+
+mod health;
+mod members;
+mod organizations;
+pub mod table;
+mod tokens;
+mod users;
+
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// The routes under `/api/v2`.
+pub fn api_v2(cfg: &mut ServiceConfig) {
+    cfg.service(users::get_first_user)
+        .service(users::create_first_user)
+        .service(users::login)
+        .service(users::logout)
+        .service(users::list_users)
+        .service(users::create_user)
+        .service(users::get_user)
+        .service(users::update_site_roles)
+        .service(users::suspend_user)
+        .service(users::activate_user)
+        .service(users::user_organizations)
+        .service(users::user_organization)
+        .service(tokens::create_token)
+        .service(tokens::list_tokens)
+        .service(tokens::delete_token)
+        .service(organizations::list)
+        .service(organizations::create)
+        .service(organizations::get)
+        .service(organizations::update)
+        .service(organizations::delete)
+        .service(members::list)
+        .service(members::add)
+        .service(members::remove)
+        .service(members::update_roles);
+}
+
+/// Routes outside `/api/v2`.
+pub fn root(cfg: &mut ServiceConfig) {
+    cfg.service(health::healthz);
+}

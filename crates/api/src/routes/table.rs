@@ -1,0 +1,148 @@
+//! The routes as the OpenAPI document lists them: which methods a path has, and which query
+//! parameters each takes. One registration (utoipa) yields the routes, their documentation,
+//! the 404/405 answer for anything else, and the refusal of unknown query parameters.
+
+use std::collections::BTreeSet;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use utoipa::openapi::path::{HttpMethod, ParameterIn};
+use utoipa::openapi::OpenApi;
+
+use crate::error::{ApiError, allow_header};
+use crate::extract::SESSION_COOKIE;
+use crate::wire::ValidationError;
+
+#[derive(Debug)]
+struct Operation {
+    method: &'static str,
+    query_params: BTreeSet<String>,
+}
+
+#[derive(Debug)]
+struct Route {
+    pattern: String,
+    def: ResourceDef,
+    operations: Vec<Operation>,
+}
+
+/// Every documented route, most specific first (fewer path parameters).
+#[derive(Debug)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+}
+
+fn method_name(method: &HttpMethod) -> &'static str {
+    match method {
+        HttpMethod::Get => "GET",
+        HttpMethod::Post => "POST",
+        HttpMethod::Put => "PUT",
+        HttpMethod::Delete => "DELETE",
+        HttpMethod::Options => "OPTIONS",
+        HttpMethod::Head => "HEAD",
+        HttpMethod::Patch => "PATCH",
+        HttpMethod::Trace => "TRACE",
+    }
+}
+
+impl RouteTable {
+    pub fn from_openapi(document: &OpenApi) -> Self {
+        let mut routes: Vec<Route> = document
+            .paths
+            .paths
+            .iter()
+            .map(|(pattern, item)| {
+                let operations = [
+                    (HttpMethod::Get, &item.get),
+                    (HttpMethod::Post, &item.post),
+                    (HttpMethod::Put, &item.put),
+                    (HttpMethod::Delete, &item.delete),
+                    (HttpMethod::Patch, &item.patch),
+                ]
+                .into_iter()
+                .filter_map(|(method, operation)| {
+                    let operation = operation.as_ref()?;
+                    let query_params = operation
+                        .parameters
+                        .iter()
+                        .flatten()
+                        .filter(|p| matches!(p.parameter_in, ParameterIn::Query))
+                        .map(|p| p.name.clone())
+                        .collect();
+                    Some(Operation { method: method_name(&method), query_params })
+                })
+                .collect();
+                Route { pattern: pattern.clone(), def: ResourceDef::new(pattern.as_str()), operations }
+            })
+            .collect();
+        routes.sort_by_key(|route| route.pattern.matches('{').count());
+        Self { routes }
+    }
+
+    fn matching<'a>(&'a self, path: &'a str) -> impl Iterator<Item = &'a Route> + 'a {
+        self.routes.iter().filter(move |route| route.def.is_match(path))
+    }
+
+    /// The documented `(method, path pattern)` pairs, for tests that must cover them all.
+    pub fn operations(&self) -> Vec<(&'static str, &str)> {
+        self.routes.iter().flat_map(|r| r.operations.iter().map(move |o| (o.method, r.pattern.as_str()))).collect()
+    }
+
+    fn methods(&self, path: &str) -> Vec<&'static str> {
+        let mut methods: Vec<&'static str> =
+            self.matching(path).flat_map(|route| route.operations.iter().map(|o| o.method)).collect();
+        methods.sort_unstable();
+        methods.dedup();
+        methods
+    }
+
+    /// Unknown query parameters of the route this request reaches (the session token may
+    /// ride along on any route).
+    fn unknown_query_params(&self, method: &str, path: &str, query: &str) -> Vec<String> {
+        let Some(operation) =
+            self.matching(path).flat_map(|route| route.operations.iter()).find(|operation| operation.method == method)
+        else {
+            return Vec::new();
+        };
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+        let mut unknown: Vec<String> = pairs
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| name != SESSION_COOKIE && !operation.query_params.contains(name))
+            .collect();
+        unknown.dedup();
+        unknown
+    }
+}
+
+/// Middleware: `Invalid query parameters.` for parameters the route does not take.
+pub async fn reject_unknown_query_params(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let unknown = match req.app_data::<web::Data<RouteTable>>() {
+        Some(table) => table.unknown_query_params(req.method().as_str(), req.path(), req.query_string()),
+        None => Vec::new(),
+    };
+    if !unknown.is_empty() {
+        let validations =
+            unknown.into_iter().map(|name| ValidationError::new(name.clone(), format!("{name:?} is not a valid query param")));
+        let response = ApiError::invalid_query(validations.collect()).error_response();
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    next.call(req).await.map(ServiceResponse::map_into_left_body)
+}
+
+/// What no route answered: 405 if the path exists with other methods, else 404.
+pub async fn fallback(req: HttpRequest, table: web::Data<RouteTable>) -> HttpResponse {
+    let methods = table.methods(req.path());
+    if methods.is_empty() {
+        return ApiError::route_not_found().error_response();
+    }
+    let mut response = ApiError::method_not_allowed().error_response();
+    let (name, value) = allow_header(&methods);
+    response.headers_mut().insert(name, value);
+    response
+}

@@ -1,0 +1,81 @@
+//! Building the server: the same for `main`, the tests and the benchmarks.
+
+use std::net::{SocketAddr, TcpListener};
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use storage::Store;
+use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::ServerConfig;
+use crate::routes::table::{RouteTable, fallback, reject_unknown_query_params};
+use crate::state::{AppState, now};
+use crate::{extract, openapi, reaper, routes};
+
+pub struct Application {
+    server: Server,
+    address: SocketAddr,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Opens the store (migrating it), binds the address and prepares the server; nothing
+    /// is served until [`Application::run`].
+    pub async fn build(config: ServerConfig) -> anyhow::Result<Self> {
+        let ServerConfig { http_address, database_url, pool, settings, workers } = config;
+        let store = web::block(move || Store::open(&database_url, pool, now())).await??;
+        tracing::info!(database = %store.url().redacted(), "database ready");
+        let state = web::Data::new(AppState::new(store, settings));
+        let document = openapi::document();
+        let table = web::Data::new(RouteTable::from_openapi(&document));
+        let listener = TcpListener::bind(&http_address).with_context(|| format!("cannot listen on {http_address}"))?;
+        let address = listener.local_addr()?;
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .into_utoipa_app()
+                .map(|app| {
+                    app.app_data(app_state.clone())
+                        .app_data(table.clone())
+                        .app_data(extract::json_config())
+                        .wrap(from_fn(reject_unknown_query_params))
+                        .wrap(TracingLogger::default())
+                })
+                .service(utoipa_actix_web::scope("/api/v2").configure(routes::api_v2))
+                .configure(routes::root)
+                .into_app()
+                .service(web::redirect("/swagger", "/swagger/"))
+                .service(SwaggerUi::new("/swagger/{_:.*}").url("/swagger/doc.json", document.clone()))
+                .default_service(web::to(fallback))
+        })
+        .listen(listener)?
+        .shutdown_timeout(10);
+        if let Some(workers) = workers {
+            server = server.workers(workers.max(1));
+        }
+        let server = server.run();
+        actix_web::rt::spawn(reaper::run(state.clone()));
+        Ok(Self { server, address, state })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until stopped; SIGINT and SIGTERM stop it gracefully.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,126 @@
+//! What every handler shares: the store, the settings, and the wake-up signals.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use domain::provisioner::{Liveness, LogBudget, Reaper};
+use domain::repo::RepoError;
+use storage::{Store, StoreEvent};
+use tokio::sync::{broadcast, watch};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// Deployment settings the routes apply.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub session_lifetime: Duration,
+    pub default_token_lifetime: Duration,
+    pub max_token_lifetime: Duration,
+    pub liveness: Liveness,
+    pub log_budget: LogBudget,
+    pub reaper: Reaper,
+    /// How long an acquire waits by default, and at most.
+    pub acquire_wait: std::time::Duration,
+    pub acquire_max_wait: std::time::Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            session_lifetime: Duration::hours(24),
+            default_token_lifetime: Duration::days(7),
+            // Coder's default maximum: 100 years and 25 days.
+            max_token_lifetime: Duration::hours(876_600),
+            liveness: Liveness::default(),
+            log_budget: LogBudget::default(),
+            reaper: Reaper::default(),
+            acquire_wait: std::time::Duration::from_secs(30),
+            acquire_max_wait: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+/// Wakes whoever waits for work or for a job's progress, from the store's change notices.
+#[derive(Debug)]
+pub struct Signals {
+    queue: watch::Sender<u64>,
+    jobs: broadcast::Sender<JobSignal>,
+}
+
+/// A job changed, or possibly any job did (after missed notices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobSignal {
+    Job(Uuid),
+    Any,
+}
+
+impl Signals {
+    pub fn new() -> Self {
+        Self { queue: watch::Sender::new(0), jobs: broadcast::Sender::new(1024) }
+    }
+
+    pub fn notice(&self, event: StoreEvent) {
+        let bump_queue = || self.queue.send_modify(|generation| *generation = generation.wrapping_add(1));
+        match event {
+            StoreEvent::QueueChanged => bump_queue(),
+            StoreEvent::JobChanged(job) => {
+                let _ = self.jobs.send(JobSignal::Job(job));
+            }
+            StoreEvent::Resync => {
+                bump_queue();
+                let _ = self.jobs.send(JobSignal::Any);
+            }
+        }
+    }
+
+    pub fn queue(&self) -> watch::Receiver<u64> {
+        self.queue.subscribe()
+    }
+
+    pub fn jobs(&self) -> broadcast::Receiver<JobSignal> {
+        self.jobs.subscribe()
+    }
+}
+
+impl Default for Signals {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub struct AppState {
+    pub store: Store,
+    pub settings: Settings,
+    pub signals: Arc<Signals>,
+    /// See [`crate::secrets::decoy_hash`].
+    pub decoy_hash: String,
+}
+
+impl AppState {
+    pub fn new(store: Store, settings: Settings) -> Self {
+        let signals = Arc::new(Signals::new());
+        let notices = Arc::clone(&signals);
+        store.subscribe(move |event| notices.notice(event));
+        Self { store, settings, signals, decoy_hash: crate::secrets::decoy_hash() }
+    }
+
+    /// Runs blocking work (database calls, password hashing) off the async workers.
+    pub async fn run<T: Send + 'static>(&self, work: impl FnOnce(&Store) -> T + Send + 'static) -> Result<T, ApiError> {
+        let store = self.store.clone();
+        Ok(actix_web::web::block(move || work(&store)).await?)
+    }
+
+    /// [`Self::run`] for a repository call whose failures have their generic meaning.
+    pub async fn db<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Store) -> Result<T, RepoError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        Ok(self.run(work).await??)
+    }
+}
+
+/// The current instant at the precision the API keeps.
+pub fn now() -> DateTime<Utc> {
+    domain::time::truncate(Utc::now())
+}

@@ -1,0 +1,12 @@
+//! The wire format: codersdk's types, field for field, named as Coder names them in its
+//! OpenAPI document. Conversions from the domain live beside each type.
+
+pub mod auth;
+pub mod checks;
+pub mod members;
+pub mod organizations;
+pub mod provisioner;
+pub mod response;
+pub mod users;
+
+pub use response::{Response, ValidationError};

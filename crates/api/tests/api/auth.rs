@@ -1,0 +1,185 @@
+//! CONTRACT §2: the first user, signing in and out, and every way a token is refused.
+
+use serde_json::json;
+
+use crate::harness::{PASSWORD, TestApp};
+use crate::on_both_backends;
+
+const SIGNED_OUT: &str = "You are signed out or your session has expired. Please sign in again to continue.";
+
+on_both_backends!(
+    first_user_is_reported_missing_then_present,
+    the_first_user_is_an_owner_in_the_default_organization,
+    the_first_user_can_be_created_only_once,
+    a_weak_first_password_is_not_strong_enough,
+    invalid_first_user_fields_are_all_listed,
+    a_token_is_read_from_cookie_query_header_and_bearer,
+    wrong_password_and_unknown_email_get_the_same_answer,
+    requests_without_a_token_are_signed_out,
+    malformed_tokens_are_refused_with_the_format_error,
+    unknown_ids_and_wrong_secrets_are_refused,
+    an_expired_token_says_when_it_expired,
+    logout_ends_the_session_and_clears_the_cookie,
+    a_body_that_is_not_json_is_refused,
+    a_body_over_one_mebibyte_is_too_large,
+);
+
+async fn first_user_is_reported_missing_then_present(app: TestApp) {
+    let anonymous = app.anonymous();
+    let before = anonymous.get("/api/v2/users/first").await;
+    assert_eq!(before.parts(), (404, json!({ "message": "The initial user has not been created!" })));
+    app.owner().await;
+    let after = anonymous.get("/api/v2/users/first").await;
+    assert_eq!(after.parts(), (200, json!({ "message": "The initial user has already been created!" })));
+}
+
+async fn the_first_user_is_an_owner_in_the_default_organization(app: TestApp) {
+    let owner = app.owner().await;
+    let me = owner.get("/api/v2/users/me").await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.body["roles"], json!([{ "name": "owner", "display_name": "Owner" }]));
+    let default = owner.get("/api/v2/organizations/default").await;
+    assert_eq!(me.body["organization_ids"], json!([default.body["id"]]));
+    assert_eq!(me.body["username"], "owner");
+    assert_eq!(me.body["status"], "active");
+}
+
+async fn the_first_user_can_be_created_only_once(app: TestApp) {
+    app.owner().await;
+    let body = json!({ "email": "again@example.com", "username": "again", "password": PASSWORD });
+    let again = app.anonymous().post("/api/v2/users/first", body).await;
+    assert_eq!(again.parts(), (409, json!({ "message": "The initial user has already been created." })));
+}
+
+async fn a_weak_first_password_is_not_strong_enough(app: TestApp) {
+    let body = json!({ "email": "admin@example.com", "username": "admin", "password": "password1" });
+    let reply = app.anonymous().post("/api/v2/users/first", body).await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.body["message"], "Password not strong enough!");
+    assert_eq!(reply.body["validations"][0]["field"], "password");
+    assert!(reply.body["validations"][0]["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    let still_none = app.anonymous().get("/api/v2/users/first").await;
+    assert_eq!(still_none.status, 404);
+}
+
+async fn invalid_first_user_fields_are_all_listed(app: TestApp) {
+    let body = json!({ "email": "not-an-email", "username": "bad name", "password": "" });
+    let reply = app.anonymous().post("/api/v2/users/first", body).await;
+    let expected = json!({
+        "message": "Validation failed.",
+        "validations": [
+            { "field": "email", "detail": "Validation failed for tag \"email\" with value: \"not-an-email\"" },
+            { "field": "username", "detail": "Validation failed for tag \"username\" with value: \"bad name\"" },
+            { "field": "password", "detail": "Validation failed for tag \"required\" with value: \"\"" },
+        ]
+    });
+    assert_eq!(reply.parts(), (400, expected));
+}
+
+async fn a_token_is_read_from_cookie_query_header_and_bearer(app: TestApp) {
+    let owner = app.owner().await;
+    let token = owner.token.clone().unwrap_or_default();
+    let anonymous = app.anonymous();
+    let login = app.login("owner@example.com", PASSWORD).await;
+    let cookie = login.header("set-cookie").unwrap_or_default();
+    assert!(cookie.starts_with("coder_session_token="), "{cookie}");
+    for attribute in ["Path=/", "HttpOnly", "SameSite=Lax"] {
+        assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
+    }
+    let me = "/api/v2/users/me";
+    let by_cookie = anonymous.request(reqwest::Method::GET, me).header("Cookie", format!("coder_session_token={token}"));
+    let by_query = anonymous.request(reqwest::Method::GET, &format!("{me}?coder_session_token={token}"));
+    let by_header = anonymous.request(reqwest::Method::GET, me).header("Coder-Session-Token", &token);
+    let by_bearer = anonymous.request(reqwest::Method::GET, me).header("Authorization", format!("Bearer {token}"));
+    for request in [by_cookie, by_query, by_header, by_bearer] {
+        let reply = anonymous.send(request).await;
+        assert_eq!((reply.status, reply.body["username"].clone()), (200, json!("owner")));
+    }
+    // The cookie comes first: a bad cookie is not rescued by a good header.
+    let both = anonymous
+        .request(reqwest::Method::GET, me)
+        .header("Cookie", "coder_session_token=abcdefghij-abcdefghijklmnopqrstuv")
+        .header("Coder-Session-Token", &token);
+    assert_eq!(anonymous.send(both).await.status, 401);
+}
+
+async fn wrong_password_and_unknown_email_get_the_same_answer(app: TestApp) {
+    app.owner().await;
+    let expected = (401, json!({ "message": "Incorrect email or password." }));
+    assert_eq!(app.login("owner@example.com", "wrong-horse-battery-staple").await.parts(), expected);
+    assert_eq!(app.login("nobody@example.com", PASSWORD).await.parts(), expected);
+    assert_eq!(app.login("OWNER@example.com", PASSWORD).await.status, 201);
+}
+
+async fn requests_without_a_token_are_signed_out(app: TestApp) {
+    let reply = app.anonymous().get("/api/v2/organizations").await;
+    let expected = json!({ "message": SIGNED_OUT, "detail": "Cookie \"coder_session_token\" or query parameter must be provided." });
+    assert_eq!(reply.parts(), (401, expected));
+}
+
+async fn malformed_tokens_are_refused_with_the_format_error(app: TestApp) {
+    let anonymous = app.anonymous();
+    let cases = [
+        ("nodash", "Invalid API key format: incorrect amount of API key parts, expected 2 got 1"),
+        ("short-abcdefghijklmnopqrstuv", "Invalid API key format: invalid API key ID length, expected 10 got 5"),
+        ("abcdefghij-short", "Invalid API key format: invalid API key secret length, expected 22 got 5"),
+    ];
+    for (token, detail) in cases {
+        let reply = anonymous.with_token(token).get("/api/v2/organizations").await;
+        assert_eq!(reply.parts(), (401, json!({ "message": SIGNED_OUT, "detail": detail })), "{token}");
+    }
+}
+
+async fn unknown_ids_and_wrong_secrets_are_refused(app: TestApp) {
+    let owner = app.owner().await;
+    let token = owner.token.clone().unwrap_or_default();
+    let unknown = app.anonymous().with_token("abcdefghij-abcdefghijklmnopqrstuv").get("/api/v2/users/me").await;
+    assert_eq!(unknown.parts(), (401, json!({ "message": SIGNED_OUT, "detail": "API key is invalid." })));
+    let wrong_secret = format!("{}-abcdefghijklmnopqrstuv", &token[..10]);
+    let reply = app.anonymous().with_token(&wrong_secret).get("/api/v2/users/me").await;
+    assert_eq!(reply.parts(), (401, json!({ "message": SIGNED_OUT, "detail": "API key secret is invalid." })));
+}
+
+async fn an_expired_token_says_when_it_expired(app: TestApp) {
+    let owner = app.owner().await;
+    let created = owner.post("/api/v2/users/me/keys/tokens", json!({ "lifetime": 1_000_000_000i64, "token_name": "brief" })).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let token = created.body["key"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(owner.with_token(&token).get("/api/v2/users/me").await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let reply = owner.with_token(&token).get("/api/v2/users/me").await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.body["message"], SIGNED_OUT);
+    let detail = reply.body["detail"].as_str().unwrap_or_default();
+    assert!(detail.starts_with("API key expired at \"") && detail.ends_with(" +0000 UTC\"."), "{detail}");
+}
+
+async fn logout_ends_the_session_and_clears_the_cookie(app: TestApp) {
+    let owner = app.owner().await;
+    let reply = owner.post("/api/v2/users/logout", json!({})).await;
+    assert_eq!(reply.parts(), (200, json!({ "message": "Logged out!" })));
+    let cookie = reply.header("set-cookie").unwrap_or_default();
+    assert!(cookie.starts_with("coder_session_token=;") && cookie.contains("Max-Age=0"), "{cookie}");
+    let after = owner.get("/api/v2/users/me").await;
+    assert_eq!(after.parts(), (401, json!({ "message": SIGNED_OUT, "detail": "API key is invalid." })));
+}
+
+async fn a_body_that_is_not_json_is_refused(app: TestApp) {
+    let owner = app.owner().await;
+    let request = owner.request(reqwest::Method::POST, "/api/v2/organizations").body("{not json");
+    let reply = owner.send(request).await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.body["message"], "Request body must be valid JSON.");
+    assert!(reply.body["detail"].is_string());
+    assert_eq!(reply.header("content-type").as_deref(), Some("application/json; charset=utf-8"));
+    let wrong_type = owner.post("/api/v2/organizations", json!({ "name": 5 })).await;
+    assert_eq!((wrong_type.status, wrong_type.body["message"].clone()), (400, json!("Request body must be valid JSON.")));
+}
+
+async fn a_body_over_one_mebibyte_is_too_large(app: TestApp) {
+    let owner = app.owner().await;
+    let huge = json!({ "name": "big", "description": "x".repeat(1 << 20) });
+    let reply = owner.post("/api/v2/organizations", huge).await;
+    assert_eq!(reply.status, 413, "{}", reply.text);
+    assert_eq!(reply.body["message"], "Request body too large.");
+}

@@ -1,0 +1,248 @@
+//! The server under test: the real `Application`, on a fresh database, over real HTTP.
+
+use std::time::Duration;
+
+use api::ServerConfig;
+use api::state::Settings;
+use serde_json::{Value, json};
+use storage::testing::{Backend, TestDatabase};
+use storage::PoolOptions;
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "correct-horse-battery-staple";
+
+pub struct TestApp {
+    pub base: String,
+    http: reqwest::Client,
+    pub backend: Backend,
+    pub state: actix_web::web::Data<api::state::AppState>,
+    db: TestDatabase,
+}
+
+/// A reply: status, headers and the body as JSON (`Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    }
+
+    /// `(status, body)`, to compare both at once.
+    pub fn parts(&self) -> (u16, Value) {
+        (self.status, self.body.clone())
+    }
+
+    pub fn id(&self) -> Uuid {
+        let raw = self.body["id"].as_str().unwrap_or_default();
+        Uuid::try_parse(raw).unwrap_or_else(|_| panic!("no id in {}", self.body))
+    }
+}
+
+/// Someone calling the API: anonymous, or signed in with a token.
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    pub token: Option<String>,
+    pub user_id: Uuid,
+    pub username: String,
+}
+
+impl Client {
+    pub fn with_token(&self, token: &str) -> Self {
+        Self { token: Some(token.to_owned()), ..self.clone() }
+    }
+
+    pub fn anonymous(&self) -> Self {
+        Self { token: None, user_id: Uuid::nil(), username: String::new(), ..self.clone() }
+    }
+
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let url = if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.base) };
+        let request = self.http.request(method, url);
+        match &self.token {
+            Some(token) => request.header("Coder-Session-Token", token),
+            None => request,
+        }
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.unwrap_or_else(|e| panic!("request failed: {e}"));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, headers, body, text }
+    }
+
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.send(request).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call("GET", path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call("POST", path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.call("PATCH", path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.call("PUT", path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.call("DELETE", path, None).await
+    }
+
+    // Helpers for the routes most tests need as setup.
+
+    pub async fn create_organization(&self, name: &str) -> Uuid {
+        let reply = self.post("/api/v2/organizations", json!({ "name": name })).await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        reply.id()
+    }
+
+    pub async fn add_member(&self, organization: Uuid, user: &Client) {
+        let reply = self.post(&format!("/api/v2/organizations/{organization}/members/{}", user.user_id), json!({})).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+
+    pub async fn make_admin(&self, organization: Uuid, user: &Client) {
+        let path = format!("/api/v2/organizations/{organization}/members/{}/roles", user.user_id);
+        let reply = self.put(&path, json!({ "roles": ["organization-admin"] })).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// A server with its settings adjusted (short reaper periods and the like).
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Option<Self> {
+        let db = TestDatabase::new(backend)?;
+        let mut settings = Settings::default();
+        adjust(&mut settings);
+        Some(Self::start(db, settings).await)
+    }
+
+    async fn start(db: TestDatabase, settings: Settings) -> Self {
+        let config = ServerConfig {
+            http_address: "127.0.0.1:0".into(),
+            database_url: db.url().to_owned(),
+            pool: PoolOptions { max_size: 8, connection_timeout: Duration::from_secs(5) },
+            settings,
+            workers: Some(2),
+        };
+        let application = api::Application::build(config).await.unwrap_or_else(|e| panic!("cannot start: {e:#}"));
+        let base = format!("http://{}", application.address());
+        let state = application.state();
+        actix_web::rt::spawn(application.run());
+        let http = reqwest::Client::builder().build().unwrap_or_else(|e| panic!("{e}"));
+        Self { base, http, backend: db.backend(), state, db }
+    }
+
+    /// Another server on the same database (a second replica, or a restart).
+    pub async fn second_server(&self) -> TestApp {
+        let sibling = TestDatabase::sharing(&self.db);
+        Self::start(sibling, self.state.settings.clone()).await
+    }
+
+    pub fn anonymous(&self) -> Client {
+        Client { base: self.base.clone(), http: self.http.clone(), token: None, user_id: Uuid::nil(), username: String::new() }
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.anonymous().post("/api/v2/users/login", json!({ "email": email, "password": password })).await
+    }
+
+    async fn signed_in(&self, email: &str, user_id: Uuid, username: &str) -> Client {
+        let reply = self.login(email, PASSWORD).await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        let token = reply.body["session_token"].as_str().unwrap_or_default().to_owned();
+        Client { token: Some(token), user_id, username: username.to_owned(), ..self.anonymous() }
+    }
+
+    /// The first user (an owner, member of the default organization), signed in.
+    pub async fn owner(&self) -> Client {
+        let body = json!({ "email": "owner@example.com", "username": "owner", "name": "Owner", "password": PASSWORD });
+        let reply = self.anonymous().post("/api/v2/users/first", body).await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        let id = Uuid::try_parse(reply.body["user_id"].as_str().unwrap_or_default()).unwrap_or_default();
+        self.signed_in("owner@example.com", id, "owner").await
+    }
+
+    /// A user the owner creates in these organizations (the default one when none), signed in.
+    pub async fn user(&self, owner: &Client, username: &str, organizations: &[Uuid]) -> Client {
+        let email = format!("{username}@example.com");
+        let body = json!({ "email": email, "username": username, "password": PASSWORD, "organization_ids": organizations });
+        let reply = owner.post("/api/v2/users", body).await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        self.signed_in(&email, reply.id(), username).await
+    }
+}
+
+/// Writes `async fn name(app: TestApp)` once and runs it on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    if let Some(app) = $crate::harness::TestApp::spawn(storage::testing::Backend::Sqlite).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    if let Some(app) = $crate::harness::TestApp::spawn(storage::testing::Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// Masks what changes from run to run (ids, times, tokens) so whole bodies can be compared.
+pub fn masked(mut value: Value, keys: &[&str]) -> Value {
+    fn walk(value: &mut Value, keys: &[&str]) {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map.iter_mut() {
+                    if keys.contains(&key.as_str()) && !inner.is_null() {
+                        *inner = Value::String("*".into());
+                    } else {
+                        walk(inner, keys);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| walk(item, keys)),
+            _ => {}
+        }
+    }
+    walk(&mut value, keys);
+    value
+}

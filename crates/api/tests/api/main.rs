@@ -1,0 +1,6 @@
+//! The API over real HTTP, against the real server on SQLite and PostgreSQL.
+
+mod harness;
+
+mod auth;
+mod organizations;

@@ -1,0 +1,53 @@
+use uuid::Uuid;
+
+use super::User;
+
+/// Changes an account may not make to itself, so that nobody locks themselves out or
+/// strands an organization by accident: another account has to make them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SelfChange {
+    #[error("You cannot change your own roles.")]
+    SiteRoles,
+    #[error("You cannot suspend yourself.")]
+    Suspend,
+    #[error("You cannot change your own organization roles.")]
+    OrganizationRoles,
+    #[error("cannot remove self from an organization")]
+    LeaveOrganization,
+}
+
+impl SelfChange {
+    /// Refuses the change when `actor` would make it to itself.
+    pub fn check(self, actor: Uuid, target: Uuid) -> Result<(), Self> {
+        if actor == target { Err(self) } else { Ok(()) }
+    }
+
+    pub fn detail(self) -> Option<&'static str> {
+        match self {
+            Self::OrganizationRoles => Some("Another user with the appropriate permissions must change your roles."),
+            _ => None,
+        }
+    }
+}
+
+/// Owners are not suspended while they are owners: the role must go first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("You cannot suspend a user with the \"owner\" role. You must remove the role first.")]
+pub struct OwnerNotSuspendable;
+
+pub fn check_suspendable(target: &User) -> Result<(), OwnerNotSuspendable> {
+    if target.is_owner() { Err(OwnerNotSuspendable) } else { Ok(()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_to_oneself_is_refused_and_to_others_allowed() {
+        let me = Uuid::from_u128(1);
+        assert_eq!(SelfChange::SiteRoles.check(me, me), Err(SelfChange::SiteRoles));
+        assert_eq!(SelfChange::SiteRoles.check(me, Uuid::from_u128(2)), Ok(()));
+        assert_eq!(SelfChange::Suspend.to_string(), "You cannot suspend yourself.");
+    }
+}
