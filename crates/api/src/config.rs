@@ -66,7 +66,10 @@ impl From<ServeArgs> for ServerConfig {
             max_token_lifetime: chrono(args.max_token_lifetime),
             liveness: Liveness { stale_after: chrono(args.daemon_stale_after) },
             log_budget: LogBudget::default(),
-            reaper: Reaper { pending_after: chrono(args.reaper_pending_after), hung_after: chrono(args.reaper_hung_after) },
+            reaper: Reaper {
+                pending_after: chrono(args.reaper_pending_after),
+                hung_after: chrono(args.reaper_hung_after),
+            },
             ..Settings::default()
         };
         Self {

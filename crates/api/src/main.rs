@@ -21,6 +21,8 @@ struct Cli {
 enum Command {
     /// Serve the API (what `api` does with no subcommand).
     Serve(ServeArgs),
+    /// Run a reference provisioner daemon against a server.
+    Provisionerd(api::provisionerd::ProvisionerdArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Serve(args)) => serve(args),
+        Some(Command::Provisionerd(args)) => provisionerd(args),
         None => serve(cli.serve),
     };
     match result {
@@ -49,4 +52,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+fn provisionerd(args: api::provisionerd::ProvisionerdArgs) -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(api::provisionerd::run(args))
 }

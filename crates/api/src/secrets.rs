@@ -15,10 +15,9 @@ pub fn random_alphanumeric(len: usize) -> String {
 /// A fresh API token; its parts have exactly the lengths the format requires.
 pub fn new_api_token() -> ApiToken {
     loop {
-        if let Ok(token) = ApiToken::from_parts(
-            &random_alphanumeric(ApiToken::ID_LEN),
-            &random_alphanumeric(ApiToken::SECRET_LEN),
-        ) {
+        if let Ok(token) =
+            ApiToken::from_parts(&random_alphanumeric(ApiToken::ID_LEN), &random_alphanumeric(ApiToken::SECRET_LEN))
+        {
             return token;
         }
     }

@@ -24,7 +24,9 @@ fn body_error(error: JsonPayloadError) -> ApiError {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.")
                 .detail(format!("Maximum request body size is {MAX_BODY_BYTES} bytes."))
         }
-        JsonPayloadError::Deserialize(error) => ApiError::bad_request("Request body must be valid JSON.").detail(error.to_string()),
+        JsonPayloadError::Deserialize(error) => {
+            ApiError::bad_request("Request body must be valid JSON.").detail(error.to_string())
+        }
         other => ApiError::bad_request("Request body must be valid JSON.").detail(other.to_string()),
     }
 }

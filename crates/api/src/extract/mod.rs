@@ -38,5 +38,6 @@ fn path_segment(req: &HttpRequest, name: &str) -> Result<String, ApiError> {
 /// A UUID path segment; Coder's message for anything else.
 pub fn uuid_segment(req: &HttpRequest, name: &str) -> Result<uuid::Uuid, ApiError> {
     let raw = path_segment(req, name)?;
-    uuid::Uuid::try_parse(&raw).map_err(|error| ApiError::bad_request(format!("Invalid UUID {raw:?}.")).detail(error.to_string()))
+    uuid::Uuid::try_parse(&raw)
+        .map_err(|error| ApiError::bad_request(format!("Invalid UUID {raw:?}.")).detail(error.to_string()))
 }

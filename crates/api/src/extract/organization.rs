@@ -36,7 +36,8 @@ impl FromRequest for InOrganization {
             let actor = actor.await?;
             let reference = OrganizationRef::parse(&super::path_segment(&req, "organization")?);
             let state = super::state(&req)?;
-            let organization = state.db(move |store| store.organization(&reference)).await?.ok_or_else(ApiError::not_found)?;
+            let organization =
+                state.db(move |store| store.organization(&reference)).await?.ok_or_else(ApiError::not_found)?;
             actor.authorize(Action::ReadOrganization { organization: organization.id })?;
             Ok(Self { actor, organization })
         })

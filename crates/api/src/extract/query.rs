@@ -18,8 +18,9 @@ pub struct QueryParams {
 
 impl QueryParams {
     pub fn new(req: &HttpRequest) -> Result<Self, ApiError> {
-        let pairs = serde_urlencoded::from_str(req.query_string())
-            .map_err(|e| ApiError::invalid_query(vec![ValidationError::new("", format!("invalid query string: {e}"))]))?;
+        let pairs = serde_urlencoded::from_str(req.query_string()).map_err(|e| {
+            ApiError::invalid_query(vec![ValidationError::new("", format!("invalid query string: {e}"))])
+        })?;
         Ok(Self { pairs, errors: Vec::new() })
     }
 
@@ -46,6 +47,11 @@ impl QueryParams {
                 None
             }
         }
+    }
+
+    /// The first value of a parameter, as given.
+    pub fn value(&self, name: &str) -> Option<String> {
+        self.values(name).first().map(|value| (*value).to_owned())
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -173,6 +179,9 @@ mod tests {
         assert_eq!(go_parse_int32("0"), Ok(0));
         assert_eq!(go_parse_int32("-1"), Err("value is negative".to_owned()));
         assert_eq!(go_parse_int32("abc"), Err("strconv.ParseInt: parsing \"abc\": invalid syntax".to_owned()));
-        assert_eq!(go_parse_int32("99999999999"), Err("strconv.ParseInt: parsing \"99999999999\": value out of range".to_owned()));
+        assert_eq!(
+            go_parse_int32("99999999999"),
+            Err("strconv.ParseInt: parsing \"99999999999\": value out of range".to_owned())
+        );
     }
 }

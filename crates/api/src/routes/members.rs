@@ -58,12 +58,18 @@ pub async fn list(state: web::Data<AppState>, scope: InOrganization) -> Result<H
     security(("CoderSessionToken" = []))
 )]
 #[post("/organizations/{organization}/members/{user}")]
-pub async fn add(req: HttpRequest, state: web::Data<AppState>, scope: InOrganization) -> Result<HttpResponse, ApiError> {
+pub async fn add(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    scope: InOrganization,
+) -> Result<HttpResponse, ApiError> {
     let user = managed_user(&req, &scope).await?;
     let organization = scope.organization.id;
     match state.run(move |store| store.add_member(organization, user.id, now())).await? {
         Ok(member) => Ok(respond::ok(&OrganizationMember::from(&member.membership))),
-        Err(RepoError::Conflict(_)) => Err(ApiError::bad_request("Organization member already exists in this organization")),
+        Err(RepoError::Conflict(_)) => {
+            Err(ApiError::bad_request("Organization member already exists in this organization"))
+        }
         Err(error) => Err(error.into()),
     }
 }
@@ -84,7 +90,11 @@ pub async fn add(req: HttpRequest, state: web::Data<AppState>, scope: InOrganiza
     security(("CoderSessionToken" = []))
 )]
 #[delete("/organizations/{organization}/members/{user}")]
-pub async fn remove(req: HttpRequest, state: web::Data<AppState>, scope: InOrganization) -> Result<HttpResponse, ApiError> {
+pub async fn remove(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    scope: InOrganization,
+) -> Result<HttpResponse, ApiError> {
     let user = managed_user(&req, &scope).await?;
     SelfChange::LeaveOrganization.check(scope.actor.id(), user.id).map_err(self_change)?;
     let organization = scope.organization.id;

@@ -2,8 +2,12 @@
 //! serves it. Static paths come before the parameterised ones they would otherwise match.
 
 mod health;
+mod job_logs;
 mod members;
 mod organizations;
+mod provisioner_daemons;
+mod provisioner_jobs;
+mod provisioner_keys;
 pub mod table;
 mod tokens;
 mod users;
@@ -35,7 +39,22 @@ pub fn api_v2(cfg: &mut ServiceConfig) {
         .service(members::list)
         .service(members::add)
         .service(members::remove)
-        .service(members::update_roles);
+        .service(members::update_roles)
+        .service(provisioner_jobs::list)
+        .service(provisioner_jobs::create)
+        .service(provisioner_jobs::get)
+        .service(provisioner_jobs::cancel)
+        .service(provisioner_jobs::logs)
+        .service(provisioner_keys::list)
+        .service(provisioner_keys::create)
+        .service(provisioner_keys::delete)
+        .service(provisioner_daemons::list)
+        .service(provisioner_daemons::register)
+        .service(provisioner_daemons::heartbeat)
+        .service(provisioner_daemons::acquire)
+        .service(provisioner_daemons::update)
+        .service(provisioner_daemons::complete)
+        .service(provisioner_daemons::fail);
 }
 
 /// Routes outside `/api/v2`.

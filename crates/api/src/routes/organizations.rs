@@ -92,8 +92,10 @@ pub async fn update(
     let new_name = patch.name.as_ref().map(|name| name.as_str().to_owned()).unwrap_or_default();
     match state.run(move |store| store.update_organization(id, &patch, now())).await? {
         Ok(organization) => Ok(respond::ok(&Organization::from(organization))),
-        Err(RepoError::Conflict(_)) => Err(ApiError::conflict(format!("Organization already exists with the name {new_name:?}."))
-            .validations(vec![ValidationError::new("name", "This value is already in use and should be unique.")])),
+        Err(RepoError::Conflict(_)) => {
+            Err(ApiError::conflict(format!("Organization already exists with the name {new_name:?}."))
+                .validations(vec![ValidationError::new("name", "This value is already in use and should be unique.")]))
+        }
         Err(error) => Err(error.into()),
     }
 }
@@ -117,7 +119,9 @@ pub async fn delete(state: web::Data<AppState>, scope: InOrganization) -> Result
     let (id, deleter) = (scope.organization.id, scope.actor.id());
     match state.run(move |store| store.delete_organization(id, deleter, now())).await? {
         Ok(()) => Ok(respond::message(StatusCode::OK, "Organization has been deleted.")),
-        Err(OpError::Refused(refusal @ DeletionRefusal::DefaultOrganization)) => Err(ApiError::bad_request(refusal.to_string())),
+        Err(OpError::Refused(refusal @ DeletionRefusal::DefaultOrganization)) => {
+            Err(ApiError::bad_request(refusal.to_string()))
+        }
         Err(OpError::Refused(refusal @ DeletionRefusal::StillInUse(blockers))) => {
             Err(ApiError::conflict(refusal.to_string()).detail(blockers.to_string()))
         }

@@ -8,8 +8,8 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use utoipa::openapi::path::{HttpMethod, ParameterIn};
 use utoipa::openapi::OpenApi;
+use utoipa::openapi::path::{HttpMethod, ParameterIn};
 
 use crate::error::{ApiError, allow_header};
 use crate::extract::SESSION_COOKIE;
@@ -127,8 +127,9 @@ pub async fn reject_unknown_query_params(
         None => Vec::new(),
     };
     if !unknown.is_empty() {
-        let validations =
-            unknown.into_iter().map(|name| ValidationError::new(name.clone(), format!("{name:?} is not a valid query param")));
+        let validations = unknown
+            .into_iter()
+            .map(|name| ValidationError::new(name.clone(), format!("{name:?} is not a valid query param")));
         let response = ApiError::invalid_query(validations.collect()).error_response();
         return Ok(req.into_response(response).map_into_right_body());
     }

@@ -51,7 +51,9 @@ pub async fn create_token(
     check_scopes(&body)?;
     let settings = &state.settings;
     let lifetime = token_lifetime(body.lifetime, settings.default_token_lifetime, settings.max_token_lifetime)
-        .map_err(|error| ApiError::bad_request("Failed to validate create API key request.").detail(error.to_string()))?;
+        .map_err(|error| {
+            ApiError::bad_request("Failed to validate create API key request.").detail(error.to_string())
+        })?;
     let raw_name = if body.token_name.is_empty() {
         format!("token-{}", secrets::random_alphanumeric(8).to_ascii_lowercase())
     } else {
@@ -65,11 +67,10 @@ pub async fn create_token(
     let key = NewApiKey::new(&token, target.user.id, LoginType::Token, name.as_str().to_owned(), lifetime);
     match state.run(move |store| store.insert_api_key(key, now())).await? {
         Ok(_) => Ok(respond::created(&GenerateApiKeyResponse { key: token.to_string() })),
-        Err(RepoError::Conflict(_)) => Err(ApiError::conflict(format!(
-            "A token with name {:?} already exists.",
-            name.as_str()
-        ))
-        .validations(vec![ValidationError::new("name", "This value is already in use and should be unique.")])),
+        Err(RepoError::Conflict(_)) => {
+            Err(ApiError::conflict(format!("A token with name {:?} already exists.", name.as_str()))
+                .validations(vec![ValidationError::new("name", "This value is already in use and should be unique.")]))
+        }
         Err(error) => Err(error.into()),
     }
 }

@@ -27,7 +27,8 @@ use crate::wire::{Response, ValidationError};
 /// The strength rule is judged after the field rules, with its own message (as Coder).
 fn strong_password(raw: &str, identity: &Identity) -> Result<Password, ApiError> {
     Password::parse(raw, &identity.words()).map_err(|error| {
-        ApiError::bad_request("Password not strong enough!").validations(vec![ValidationError::new("password", error.reason)])
+        ApiError::bad_request("Password not strong enough!")
+            .validations(vec![ValidationError::new("password", error.reason)])
     })
 }
 

@@ -80,7 +80,12 @@ impl CreateOrganizationRequest {
             return Err(reserved_error());
         }
         let display_name = display_name.map(checked).transpose()?;
-        Ok(NewOrganization::new(checked(name)?, display_name, self.description.unwrap_or_default(), self.icon.unwrap_or_default()))
+        Ok(NewOrganization::new(
+            checked(name)?,
+            display_name,
+            self.description.unwrap_or_default(),
+            self.icon.unwrap_or_default(),
+        ))
     }
 }
 

@@ -478,3 +478,43 @@ pub mod daemon {
         pub error_code: String,
     }
 }
+
+impl CreateProvisionerJobRequest {
+    /// The job to create, with its tags normalised for the caller.
+    pub fn into_domain(self, organization: Uuid, initiator: Uuid) -> Result<dp::NewJob, crate::error::ApiError> {
+        let mut checks = super::checks::Checks::default();
+        let job_type = if self.job_type.is_empty() {
+            checks.check::<dp::JobType>(Err(domain::validation::FieldError::required("type")))
+        } else {
+            checks.check(dp::JobType::parse(&self.job_type))
+        };
+        let provisioner = checks.check(dp::ProvisionerType::parse(
+            "provisioner",
+            self.provisioner.as_deref().unwrap_or(dp::ProvisionerType::DEFAULT),
+        ));
+        let tags = checks.check(dp::Tags::normalise(self.tags, initiator));
+        checks.finish()?;
+        use super::checks::checked;
+        Ok(dp::NewJob {
+            organization_id: organization,
+            initiator_id: initiator,
+            job_type: checked(job_type)?,
+            provisioner: checked(provisioner)?,
+            file_id: self.file_id,
+            tags: checked(tags)?,
+            input: dp::JobInput {
+                template_version_id: self.input.template_version_id,
+                workspace_build_id: self.input.workspace_build_id,
+            },
+            metadata: self.metadata.into(),
+        })
+    }
+}
+
+impl daemon::Log {
+    pub fn into_domain(self, checks: &mut super::checks::Checks) -> Option<dp::NewLogLine> {
+        let source = checks.check(dp::LogSource::parse(&self.log_source));
+        let level = checks.check(dp::LogLevel::parse(&self.log_level));
+        Some(dp::NewLogLine { source: source?, level: level?, stage: self.stage, output: self.output })
+    }
+}

@@ -87,7 +87,8 @@ async fn a_token_is_read_from_cookie_query_header_and_bearer(app: TestApp) {
         assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
     }
     let me = "/api/v2/users/me";
-    let by_cookie = anonymous.request(reqwest::Method::GET, me).header("Cookie", format!("coder_session_token={token}"));
+    let by_cookie =
+        anonymous.request(reqwest::Method::GET, me).header("Cookie", format!("coder_session_token={token}"));
     let by_query = anonymous.request(reqwest::Method::GET, &format!("{me}?coder_session_token={token}"));
     let by_header = anonymous.request(reqwest::Method::GET, me).header("Coder-Session-Token", &token);
     let by_bearer = anonymous.request(reqwest::Method::GET, me).header("Authorization", format!("Bearer {token}"));
@@ -142,7 +143,9 @@ async fn unknown_ids_and_wrong_secrets_are_refused(app: TestApp) {
 
 async fn an_expired_token_says_when_it_expired(app: TestApp) {
     let owner = app.owner().await;
-    let created = owner.post("/api/v2/users/me/keys/tokens", json!({ "lifetime": 1_000_000_000i64, "token_name": "brief" })).await;
+    let created = owner
+        .post("/api/v2/users/me/keys/tokens", json!({ "lifetime": 1_000_000_000i64, "token_name": "brief" }))
+        .await;
     assert_eq!(created.status, 201, "{}", created.text);
     let token = created.body["key"].as_str().unwrap_or_default().to_owned();
     assert_eq!(owner.with_token(&token).get("/api/v2/users/me").await.status, 200);
@@ -173,7 +176,10 @@ async fn a_body_that_is_not_json_is_refused(app: TestApp) {
     assert!(reply.body["detail"].is_string());
     assert_eq!(reply.header("content-type").as_deref(), Some("application/json; charset=utf-8"));
     let wrong_type = owner.post("/api/v2/organizations", json!({ "name": 5 })).await;
-    assert_eq!((wrong_type.status, wrong_type.body["message"].clone()), (400, json!("Request body must be valid JSON.")));
+    assert_eq!(
+        (wrong_type.status, wrong_type.body["message"].clone()),
+        (400, json!("Request body must be valid JSON."))
+    );
 }
 
 async fn a_body_over_one_mebibyte_is_too_large(app: TestApp) {

@@ -5,8 +5,8 @@ use std::time::Duration;
 use api::ServerConfig;
 use api::state::Settings;
 use serde_json::{Value, json};
-use storage::testing::{Backend, TestDatabase};
 use storage::PoolOptions;
+use storage::testing::{Backend, TestDatabase};
 use uuid::Uuid;
 
 pub const PASSWORD: &str = "correct-horse-battery-staple";
@@ -119,7 +119,8 @@ impl Client {
     }
 
     pub async fn add_member(&self, organization: Uuid, user: &Client) {
-        let reply = self.post(&format!("/api/v2/organizations/{organization}/members/{}", user.user_id), json!({})).await;
+        let reply =
+            self.post(&format!("/api/v2/organizations/{organization}/members/{}", user.user_id), json!({})).await;
         assert_eq!(reply.status, 200, "{}", reply.text);
     }
 
@@ -166,7 +167,13 @@ impl TestApp {
     }
 
     pub fn anonymous(&self) -> Client {
-        Client { base: self.base.clone(), http: self.http.clone(), token: None, user_id: Uuid::nil(), username: String::new() }
+        Client {
+            base: self.base.clone(),
+            http: self.http.clone(),
+            token: None,
+            user_id: Uuid::nil(),
+            username: String::new(),
+        }
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Reply {
@@ -192,7 +199,8 @@ impl TestApp {
     /// A user the owner creates in these organizations (the default one when none), signed in.
     pub async fn user(&self, owner: &Client, username: &str, organizations: &[Uuid]) -> Client {
         let email = format!("{username}@example.com");
-        let body = json!({ "email": email, "username": username, "password": PASSWORD, "organization_ids": organizations });
+        let body =
+            json!({ "email": email, "username": username, "password": PASSWORD, "organization_ids": organizations });
         let reply = owner.post("/api/v2/users", body).await;
         assert_eq!(reply.status, 201, "{}", reply.text);
         self.signed_in(&email, reply.id(), username).await

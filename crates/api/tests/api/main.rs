@@ -3,4 +3,7 @@
 mod harness;
 
 mod auth;
+mod members;
 mod organizations;
+mod tokens;
+mod users;

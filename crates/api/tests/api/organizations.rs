@@ -44,7 +44,8 @@ async fn the_default_organization_exists_from_the_first_start(app: TestApp) {
 
 async fn a_new_organization_has_every_field_and_its_creator_as_member(app: TestApp) {
     let owner = app.owner().await;
-    let body = json!({ "name": "acme", "display_name": "Acme Corp", "description": "Rockets", "icon": "/emojis/1f680.png" });
+    let body =
+        json!({ "name": "acme", "display_name": "Acme Corp", "description": "Rockets", "icon": "/emojis/1f680.png" });
     let reply = owner.post("/api/v2/organizations", body).await;
     assert_eq!(reply.status, 201);
     let expected = json!({
@@ -71,16 +72,22 @@ async fn invalid_names_fail_validation_with_the_field(app: TestApp) {
     for name in ["acme corp", "-acme", "acme-", "a--b", "new", "create", &"a".repeat(33), "acme_corp"] {
         let reply = owner.post("/api/v2/organizations", json!({ "name": name })).await;
         let detail = format!("Validation failed for tag \"organization_name\" with value: \"{name}\"");
-        let expected = json!({ "message": "Validation failed.", "validations": [{ "field": "name", "detail": detail }] });
+        let expected =
+            json!({ "message": "Validation failed.", "validations": [{ "field": "name", "detail": detail }] });
         assert_eq!(reply.parts(), (400, expected), "{name}");
     }
     let missing = owner.post("/api/v2/organizations", json!({})).await;
     let detail = "Validation failed for tag \"required\" with value: \"\"";
-    assert_eq!(missing.parts(), (400, json!({ "message": "Validation failed.", "validations": [{ "field": "name", "detail": detail }] })));
+    assert_eq!(
+        missing.parts(),
+        (400, json!({ "message": "Validation failed.", "validations": [{ "field": "name", "detail": detail }] }))
+    );
     let both = owner.post("/api/v2/organizations", json!({ "name": "a b", "display_name": " padded" })).await;
-    let fields: Vec<Value> = both.body["validations"].as_array().into_iter().flatten().map(|v| v["field"].clone()).collect();
+    let fields: Vec<Value> =
+        both.body["validations"].as_array().into_iter().flatten().map(|v| v["field"].clone()).collect();
     assert_eq!(fields, vec![json!("name"), json!("display_name")]);
-    let long_display = owner.post("/api/v2/organizations", json!({ "name": "ok", "display_name": "d".repeat(65) })).await;
+    let long_display =
+        owner.post("/api/v2/organizations", json!({ "name": "ok", "display_name": "d".repeat(65) })).await;
     assert_eq!(long_display.body["validations"][0]["field"], "display_name");
 }
 
@@ -127,7 +134,10 @@ async fn patch_changes_only_what_it_names(app: TestApp) {
     let body = json!({ "name": "acme", "display_name": "Acme", "description": "Rockets", "icon": "/emojis/1f680.png" });
     let acme = owner.post("/api/v2/organizations", body).await.id();
     let unchanged = owner.patch(&path(acme), json!({ "name": "", "display_name": "" })).await;
-    assert_eq!((unchanged.body["name"].clone(), unchanged.body["display_name"].clone()), (json!("acme"), json!("Acme")));
+    assert_eq!(
+        (unchanged.body["name"].clone(), unchanged.body["display_name"].clone()),
+        (json!("acme"), json!("Acme"))
+    );
     assert_eq!(unchanged.body["description"], "Rockets");
     let renamed = owner.patch(&path(acme), json!({ "name": "acme-2", "description": "" })).await;
     assert_eq!(renamed.status, 200);
@@ -160,7 +170,10 @@ async fn patch_refuses_a_taken_or_reserved_name(app: TestApp) {
 async fn the_default_organization_can_be_renamed_but_not_deleted(app: TestApp) {
     let owner = app.owner().await;
     let renamed = owner.patch("/api/v2/organizations/default", json!({ "name": "main" })).await;
-    assert_eq!((renamed.status, renamed.body["name"].clone(), renamed.body["is_default"].clone()), (200, json!("main"), json!(true)));
+    assert_eq!(
+        (renamed.status, renamed.body["name"].clone(), renamed.body["is_default"].clone()),
+        (200, json!("main"), json!(true))
+    );
     let refused = owner.delete("/api/v2/organizations/main").await;
     assert_eq!(refused.parts(), (400, json!({ "message": "Default organization cannot be deleted." })));
 }
@@ -191,7 +204,15 @@ async fn a_deleted_organization_is_gone_and_its_name_free(app: TestApp) {
         assert_eq!(owner.get(&path(&key)).await.status, 404, "{key}");
     }
     assert_eq!(owner.delete(&path(acme)).await.status, 404);
-    let names: Vec<Value> = owner.get("/api/v2/organizations").await.body.as_array().into_iter().flatten().map(|o| o["name"].clone()).collect();
+    let names: Vec<Value> = owner
+        .get("/api/v2/organizations")
+        .await
+        .body
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| o["name"].clone())
+        .collect();
     assert_eq!(names, vec![json!("coder")]);
     let me = owner.get("/api/v2/users/me").await;
     assert_eq!(me.body["organization_ids"].as_array().map(Vec::len), Some(1));
