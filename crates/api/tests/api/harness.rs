@@ -254,3 +254,96 @@ pub fn masked(mut value: Value, keys: &[&str]) -> Value {
     walk(&mut value, keys);
     value
 }
+
+impl Client {
+    /// A provisioner key of the organization; returns its secret.
+    pub async fn create_key(&self, organization: Uuid, name: &str, tags: Value) -> String {
+        let path = format!("/api/v2/organizations/{organization}/provisionerkeys");
+        let reply = self.post(&path, json!({ "name": name, "tags": tags })).await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        reply.body["key"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// A pending `echo` job with these tags.
+    pub async fn create_job(&self, organization: Uuid, tags: Value) -> Uuid {
+        let path = format!("/api/v2/organizations/{organization}/provisionerjobs");
+        let body = json!({ "type": "template_version_import", "provisioner": "echo", "tags": tags });
+        let reply = self.post(&path, body).await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        reply.id()
+    }
+
+    pub async fn job(&self, organization: Uuid, job: Uuid) -> Reply {
+        self.get(&format!("/api/v2/organizations/{organization}/provisionerjobs/{job}")).await
+    }
+}
+
+/// A provisioner daemon speaking the HTTP protocol with its key.
+#[derive(Clone)]
+pub struct TestDaemon {
+    pub id: Uuid,
+    pub name: String,
+    key: String,
+    client: Client,
+}
+
+impl TestApp {
+    /// Registers an `echo` daemon with this key.
+    pub async fn daemon(&self, key: &str, name: &str) -> TestDaemon {
+        let client = self.anonymous();
+        let request = client
+            .request(reqwest::Method::POST, "/api/v2/provisionerdaemons")
+            .header("Coder-Provisioner-Daemon-Key", key)
+            .json(&json!({ "name": name, "provisioners": ["echo"], "version": "test" }));
+        let reply = client.send(request).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        TestDaemon { id: reply.id(), name: name.to_owned(), key: key.to_owned(), client }
+    }
+}
+
+impl TestDaemon {
+    pub async fn call(&self, path: &str, body: Option<Value>) -> Reply {
+        let url = format!("/api/v2/provisionerdaemons/{}{path}", self.id);
+        let mut request =
+            self.client.request(reqwest::Method::POST, &url).header("Coder-Provisioner-Daemon-Key", &self.key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.client.send(request).await
+    }
+
+    /// The job it acquired within `timeout` seconds, if any.
+    pub async fn acquire(&self, timeout: u32) -> Option<Value> {
+        let reply = self.call(&format!("/acquire?timeout={timeout}"), None).await;
+        match reply.status {
+            200 => Some(reply.body),
+            204 => None,
+            other => panic!("acquire answered {other}: {}", reply.text),
+        }
+    }
+
+    pub async fn acquire_id(&self) -> Uuid {
+        let job = self.acquire(5).await.unwrap_or_else(|| panic!("{} got no job", self.name));
+        Uuid::try_parse(job["id"].as_str().unwrap_or_default()).unwrap_or_default()
+    }
+
+    pub async fn log(&self, job: Uuid, lines: &[&str]) -> Reply {
+        let logs: Vec<Value> = lines
+            .iter()
+            .map(|line| json!({ "log_source": "provisioner", "log_level": "info", "stage": "apply", "output": line }))
+            .collect();
+        self.call(&format!("/jobs/{job}/update"), Some(json!({ "logs": logs }))).await
+    }
+
+    pub async fn complete(&self, job: Uuid) -> Reply {
+        self.call(&format!("/jobs/{job}/complete"), None).await
+    }
+
+    pub async fn fail(&self, job: Uuid, error: &str) -> Reply {
+        self.call(&format!("/jobs/{job}/fail"), Some(json!({ "error": error }))).await
+    }
+
+    pub async fn heartbeat(&self) -> Reply {
+        self.call("/heartbeat", None).await
+    }
+}

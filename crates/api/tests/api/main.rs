@@ -3,7 +3,10 @@
 mod harness;
 
 mod auth;
+mod lifecycle;
 mod members;
 mod organizations;
+mod provisioner_jobs;
+mod provisioner_keys;
 mod tokens;
 mod users;
