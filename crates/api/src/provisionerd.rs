@@ -46,6 +46,12 @@ struct Daemon {
     args: ProvisionerdArgs,
 }
 
+enum Acquired {
+    Job(Box<ProvisionerJob>),
+    Nothing,
+    Unregistered,
+}
+
 /// How a job in hand ended.
 enum Outcome {
     Done,
@@ -65,17 +71,30 @@ pub async fn run(args: ProvisionerdArgs) -> anyhow::Result<()> {
     ));
     let mut stop = Box::pin(stop_signal());
     let result = loop {
-        let acquired = tokio::select! {
-            _ = &mut stop => break Ok(()),
-            acquired = daemon.acquire() => acquired,
+        let acquired = {
+            let acquire = daemon.acquire();
+            tokio::pin!(acquire);
+            tokio::select! {
+            _ = &mut stop => {
+                // The server may have handed us a job just as we were told to stop: the answer
+                // comes at once if so. Such a job is failed, not left running without a daemon.
+                if let Ok(Ok(Acquired::Job(job))) = tokio::time::timeout(Duration::from_secs(2), acquire).await {
+                    daemon.give_up(&job).await?;
+                }
+                break Ok(());
+            }
+            acquired = &mut acquire => acquired,
+            }
         };
         match acquired {
-            Ok(Some(job)) => match daemon.work(&job, &mut stop).await {
+            Ok(Acquired::Job(job)) => match daemon.work(&job, &mut stop).await {
                 Ok(Outcome::Done) => {}
                 Ok(Outcome::Interrupted) => break Ok(()),
                 Err(error) => tracing::warn!(job = %job.id, error = %format!("{error:#}"), "job ended badly"),
             },
-            Ok(None) => {}
+            Ok(Acquired::Nothing) => {}
+            // The key's daemons were removed (e.g. the key was recreated): announce again.
+            Ok(Acquired::Unregistered) => daemon.register().await?,
             Err(error) => {
                 tracing::warn!(error = %format!("{error:#}"), "acquire failed; retrying");
                 tokio::select! {
@@ -134,17 +153,25 @@ impl Daemon {
         Ok(())
     }
 
-    async fn acquire(&mut self) -> anyhow::Result<Option<ProvisionerJob>> {
+    async fn acquire(&self) -> anyhow::Result<Acquired> {
         let response = self.post(&format!("/provisionerdaemons/{}/acquire?timeout=30", self.id)).send().await?;
         match response.status() {
-            StatusCode::NO_CONTENT => Ok(None),
-            // The key's daemons were removed (e.g. the key was recreated): announce again.
-            StatusCode::NOT_FOUND => {
-                self.register().await?;
-                Ok(None)
-            }
-            _ => expect_json(response).await.map(Some),
+            StatusCode::NO_CONTENT => Ok(Acquired::Nothing),
+            StatusCode::NOT_FOUND => Ok(Acquired::Unregistered),
+            _ => expect_json(response).await.map(|job| Acquired::Job(Box::new(job))),
         }
+    }
+
+    /// Fails a job this daemon will not run, saying why in its log.
+    async fn give_up(&self, job: &ProvisionerJob) -> anyhow::Result<()> {
+        let note = line("warn", "Interrupted: the provisioner daemon is shutting down.");
+        let _ = self.update(job.id, vec![note]).await;
+        let body = json!({ "error": "The provisioner daemon was stopped before the job finished." });
+        let response =
+            self.post(&format!("/provisionerdaemons/{}/jobs/{}/fail", self.id, job.id)).json(&body).send().await?;
+        expect_json::<ProvisionerJob>(response).await?;
+        tracing::info!(job = %job.id, "failed on shutdown");
+        Ok(())
     }
 
     async fn update(&self, job: Uuid, logs: Vec<Log>) -> anyhow::Result<UpdateJobResponse> {
@@ -167,12 +194,7 @@ impl Daemon {
         for n in 1..=steps {
             tokio::select! {
                 _ = stop.as_mut() => {
-                    let note = line("warn", "Interrupted: the provisioner daemon is shutting down.");
-                    let _ = self.update(job.id, vec![note]).await;
-                    let body = json!({ "error": "The provisioner daemon was stopped before the job finished." });
-                    let response = self.post(&format!("/provisionerdaemons/{}/jobs/{}/fail", self.id, job.id)).json(&body).send().await?;
-                    expect_json::<ProvisionerJob>(response).await?;
-                    tracing::info!(job = %job.id, "failed on shutdown");
+                    self.give_up(job).await?;
                     return Ok(Outcome::Interrupted);
                 }
                 _ = tokio::time::sleep(step) => {}

@@ -52,6 +52,7 @@ impl Application {
                 .service(SwaggerUi::new("/swagger/{_:.*}").url("/swagger/doc.json", document.clone()))
                 .default_service(web::to(fallback))
         })
+        .on_connect(extract::peer::on_connect)
         .listen(listener)?
         .shutdown_timeout(10);
         if let Some(workers) = workers {

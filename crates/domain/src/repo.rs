@@ -219,6 +219,9 @@ pub trait JobRepo {
     /// Takes the oldest pending job this daemon can run, marking it started by the daemon;
     /// never hands one job to two daemons.
     fn acquire_job(&self, daemon: Uuid, now: DateTime<Utc>) -> RepoResult<Option<ProvisionerJob>>;
+    /// Puts a job just acquired by `daemon` back in the queue, if the daemon has not touched
+    /// it since (its client went away before hearing of it). Returns whether it did.
+    fn release_job(&self, daemon: Uuid, job: Uuid) -> RepoResult<bool>;
     /// Appends logs within the budget and marks the job as alive.
     fn update_job(
         &self,

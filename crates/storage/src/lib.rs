@@ -30,12 +30,12 @@ use events::{EventHub, Events};
 pub enum OpenError {
     #[error(transparent)]
     Url(#[from] UrlError),
-    #[error("cannot connect to the database {url}: {source}")]
-    Connect { url: String, source: diesel::ConnectionError },
-    #[error("cannot migrate the database {url}: {source}")]
-    Migrate { url: String, source: migrate::MigrationError },
-    #[error("cannot prepare the database {url}: {source}")]
-    Setup { url: String, source: domain::repo::RepoError },
+    #[error("cannot connect to the database {url}: {reason}")]
+    Connect { url: String, reason: diesel::ConnectionError },
+    #[error("cannot migrate the database {url}: {reason}")]
+    Migrate { url: String, reason: migrate::MigrationError },
+    #[error("cannot prepare the database {url}: {reason}")]
+    Setup { url: String, reason: domain::repo::RepoError },
     #[error("cannot start the notification listener: {0}")]
     Listener(#[from] std::io::Error),
 }
@@ -54,10 +54,10 @@ impl Store {
     pub fn open(url: &str, options: PoolOptions, now: DateTime<Utc>) -> Result<Self, OpenError> {
         let url = DatabaseUrl::parse(url)?;
         let redacted = url.redacted();
-        let mut conn = url.establish().map_err(|source| OpenError::Connect { url: redacted.clone(), source })?;
-        migrate::run(&mut conn).map_err(|source| OpenError::Migrate { url: redacted.clone(), source })?;
+        let mut conn = url.establish().map_err(|reason| OpenError::Connect { url: redacted.clone(), reason })?;
+        migrate::run(&mut conn).map_err(|reason| OpenError::Migrate { url: redacted.clone(), reason })?;
         repos::organizations::ensure_default(&mut conn, now)
-            .map_err(|fail| OpenError::Setup { url: redacted.clone(), source: fail.into() })?;
+            .map_err(|fail| OpenError::Setup { url: redacted.clone(), reason: fail.into() })?;
         drop(conn);
         let store = Self { pool: conn::pool(&url, options), url, hub: Arc::default() };
         if let DatabaseUrl::Postgres(pg_url) = &store.url {

@@ -11,6 +11,7 @@ use domain::repo::{DaemonFilter, DaemonJobRefusal, DaemonRepo, JobRepo, OpError}
 use domain::validation::FieldError;
 
 use crate::error::ApiError;
+use crate::extract::peer::client_gone;
 use crate::extract::{DaemonKey, InOrganization, Json, KeyDaemon, QueryParams, uuid_segment};
 use crate::respond;
 use crate::state::{AppState, now};
@@ -151,9 +152,18 @@ pub async fn acquire(
     let mut queue = state.signals.queue();
     let id = daemon.daemon.id;
     loop {
+        // A daemon that hung up must not be handed a job it will never hear of.
+        if client_gone(&req) {
+            return Ok(HttpResponse::NoContent().finish());
+        }
         // Marked seen before looking, so a notice arriving meanwhile is not lost.
         queue.borrow_and_update();
         if let Some(job) = state.db(move |store| store.acquire_job(id, now())).await? {
+            if client_gone(&req) {
+                let job_id = job.id;
+                state.db(move |store| store.release_job(id, job_id)).await?;
+                return Ok(HttpResponse::NoContent().finish());
+            }
             return Ok(respond::ok(&ProvisionerJob::new(job, QueueInfo::default())));
         }
         let now = tokio::time::Instant::now();

@@ -21,6 +21,7 @@ on_both_backends!(
     only_the_holder_touches_a_job_and_never_after_it_ended,
     acquire_wakes_at_once_when_a_job_is_created,
     acquire_gives_up_after_its_timeout,
+    a_daemon_that_hung_up_is_not_handed_a_job,
     logs_are_paged_with_after,
     following_logs_over_a_websocket_ends_with_the_job,
     following_logs_as_server_sent_events_ends_with_the_job,
@@ -380,4 +381,26 @@ async fn eight_daemons_run_five_hundred_jobs_exactly_once(app: TestApp) {
         .get(&format!("/api/v2/organizations/{}/provisionerjobs?status=succeeded&limit=0", w.organization))
         .await;
     assert_eq!(succeeded.body.as_array().map(Vec::len), Some(500));
+}
+
+async fn a_daemon_that_hung_up_is_not_handed_a_job(app: TestApp) {
+    use std::io::Write;
+    let w = world(&app).await;
+    let key = w.owner.create_key(w.organization, "flaky", json!({})).await;
+    let flaky = app.daemon(&key, "flaky").await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut socket = std::net::TcpStream::connect(&address).unwrap_or_else(|e| panic!("{e}"));
+    let request = format!(
+        "POST /api/v2/provisionerdaemons/{}/acquire?timeout=20 HTTP/1.1\r\nHost: {address}\r\n\
+         Coder-Provisioner-Daemon-Key: {key}\r\nContent-Length: 0\r\n\r\n",
+        flaky.id
+    );
+    socket.write_all(request.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(socket);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let job = w.owner.create_job(w.organization, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(w.status(job).await, "pending", "a job went to a daemon that hung up");
+    assert_eq!(w.daemon.acquire_id().await, job);
 }

@@ -3,8 +3,11 @@
 mod harness;
 
 mod auth;
+mod binary;
 mod lifecycle;
+mod matrix;
 mod members;
+mod openapi;
 mod organizations;
 mod provisioner_jobs;
 mod provisioner_keys;

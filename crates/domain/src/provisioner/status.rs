@@ -110,6 +110,12 @@ impl JobState {
         (self.status() == JobStatus::Pending).then(|| Self { started_at: Some(now), ..self.clone() })
     }
 
+    /// A job handed to a daemon that was gone before it heard of it goes back to the queue,
+    /// as long as nothing happened to it since. `None` otherwise.
+    pub fn release(&self) -> Option<Self> {
+        (self.status() == JobStatus::Running).then(|| Self { started_at: None, ..self.clone() })
+    }
+
     /// A pending job ends at once as canceled; a running one is canceling until its daemon
     /// reports back.
     pub fn cancel(&self, now: DateTime<Utc>) -> Result<Self, CancelRefusal> {
@@ -239,6 +245,15 @@ mod tests {
         assert_eq!(JobState::default().start(now).map(|s| s.status()), Some(JobStatus::Running));
         assert_eq!(state(true, false, false, None).start(now), None);
         assert_eq!(state(false, true, true, None).start(now), None);
+    }
+
+    #[test]
+    fn only_a_running_job_can_be_released_back_to_pending() {
+        let now = at(10).unwrap_or_default();
+        let running = JobState::default().start(now);
+        assert_eq!(running.and_then(|s| s.release()).map(|s| s.status()), Some(JobStatus::Pending));
+        assert_eq!(state(true, false, true, None).release(), None);
+        assert_eq!(state(true, true, false, None).release(), None);
     }
 
     #[test]

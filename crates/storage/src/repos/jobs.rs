@@ -421,6 +421,27 @@ impl JobRepo for Store {
         .map_err(Into::into)
     }
 
+    fn release_job(&self, daemon: Uuid, job: Uuid) -> RepoResult<bool> {
+        self.write(|conn, events| {
+            let row = match lock_for_daemon(conn, daemon, job) {
+                Ok(row) => row,
+                Err(Fail::Refused(_)) => return Ok(false),
+                Err(other) => return Err(other.map_refusal(|_| Fail::NotFound)),
+            };
+            // Untouched since it was taken: started and last updated at the same instant.
+            let untouched = row.started_at == Some(row.updated_at);
+            let Some(state) = row.state().release().filter(|_| untouched) else {
+                return Ok(false);
+            };
+            diesel::update(provisioner_jobs::table.find(&row.id))
+                .set((StateChange::new(&state, utc(row.updated_at)), provisioner_jobs::worker_id.eq(None::<String>)))
+                .execute(conn)?;
+            events.push(StoreEvent::QueueChanged);
+            Ok(true)
+        })
+        .map_err(Into::into)
+    }
+
     fn update_job(
         &self,
         daemon: Uuid,

@@ -1,0 +1,172 @@
+//! The `api` binary as a user runs it: start-up errors, signals, and reference daemons.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::harness::TestApp;
+use crate::on_both_backends;
+
+const API: &str = env!("CARGO_BIN_EXE_api");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(API).args(args).env("RUST_LOG", "error").output().unwrap_or_else(|e| panic!("cannot run api: {e}"))
+}
+
+fn one_error_line(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line expected: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn an_unsupported_database_url_is_one_clear_error() {
+    let line = one_error_line(&run(&["--database-url", "mysql://root@localhost/db", "--http-address", "127.0.0.1:0"]));
+    assert!(line.starts_with("error: unsupported database URL \"mysql://root@localhost/db\""), "{line}");
+}
+
+#[test]
+fn an_unreachable_database_is_one_clear_error() {
+    let line = one_error_line(&run(&[
+        "serve",
+        "--database-url",
+        "postgres://postgres@127.0.0.1:1/none",
+        "--http-address",
+        "127.0.0.1:0",
+    ]));
+    assert!(line.starts_with("error: cannot connect to the database postgres://postgres@127.0.0.1:1/none"), "{line}");
+    let sqlite = one_error_line(&run(&["--database-url", "sqlite:///no/such/directory/api.db"]));
+    assert!(sqlite.starts_with("error: cannot connect to the database sqlite:///no/such/directory/api.db"), "{sqlite}");
+}
+
+#[test]
+fn an_address_in_use_is_one_clear_error() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let address = taken.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let url = format!("sqlite://{}", dir.path().join("api.db").display());
+    let line = one_error_line(&run(&["--database-url", &url, "--http-address", &address]));
+    assert!(line.starts_with(&format!("error: cannot listen on {address}")), "{line}");
+}
+
+fn free_address() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    listener.local_addr().map(|a| a.to_string()).unwrap_or_default()
+}
+
+fn wait_healthy(address: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(response) = reqwest::blocking::get(format!("http://{address}/healthz")) {
+            if response.status() == 200 {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the server at {address} never became healthy");
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status();
+    assert!(status.is_ok_and(|s| s.success()), "kill -{name} failed");
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> Option<i32> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("the process did not exit within {within:?}");
+}
+
+#[test]
+fn the_server_reads_its_environment_and_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let address = free_address();
+    let mut child = Command::new(API)
+        .env("API_HTTP_ADDRESS", &address)
+        .env("DATABASE_URL", format!("sqlite://{}", dir.path().join("api.db").display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_healthy(&address);
+    signal(&child, "TERM");
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(15)), Some(0));
+    // Migrations ran, and run again harmlessly on the next start.
+    let mut again = Command::new(API)
+        .args([
+            "--http-address",
+            &address,
+            "--database-url",
+            &format!("sqlite://{}", dir.path().join("api.db").display()),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_healthy(&address);
+    signal(&again, "INT");
+    assert_eq!(wait_exit(&mut again, Duration::from_secs(15)), Some(0));
+}
+
+on_both_backends!(reference_daemons_run_jobs_and_fail_theirs_cleanly_when_interrupted);
+
+fn provisionerd(app: &TestApp, key: &str, name: &str, duration: &str) -> Child {
+    Command::new(API)
+        .args(["provisionerd", "--url", &app.base, "--key", key, "--name", name, "--job-duration", duration])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn reference_daemons_run_jobs_and_fail_theirs_cleanly_when_interrupted(app: TestApp) {
+    let owner = app.owner().await;
+    let default = owner.get("/api/v2/organizations/default").await.id();
+    let fast = owner.create_key(default, "fast", json!({})).await;
+    let gpu = owner.create_key(default, "gpu", json!({ "gpu": "yes" })).await;
+    let mut plain = provisionerd(&app, &fast, "plain", "200ms");
+    let mut tagged = provisionerd(&app, &gpu, "tagged", "200ms");
+    let mut jobs = Vec::new();
+    for n in 0..10 {
+        let tags = if n % 2 == 0 { json!({}) } else { json!({ "gpu": "yes" }) };
+        jobs.push(owner.create_job(default, tags).await);
+    }
+    let list = format!("/api/v2/organizations/{default}/provisionerjobs?status=succeeded&limit=0");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while owner.get(&list).await.body.as_array().map_or(0, Vec::len) < jobs.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let succeeded = owner.get(&list).await.body;
+    assert_eq!(succeeded.as_array().map(Vec::len), Some(jobs.len()));
+    for job in succeeded.as_array().into_iter().flatten() {
+        let expected = if job["tags"]["gpu"] == "yes" { "tagged" } else { "plain" };
+        assert_eq!(job["worker_name"], expected);
+    }
+    // A long job, interrupted: the daemon fails it before it exits.
+    signal(&plain, "TERM");
+    assert_eq!(wait_exit(&mut plain, Duration::from_secs(10)), Some(0));
+    let mut slow = provisionerd(&app, &fast, "slow", "60s");
+    let long = owner.create_job(default, json!({})).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while owner.job(default, long).await.body["status"] != "running" && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    signal(&slow, "INT");
+    assert_eq!(wait_exit(&mut slow, Duration::from_secs(10)), Some(0));
+    let failed = owner.job(default, long).await.body;
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["error"], "The provisioner daemon was stopped before the job finished.");
+    signal(&tagged, "TERM");
+    wait_exit(&mut tagged, Duration::from_secs(10));
+}
