@@ -53,6 +53,7 @@ pub enum Action {
     ManageUserTokens { user: Uuid },
     AssignSiteRoles { user: Uuid },
     ChangeUserStatus { user: Uuid },
+    DeleteUser { user: Uuid },
 }
 
 /// The level of access a subject has to one organization.
@@ -121,7 +122,9 @@ pub fn decide(subject: &Subject, action: Action) -> Decision {
             job_of_initiator_or_admin(subject, organization, initiator)
         }
         Action::ReadUser { user } | Action::ManageUserTokens { user } => self_or_owner(subject, user),
-        Action::AssignSiteRoles { user } | Action::ChangeUserStatus { user } => site_owner_on_user(subject, user),
+        Action::AssignSiteRoles { user } | Action::ChangeUserStatus { user } | Action::DeleteUser { user } => {
+            site_owner_on_user(subject, user)
+        }
     }
 }
 

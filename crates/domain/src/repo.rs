@@ -91,6 +91,18 @@ pub trait UserRepo {
     fn user_for_login(&self, email: &str) -> RepoResult<Option<(User, String)>>;
     fn set_site_roles(&self, id: Uuid, roles: &[SiteRole], now: DateTime<Utc>) -> RepoResult<User>;
     fn set_status(&self, id: Uuid, status: UserStatus, now: DateTime<Utc>) -> RepoResult<User>;
+    /// Soft-deletes the user: its keys and memberships go, the jobs it started stay. Refused
+    /// while it is the only member of an organization.
+    fn delete_user(&self, id: Uuid, now: DateTime<Utc>) -> OpResult<(), SoleMember>;
+}
+
+/// A user cannot go while an organization would be left without members.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "User is the last member of organization \"{organization}\"; add another member or delete the organization first."
+)]
+pub struct SoleMember {
+    pub organization: String,
 }
 
 pub trait ApiKeyRepo {

@@ -122,6 +122,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         last_seen_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
     }
 }
 

@@ -84,10 +84,10 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let Some((server, name)) = &self.postgres {
-            if let Ok(mut admin) = PgConnection::establish(server) {
-                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-            }
+        if let Some((server, name)) = &self.postgres
+            && let Ok(mut admin) = PgConnection::establish(server)
+        {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         }
     }
 }

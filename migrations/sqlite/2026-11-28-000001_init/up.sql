@@ -27,10 +27,12 @@ CREATE TABLE users (
     site_roles      TEXT NOT NULL DEFAULT '',
     created_at      TIMESTAMP NOT NULL,
     updated_at      TIMESTAMP NOT NULL,
-    last_seen_at    TIMESTAMP NOT NULL
+    last_seen_at    TIMESTAMP NOT NULL,
+    -- Soft delete: the jobs a user started keep pointing here; the name and e-mail are free again.
+    deleted_at      TIMESTAMP NULL
 );
-CREATE UNIQUE INDEX users_email ON users (lower(email));
-CREATE UNIQUE INDEX users_username ON users (lower(username));
+CREATE UNIQUE INDEX users_email ON users (lower(email)) WHERE deleted_at IS NULL;
+CREATE UNIQUE INDEX users_username ON users (lower(username)) WHERE deleted_at IS NULL;
 
 CREATE TABLE organization_members (
     organization_id TEXT NOT NULL REFERENCES organizations (id),

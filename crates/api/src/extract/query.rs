@@ -86,6 +86,24 @@ impl QueryParams {
         }
     }
 
+    /// Go's `strconv.ParseBool`: 1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False.
+    pub fn boolean(&mut self, name: &str, default: bool) -> bool {
+        let Some(raw) = self.single(name) else {
+            return default;
+        };
+        match raw.as_str() {
+            "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
+            "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
+            _ => {
+                let detail = format!(
+                    "Query param {name:?} must be a valid boolean: strconv.ParseBool: parsing {raw:?}: invalid syntax"
+                );
+                self.fail(name, detail);
+                default
+            }
+        }
+    }
+
     pub fn uuid(&mut self, name: &str) -> Option<Uuid> {
         let raw = self.single(name)?;
         match Uuid::try_parse(raw.trim()) {

@@ -23,6 +23,7 @@ pub fn api_v2(cfg: &mut ServiceConfig) {
         .service(users::list_users)
         .service(users::create_user)
         .service(users::get_user)
+        .service(users::delete_user)
         .service(users::update_site_roles)
         .service(users::suspend_user)
         .service(users::activate_user)

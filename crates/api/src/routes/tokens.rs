@@ -1,12 +1,12 @@
 //! Long-lived API tokens of a user.
 
-use actix_web::{HttpResponse, delete, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use domain::auth::{LoginType, NewApiKey, TokenName, token_lifetime};
 use domain::authz::Action;
 use domain::repo::{ApiKeyRepo, RepoError};
 
 use crate::error::ApiError;
-use crate::extract::{Json, TargetUser};
+use crate::extract::{Json, QueryParams, TargetUser};
 use crate::respond;
 use crate::secrets;
 use crate::state::{AppState, now};
@@ -78,17 +78,29 @@ pub async fn create_token(
 #[utoipa::path(
     tag = "Users",
     operation_id = "get-user-tokens",
-    params(("user" = String, Path, description = "User ID, username, or `me`")),
+    params(
+        ("user" = String, Path, description = "User ID, username, or `me`"),
+        ("include_expired" = Option<bool>, Query, description = "Include expired tokens in the list"),
+    ),
     responses((status = 200, body = Vec<ApiKeyWithOwner>), (status = 400, body = Response)),
     security(("CoderSessionToken" = []))
 )]
 #[get("/users/{user}/keys/tokens")]
-pub async fn list_tokens(state: web::Data<AppState>, target: TargetUser) -> Result<HttpResponse, ApiError> {
+pub async fn list_tokens(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    target: TargetUser,
+) -> Result<HttpResponse, ApiError> {
+    let mut query = QueryParams::new(&req)?;
+    let include_expired = query.boolean("include_expired", false);
+    query.finish()?;
     target.actor.authorize(Action::ManageUserTokens { user: target.user.id })?;
     let user = target.user.id;
     let keys = state.db(move |store| store.tokens(user)).await?;
+    let now = now();
     let listed: Vec<ApiKeyWithOwner> = keys
         .into_iter()
+        .filter(|key| include_expired || !key.is_expired(now))
         .map(|key| ApiKeyWithOwner { key: ApiKey::from(key), username: target.user.username.clone() })
         .collect();
     Ok(respond::ok(&listed))

@@ -2,7 +2,7 @@
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, get, post, put, web};
+use actix_web::{HttpResponse, delete, get, post, put, web};
 use domain::auth::{ApiKey, LoginType, NewApiKey};
 use domain::authz::Action;
 use domain::membership::SiteRole;
@@ -244,6 +244,32 @@ pub async fn update_site_roles(
     let roles = SiteRole::parse_list(&body.roles).map_err(|error| ApiError::bad_request(error.to_string()))?;
     let updated = state.db(move |store| store.set_site_roles(user.id, &roles, now())).await?;
     Ok(respond::ok(&User::from(updated)))
+}
+
+#[utoipa::path(
+    tag = "Users",
+    operation_id = "delete-user",
+    params(("user" = String, Path, description = "User ID, username, or `me`")),
+    responses(
+        (status = 200, description = "Deleted: its tokens and memberships go; the jobs it started stay", body = Response),
+        (status = 400, body = Response),
+        (status = 403, description = "Not an owner, or oneself", body = Response),
+        (status = 409, description = "The user is the last member of an organization", body = Response),
+    ),
+    security(("CoderSessionToken" = []))
+)]
+#[delete("/users/{user}")]
+pub async fn delete_user(state: web::Data<AppState>, target: TargetUser) -> Result<HttpResponse, ApiError> {
+    let TargetUser { actor, user } = target;
+    SelfChange::Delete
+        .check(actor.id(), user.id)
+        .map_err(|refusal| ApiError::new(StatusCode::FORBIDDEN, refusal.to_string()))?;
+    actor.authorize(Action::DeleteUser { user: user.id })?;
+    match state.run(move |store| store.delete_user(user.id, now())).await? {
+        Ok(()) => Ok(respond::message(StatusCode::OK, "User has been deleted!")),
+        Err(OpError::Refused(refusal)) => Err(ApiError::conflict(refusal.to_string())),
+        Err(OpError::Repo(error)) => Err(error.into()),
+    }
 }
 
 async fn set_status(state: &AppState, target: TargetUser, status: UserStatus) -> Result<HttpResponse, ApiError> {

@@ -61,10 +61,8 @@ fn free_address() -> String {
 fn wait_healthy(address: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if let Ok(response) = reqwest::blocking::get(format!("http://{address}/healthz")) {
-            if response.status() == 200 {
-                return;
-            }
+        if reqwest::blocking::get(format!("http://{address}/healthz")).is_ok_and(|r| r.status() == 200) {
+            return;
         }
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -32,6 +32,7 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
     ("GET", "/api/v2/users", [200, 403, 403, 403, 401]),
     ("POST", "/api/v2/users", [201, 403, 403, 403, 401]),
     ("GET", "/api/v2/users/{user}", [200, 400, 200, 400, 401]),
+    ("DELETE", "/api/v2/users/{user}", [200, 400, 403, 400, 401]),
     ("PUT", "/api/v2/users/{user}/roles", [200, 400, 400, 400, 401]),
     ("PUT", "/api/v2/users/{user}/status/suspend", [200, 400, 400, 400, 401]),
     ("PUT", "/api/v2/users/{user}/status/activate", [200, 400, 403, 400, 401]),
@@ -161,6 +162,14 @@ impl World {
                 )
             }
             ("GET", "/api/v2/users/{user}") => (format!("/api/v2/users/{member}"), None),
+            ("DELETE", "/api/v2/users/{user}") => match caller {
+                // Oneself: refused whoever asks (the member here), so the world stays intact.
+                Caller::OrgMember => (format!("/api/v2/users/{member}"), None),
+                _ => {
+                    let target = self.app.user(&self.owner, &self.unique("leaving-"), &[acme]).await;
+                    (format!("/api/v2/users/{}", target.user_id), None)
+                }
+            },
             ("PUT", "/api/v2/users/{user}/roles") => {
                 (format!("/api/v2/users/{member}/roles"), Some(json!({ "roles": [] })))
             }

@@ -14,6 +14,7 @@ on_both_backends!(
     tokens_survive_a_server_restart,
     narrower_scopes_are_refused_not_ignored,
     owners_manage_others_tokens_and_members_only_their_own,
+    expired_tokens_are_listed_only_when_asked,
 );
 
 async fn a_token_is_shown_once_and_listed_without_its_secret(app: TestApp) {
@@ -111,4 +112,20 @@ async fn owners_manage_others_tokens_and_members_only_their_own(app: TestApp) {
         .map(|k| k["token_name"].clone())
         .collect();
     assert_eq!(names, vec![json!("by-owner")]);
+}
+
+async fn expired_tokens_are_listed_only_when_asked(app: TestApp) {
+    let owner = app.owner().await;
+    owner.post("/api/v2/users/me/keys/tokens", json!({ "token_name": "brief", "lifetime": 1_000_000_000i64 })).await;
+    owner.post("/api/v2/users/me/keys/tokens", json!({ "token_name": "lasting" })).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let names = |reply: crate::harness::Reply| -> Vec<serde_json::Value> {
+        reply.body.as_array().into_iter().flatten().map(|k| k["token_name"].clone()).collect()
+    };
+    assert_eq!(names(owner.get("/api/v2/users/me/keys/tokens").await), vec![json!("lasting")]);
+    assert_eq!(
+        names(owner.get("/api/v2/users/me/keys/tokens?include_expired=true").await),
+        vec![json!("brief"), json!("lasting")]
+    );
+    assert_eq!(owner.get("/api/v2/users/me/keys/tokens?include_expired=maybe").await.status, 400);
 }

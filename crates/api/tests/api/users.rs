@@ -19,6 +19,8 @@ on_both_backends!(
     owners_cannot_suspend_or_demote_themselves,
     site_roles_can_be_granted_and_taken,
     a_user_lists_its_organizations,
+    a_deleted_user_is_gone_but_its_jobs_stay,
+    nobody_deletes_themselves_or_an_organizations_last_member,
 );
 
 async fn an_owner_creates_a_user_in_the_default_organization(app: TestApp) {
@@ -186,4 +188,40 @@ async fn a_user_lists_its_organizations(app: TestApp) {
     assert_eq!(alice.get("/api/v2/users/me/organizations/ACME").await.id(), acme);
     assert_eq!(alice.get("/api/v2/users/me/organizations/other").await.status, 404);
     assert_eq!(owner.get(&format!("/api/v2/users/{}/organizations/acme", alice.user_id)).await.id(), acme);
+}
+
+async fn a_deleted_user_is_gone_but_its_jobs_stay(app: TestApp) {
+    let owner = app.owner().await;
+    let default = owner.get("/api/v2/organizations/default").await.id();
+    let alice = app.user(&owner, "alice", &[]).await;
+    let token = alice.post("/api/v2/users/me/keys/tokens", json!({})).await.body["key"].clone();
+    let job = alice.create_job(default, json!({})).await;
+    let deleted = owner.delete(&format!("/api/v2/users/{}", alice.user_id)).await;
+    assert_eq!(deleted.parts(), (200, json!({ "message": "User has been deleted!" })));
+    assert_eq!(alice.get("/api/v2/users/me").await.status, 401);
+    assert_eq!(alice.with_token(token.as_str().unwrap_or_default()).get("/api/v2/users/me").await.status, 401);
+    assert_eq!(owner.get("/api/v2/users/alice").await.status, 400);
+    assert_eq!(app.login("alice@example.com", PASSWORD).await.status, 401);
+    assert_eq!(owner.get("/api/v2/users").await.body["count"], 1);
+    let kept = owner.job(default, job).await;
+    assert_eq!((kept.status, kept.body["initiator_id"].clone()), (200, json!(alice.user_id)));
+    // The name is free again.
+    app.user(&owner, "alice", &[]).await;
+}
+
+async fn nobody_deletes_themselves_or_an_organizations_last_member(app: TestApp) {
+    let owner = app.owner().await;
+    let me = owner.delete("/api/v2/users/me").await;
+    assert_eq!(me.parts(), (403, json!({ "message": "You cannot delete yourself!" })));
+    let acme = owner.create_organization("acme").await;
+    let alice = app.user(&owner, "alice", &[acme]).await;
+    let second = app.user(&owner, "second", &[]).await;
+    owner.put(&format!("/api/v2/users/{}/roles", second.user_id), json!({ "roles": ["owner"] })).await;
+    assert_eq!(second.delete(&format!("/api/v2/organizations/{acme}/members/owner")).await.status, 204);
+    let refused = second.delete(&format!("/api/v2/users/{}", alice.user_id)).await;
+    let message =
+        "User is the last member of organization \"acme\"; add another member or delete the organization first.";
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert_eq!(refused.body["message"], message);
+    assert_eq!(alice.delete(&format!("/api/v2/users/{}", second.user_id)).await.status, 400);
 }

@@ -55,8 +55,8 @@ impl Queue {
     /// its best place over those queues, its size the longest of them.
     /// Costs O(jobs × daemons); nothing here depends on the organization's history.
     pub fn new(mut pending: Vec<QueuedJob>, mut workers: Vec<Worker>) -> Self {
-        pending.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
-        workers.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
+        pending.sort_by_key(|job| (job.created_at, job.id));
+        workers.sort_by_key(|worker| (worker.created_at, worker.id));
         let mut info: HashMap<Uuid, QueueInfo> = HashMap::new();
         for worker in &workers {
             let mut ahead_and_self = 0u32;

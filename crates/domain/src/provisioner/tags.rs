@@ -138,7 +138,8 @@ mod tests {
     #[test]
     fn a_daemon_runs_jobs_whose_tags_it_contains() {
         // (daemon tags, job tags, runs)
-        let cases: &[(&[(&str, &str)], &[(&str, &str)], bool)] = &[
+        type Pairs = &'static [(&'static str, &'static str)];
+        let cases: &[(Pairs, Pairs, bool)] = &[
             (&[], &[], true),
             (&[("a", "1")], &[], false),
             (&[], &[("a", "1")], false),

@@ -14,6 +14,8 @@ pub enum SelfChange {
     OrganizationRoles,
     #[error("cannot remove self from an organization")]
     LeaveOrganization,
+    #[error("You cannot delete yourself!")]
+    Delete,
 }
 
 impl SelfChange {

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use domain::membership::{OrgRole, SiteRole};
 use domain::organization::OrganizationRef;
-use domain::repo::{FirstUserExists, OpResult, RepoResult, UnknownOrganization, UserLookup, UserRepo};
+use domain::repo::{FirstUserExists, OpResult, RepoResult, SoleMember, UnknownOrganization, UserLookup, UserRepo};
 use domain::user::{NewUser, User, UserStatus};
 use uuid::Uuid;
 
@@ -14,7 +14,7 @@ use crate::Store;
 use crate::conn::AnyConnection;
 use crate::convert::{id, join_list, naive, split_list, text, utc};
 use crate::error::{ConflictOn, Fail};
-use crate::schema::{organization_members, organizations, users};
+use crate::schema::{api_keys, organization_members, organizations, users};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -85,8 +85,13 @@ pub(crate) fn with_memberships<R>(conn: &mut AnyConnection, rows: Vec<UserRow>) 
         .collect()
 }
 
+/// Users not deleted: a deleted user is gone for every lookup.
+fn live() -> users::BoxedQuery<'static, <AnyConnection as Connection>::Backend> {
+    users::table.filter(users::deleted_at.is_null()).into_boxed()
+}
+
 pub(crate) fn find_user<R>(conn: &mut AnyConnection, lookup: &UserLookup) -> Result<Option<User>, Fail<R>> {
-    let query = users::table.select(UserRow::as_select()).into_boxed();
+    let query = live().select(UserRow::as_select());
     let query = match lookup {
         UserLookup::Id(user) => query.filter(users::id.eq(text(*user))),
         UserLookup::Username(username) => query.filter(lower(users::username).eq(username.clone())),
@@ -102,7 +107,7 @@ fn user_by_id<R>(conn: &mut AnyConnection, user: Uuid) -> Result<User, Fail<R>> 
 /// Inserts the user and its memberships; the caller holds the write transaction.
 fn insert_user(conn: &mut AnyConnection, new: &NewUser, now: DateTime<Utc>) -> Result<User, Fail<UnknownOrganization>> {
     let taken = |column: &'static str, value: &str, conn: &mut AnyConnection| -> QueryResult<bool> {
-        let query = users::table.select(users::id).into_boxed();
+        let query = live().select(users::id);
         let query = match column {
             "email" => query.filter(lower(users::email).eq(value.to_lowercase())),
             _ => query.filter(lower(users::username).eq(value.to_lowercase())),
@@ -147,6 +152,25 @@ fn insert_user(conn: &mut AnyConnection, new: &NewUser, now: DateTime<Utc>) -> R
     user_by_id(conn, user_id)
 }
 
+fn delete(conn: &mut AnyConnection, user: Uuid, now: DateTime<Utc>) -> Result<(), Fail<SoleMember>> {
+    let found = user_by_id(conn, user)?;
+    for (organization, _) in &found.memberships {
+        let members: i64 = organization_members::table
+            .filter(organization_members::organization_id.eq(text(*organization)))
+            .count()
+            .get_result(conn)?;
+        if members <= 1 {
+            let name = find(conn, &OrganizationRef::Id(*organization))?.map(|o| o.name).unwrap_or_default();
+            return Err(Fail::Refused(SoleMember { organization: name }));
+        }
+    }
+    let id = text(user);
+    diesel::delete(organization_members::table.filter(organization_members::user_id.eq(&id))).execute(conn)?;
+    diesel::delete(api_keys::table.filter(api_keys::user_id.eq(&id))).execute(conn)?;
+    diesel::update(users::table.find(&id)).set(users::deleted_at.eq(Some(naive(now)))).execute(conn)?;
+    Ok(())
+}
+
 fn set_column<R>(
     conn: &mut AnyConnection,
     user: Uuid,
@@ -184,7 +208,7 @@ impl UserRepo for Store {
 
     fn users(&self) -> RepoResult<Vec<User>> {
         self.read(|conn| {
-            let rows = users::table.order(lower(users::username)).select(UserRow::as_select()).load(conn)?;
+            let rows = live().order(lower(users::username)).select(UserRow::as_select()).load(conn)?;
             with_memberships(conn, rows)
         })
         .map_err(Into::into)
@@ -196,7 +220,7 @@ impl UserRepo for Store {
 
     fn user_for_login(&self, email: &str) -> RepoResult<Option<(User, String)>> {
         self.read(|conn| {
-            let found: Option<(UserRow, String)> = users::table
+            let found: Option<(UserRow, String)> = live()
                 .filter(lower(users::email).eq(email.to_lowercase()))
                 .select((UserRow::as_select(), users::hashed_password))
                 .first(conn)
@@ -212,7 +236,7 @@ impl UserRepo for Store {
     fn set_site_roles(&self, id: Uuid, roles: &[SiteRole], now: DateTime<Utc>) -> RepoResult<User> {
         self.write(|conn, _| {
             set_column(conn, id, |conn, id| {
-                diesel::update(users::table.filter(users::id.eq(id)))
+                diesel::update(users::table.filter(users::id.eq(id)).filter(users::deleted_at.is_null()))
                     .set((users::site_roles.eq(site_roles_column(roles)), users::updated_at.eq(naive(now))))
                     .execute(conn)
             })
@@ -220,10 +244,14 @@ impl UserRepo for Store {
         .map_err(Into::into)
     }
 
+    fn delete_user(&self, id: Uuid, now: DateTime<Utc>) -> OpResult<(), SoleMember> {
+        self.write(|conn, _| delete(conn, id, now)).map_err(Into::into)
+    }
+
     fn set_status(&self, id: Uuid, status: UserStatus, now: DateTime<Utc>) -> RepoResult<User> {
         self.write(|conn, _| {
             set_column(conn, id, |conn, id| {
-                diesel::update(users::table.filter(users::id.eq(id)))
+                diesel::update(users::table.filter(users::id.eq(id)).filter(users::deleted_at.is_null()))
                     .set((users::status.eq(status.as_str()), users::updated_at.eq(naive(now))))
                     .execute(conn)
             })
