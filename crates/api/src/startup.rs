@@ -9,7 +9,7 @@ use anyhow::Context;
 use storage::Store;
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::config::ServerConfig;
 use crate::routes::table::{RouteTable, fallback, reject_unknown_query_params};
@@ -49,7 +49,12 @@ impl Application {
                 .configure(routes::root)
                 .into_app()
                 .service(web::redirect("/swagger", "/swagger/"))
-                .service(SwaggerUi::new("/swagger/{_:.*}").url("/swagger/doc.json", document.clone()))
+                .service(
+                    SwaggerUi::new("/swagger/{_:.*}")
+                        .url("/swagger/doc.json", document.clone())
+                        // No calls to swagger.io's validator: the page works offline.
+                        .config(Config::default().validator_url("none").persist_authorization(true)),
+                )
                 .default_service(web::to(fallback))
         })
         .on_connect(extract::peer::on_connect)

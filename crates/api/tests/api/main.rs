@@ -11,5 +11,6 @@ mod openapi;
 mod organizations;
 mod provisioner_jobs;
 mod provisioner_keys;
+mod swagger;
 mod tokens;
 mod users;
