@@ -1,5 +1,6 @@
 //! Project chores: `cargo xtask <task>`. With no task, lists them.
 
+mod bench;
 mod openapi;
 
 use std::process::ExitCode;
@@ -20,16 +21,23 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
+    /// Measure through HTTP on seeded databases (always optimised).
+    #[command(subcommand)]
+    Bench(bench::Bench),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         None => {
-            println!("tasks:\n  openapi [--check]   write or check openapi/openapi.json");
+            println!("tasks:");
+            println!("  openapi [--check]   write openapi/openapi.json from the code, or check it is current");
+            println!("  bench jobs          the job routes at scale (see --help)");
+            println!("  bench acquire       acquisitions per second with concurrent daemons");
             Ok(())
         }
         Some(Task::Openapi { check }) => openapi::run(check),
+        Some(Task::Bench(bench)) => bench::run(bench),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

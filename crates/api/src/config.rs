@@ -36,6 +36,9 @@ pub struct ServeArgs {
     /// Running jobs without an update for this long are failed by the reaper.
     #[arg(long, env = "API_REAPER_HUNG_AFTER", default_value = "5m", value_parser = parse_duration)]
     pub reaper_hung_after: StdDuration,
+    /// Mark the session cookie Secure: set it when clients reach the server over HTTPS.
+    #[arg(long, env = "API_SECURE_AUTH_COOKIE")]
+    pub secure_auth_cookie: bool,
     /// Database connections in the pool.
     #[arg(long, env = "API_DATABASE_POOL_SIZE", default_value_t = 16)]
     pub database_pool_size: u32,

@@ -23,6 +23,8 @@ pub struct Settings {
     /// How long an acquire waits by default, and at most.
     pub acquire_wait: std::time::Duration,
     pub acquire_max_wait: std::time::Duration,
+    /// Mark the session cookie `Secure` (the server is reached over HTTPS).
+    pub secure_cookies: bool,
 }
 
 impl Default for Settings {
@@ -37,6 +39,7 @@ impl Default for Settings {
             reaper: Reaper::default(),
             acquire_wait: std::time::Duration::from_secs(30),
             acquire_max_wait: std::time::Duration::from_secs(60),
+            secure_cookies: false,
         }
     }
 }

@@ -8,7 +8,7 @@ mod convert;
 mod error;
 mod events;
 pub mod migrate;
-mod repos;
+pub(crate) mod repos;
 mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -46,6 +46,12 @@ impl TestDatabase {
             eprintln!("skipped: PostgreSQL variant (set TEST_DATABASE_URL to run it)");
             return None;
         };
+        Some(Self::postgres_at(&server))
+    }
+
+    /// A fresh database on the PostgreSQL server at `server`; panics if it is unreachable.
+    pub fn postgres_at(server: &str) -> Self {
+        let server = server.to_owned();
         let mut admin = match PgConnection::establish(&server) {
             Ok(conn) => conn,
             Err(error) => panic!("TEST_DATABASE_URL={server} is not reachable: {error}"),
@@ -58,7 +64,7 @@ impl TestDatabase {
             panic!("cannot create test database {name}: {error}");
         }
         let url = replace_database(&server, &name);
-        Some(Self { url, backend: Backend::Postgres, _dir: None, postgres: Some((server, name)) })
+        Self { url, backend: Backend::Postgres, _dir: None, postgres: Some((server, name)) }
     }
 
     pub fn new(backend: Backend) -> Option<Self> {
@@ -79,6 +85,43 @@ impl TestDatabase {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Runs SQL on this database behind the application's back (to break it, in tests).
+    pub fn execute(&self, sql: &str) {
+        let result = match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.url)
+                .map_err(|e| e.to_string())
+                .and_then(|mut c| c.batch_execute(sql).map_err(|e| e.to_string())),
+            Backend::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite://");
+                SqliteConnection::establish(path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|mut c| c.batch_execute(sql).map_err(|e| e.to_string()))
+            }
+        };
+        if let Err(error) = result {
+            panic!("cannot run {sql:?}: {error}");
+        }
+    }
+
+    /// PostgreSQL: refuses new connections and ends the open ones (`true`), or lets them in
+    /// again (`false`) — the database goes down and comes back.
+    pub fn set_reachable(&self, reachable: bool) {
+        let Some((server, name)) = &self.postgres else {
+            panic!("only a PostgreSQL test database can be taken down");
+        };
+        let mut admin = PgConnection::establish(server).unwrap_or_else(|e| panic!("{e}"));
+        // ALLOW_CONNECTIONS holds superusers out too (a connection limit does not).
+        let sql = if reachable {
+            format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
+        } else {
+            format!(
+                "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false; \
+                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            )
+        };
+        admin.batch_execute(&sql).unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
@@ -140,5 +183,89 @@ mod tests {
             "postgres://u@h:5432/x?sslmode=disable"
         );
         assert_eq!(replace_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
+}
+
+/// Bulk loading for benchmarks and load tools: rows decided by the caller, written in large
+/// batches in one transaction, bypassing the per-job use case (and its notices).
+pub mod bulk {
+    use chrono::{DateTime, Utc};
+    use diesel::prelude::*;
+    use domain::provisioner::{JobState, Tags};
+    use domain::repo::RepoError;
+    use uuid::Uuid;
+
+    use crate::Store;
+    use crate::conn::{per_backend, write_transaction};
+    use crate::convert::{naive, text};
+    use crate::error::Fail;
+    use crate::repos::tag_sets;
+    use crate::schema::provisioner_jobs;
+
+    /// One historical or pending job.
+    pub struct BulkJob {
+        pub id: Uuid,
+        pub created_at: DateTime<Utc>,
+        pub state: JobState,
+        pub tags: Tags,
+        pub worker: Option<Uuid>,
+    }
+
+    const BATCH: usize = 500;
+
+    impl Store {
+        /// Inserts `jobs` of one organization and initiator, `template_version_import` on
+        /// `provisioner`.
+        pub fn insert_jobs_bulk(
+            &self,
+            organization: Uuid,
+            initiator: Uuid,
+            provisioner: &str,
+            jobs: &[BulkJob],
+        ) -> Result<(), RepoError> {
+            let mut conn = self.pool.get().map_err(|e| RepoError::Unavailable(Box::new(e)))?;
+            let result: Result<(), Fail> = write_transaction(&mut conn, |conn| {
+                let mut tag_set_ids = std::collections::HashMap::new();
+                for job in jobs {
+                    if !tag_set_ids.contains_key(&job.tags) {
+                        tag_set_ids.insert(job.tags.clone(), tag_sets::ensure(conn, &job.tags)?);
+                    }
+                }
+                for chunk in jobs.chunks(BATCH) {
+                    let rows = || -> Vec<_> {
+                        chunk
+                            .iter()
+                            .map(|job| {
+                                let state = &job.state;
+                                (
+                                    provisioner_jobs::id.eq(text(job.id)),
+                                    provisioner_jobs::organization_id.eq(text(organization)),
+                                    provisioner_jobs::initiator_id.eq(text(initiator)),
+                                    provisioner_jobs::created_at.eq(naive(job.created_at)),
+                                    provisioner_jobs::updated_at
+                                        .eq(naive(state.completed_at.or(state.started_at).unwrap_or(job.created_at))),
+                                    provisioner_jobs::started_at.eq(state.started_at.map(naive)),
+                                    provisioner_jobs::completed_at.eq(state.completed_at.map(naive)),
+                                    provisioner_jobs::canceled_at.eq(state.canceled_at.map(naive)),
+                                    provisioner_jobs::error.eq(state.error.clone()),
+                                    provisioner_jobs::status.eq(state.status().as_str()),
+                                    provisioner_jobs::job_type.eq("template_version_import"),
+                                    provisioner_jobs::provisioner.eq(provisioner),
+                                    provisioner_jobs::tag_set_id
+                                        .eq(tag_set_ids.get(&job.tags).cloned().unwrap_or_default()),
+                                    provisioner_jobs::input.eq("{}"),
+                                    provisioner_jobs::metadata.eq("{}"),
+                                    provisioner_jobs::worker_id.eq(job.worker.map(text)),
+                                )
+                            })
+                            .collect()
+                    };
+                    // Multi-row INSERT is a per-backend statement in diesel.
+                    per_backend!(conn, |c| diesel::insert_into(provisioner_jobs::table).values(rows()).execute(c))?;
+                }
+                Ok(())
+            });
+            result.map_err(Into::into)
+        }
     }
 }

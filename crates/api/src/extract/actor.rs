@@ -1,8 +1,4 @@
-use std::future::Future;
-use std::pin::Pin;
-
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::HttpRequest;
 use domain::auth::{ApiKey, ApiToken, AuthFailure, check_key};
 use domain::authz::{Action, Decision, Subject, decide};
 use domain::repo::{ApiKeyRepo, UserLookup, UserRepo};
@@ -65,7 +61,7 @@ pub fn token_from_request(req: &HttpRequest) -> Option<String> {
     from_cookie().or_else(from_query).or_else(from_header).or_else(from_bearer)
 }
 
-async fn authenticate(req: &HttpRequest) -> Result<Actor, ApiError> {
+pub(super) async fn authenticate(req: &HttpRequest) -> Result<Actor, ApiError> {
     let state = super::state(req)?;
     let raw = token_from_request(req).ok_or_else(|| ApiError::unauthorized(&AuthFailure::Missing))?;
     let token = ApiToken::parse(&raw).map_err(|e| ApiError::unauthorized(&AuthFailure::Format(e)))?;
@@ -90,12 +86,4 @@ async fn authenticate(req: &HttpRequest) -> Result<Actor, ApiError> {
     Ok(Actor { subject: user.subject(), user, key })
 }
 
-impl FromRequest for Actor {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move { authenticate(&req).await })
-    }
-}
+super::extract_with!(Actor, authenticate);

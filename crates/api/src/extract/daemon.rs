@@ -1,9 +1,5 @@
-use std::future::Future;
-use std::pin::Pin;
-
-use actix_web::dev::Payload;
+use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
-use actix_web::{FromRequest, HttpRequest};
 use domain::auth::hash_secret;
 use domain::provisioner::{ProvisionerDaemon, ProvisionerKey};
 use domain::repo::{DaemonRepo, ProvisionerKeyRepo};
@@ -35,15 +31,7 @@ async fn authenticate(req: &HttpRequest) -> Result<DaemonKey, ApiError> {
     Ok(DaemonKey { key })
 }
 
-impl FromRequest for DaemonKey {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move { authenticate(&req).await })
-    }
-}
+super::extract_with!(DaemonKey, authenticate);
 
 /// A route under `/provisionerdaemons/{daemon}`: the daemon the path names, registered with
 /// the key presented. Another key's daemon does not exist for this one.
@@ -53,21 +41,15 @@ pub struct KeyDaemon {
     pub daemon: ProvisionerDaemon,
 }
 
-impl FromRequest for KeyDaemon {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let DaemonKey { key } = authenticate(&req).await?;
-            let daemon_id = super::uuid_segment(&req, "daemon")?;
-            let state = super::state(&req)?;
-            let daemon = state.db(move |store| store.daemon(daemon_id)).await?;
-            match daemon {
-                Some(daemon) if daemon.key_id == key.id => Ok(Self { key, daemon }),
-                _ => Err(ApiError::not_found()),
-            }
-        })
+async fn key_daemon(req: &HttpRequest) -> Result<KeyDaemon, ApiError> {
+    let DaemonKey { key } = authenticate(req).await?;
+    let daemon_id = super::uuid_segment(req, "daemon")?;
+    let state = super::state(req)?;
+    let daemon = state.db(move |store| store.daemon(daemon_id)).await?;
+    match daemon {
+        Some(daemon) if daemon.key_id == key.id => Ok(KeyDaemon { key, daemon }),
+        _ => Err(ApiError::not_found()),
     }
 }
+
+super::extract_with!(KeyDaemon, key_daemon);

@@ -22,6 +22,23 @@ use actix_web::{HttpRequest, web};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// `FromRequest` for an extractor whose work is an async function of the request: one
+/// shape for every extractor here.
+macro_rules! extract_with {
+    ($type:ty, $resolve:path) => {
+        impl actix_web::FromRequest for $type {
+            type Error = $crate::error::ApiError;
+            type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+
+            fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+                let req = req.clone();
+                Box::pin(async move { $resolve(&req).await })
+            }
+        }
+    };
+}
+use extract_with;
+
 fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
     req.app_data::<web::Data<AppState>>()
         .cloned()

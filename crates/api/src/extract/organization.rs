@@ -1,8 +1,4 @@
-use std::future::Future;
-use std::pin::Pin;
-
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::HttpRequest;
 use domain::authz::Action;
 use domain::organization::{Organization, OrganizationRef};
 use domain::repo::OrganizationRepo;
@@ -25,21 +21,13 @@ impl InOrganization {
     }
 }
 
-impl FromRequest for InOrganization {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        let actor = Actor::from_request(&req, payload);
-        Box::pin(async move {
-            let actor = actor.await?;
-            let reference = OrganizationRef::parse(&super::path_segment(&req, "organization")?);
-            let state = super::state(&req)?;
-            let organization =
-                state.db(move |store| store.organization(&reference)).await?.ok_or_else(ApiError::not_found)?;
-            actor.authorize(Action::ReadOrganization { organization: organization.id })?;
-            Ok(Self { actor, organization })
-        })
-    }
+async fn resolve(req: &HttpRequest) -> Result<InOrganization, ApiError> {
+    let actor = super::actor::authenticate(req).await?;
+    let reference = OrganizationRef::parse(&super::path_segment(req, "organization")?);
+    let state = super::state(req)?;
+    let organization = state.db(move |store| store.organization(&reference)).await?.ok_or_else(ApiError::not_found)?;
+    actor.authorize(Action::ReadOrganization { organization: organization.id })?;
+    Ok(InOrganization { actor, organization })
 }
+
+super::extract_with!(InOrganization, resolve);

@@ -1,8 +1,4 @@
-use std::future::Future;
-use std::pin::Pin;
-
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::HttpRequest;
 use domain::authz::{Action, Decision, decide};
 use domain::repo::{UserLookup, UserRepo};
 use domain::user::{User, UserRef};
@@ -34,20 +30,13 @@ pub async fn find_user(req: &HttpRequest, actor: &Actor) -> Result<User, ApiErro
     state.db(move |store| store.user(&lookup)).await?.ok_or_else(|| unknown_user(&raw))
 }
 
-impl FromRequest for TargetUser {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        let actor = Actor::from_request(&req, payload);
-        Box::pin(async move {
-            let actor = actor.await?;
-            let user = find_user(&req, &actor).await?;
-            if decide(actor.subject(), Action::ReadUser { user: user.id }) != Decision::Allow {
-                return Err(unknown_user(&super::path_segment(&req, "user")?));
-            }
-            Ok(Self { actor, user })
-        })
+async fn resolve(req: &HttpRequest) -> Result<TargetUser, ApiError> {
+    let actor = super::actor::authenticate(req).await?;
+    let user = find_user(req, &actor).await?;
+    if decide(actor.subject(), Action::ReadUser { user: user.id }) != Decision::Allow {
+        return Err(unknown_user(&super::path_segment(req, "user")?));
     }
+    Ok(TargetUser { actor, user })
 }
+
+super::extract_with!(TargetUser, resolve);

@@ -96,8 +96,9 @@ pub async fn create_first_user(
     }
 }
 
-fn session_cookie(value: String, max_age: Option<CookieDuration>) -> Cookie<'static> {
-    let mut cookie = Cookie::build(SESSION_COOKIE, value).path("/").http_only(true).same_site(SameSite::Lax).finish();
+fn session_cookie(value: String, max_age: Option<CookieDuration>, secure: bool) -> Cookie<'static> {
+    let mut cookie =
+        Cookie::build(SESSION_COOKIE, value).path("/").http_only(true).same_site(SameSite::Lax).secure(secure).finish();
     if let Some(max_age) = max_age {
         cookie.set_max_age(max_age);
     }
@@ -144,7 +145,9 @@ pub async fn login(state: web::Data<AppState>, body: Json<LoginWithPasswordReque
     let key = NewApiKey::new(&token, user.id, LoginType::Password, String::new(), state.settings.session_lifetime);
     state.db(move |store| store.insert_api_key(key, now())).await?;
     let mut response = respond::created(&LoginWithPasswordResponse { session_token: token.to_string() });
-    response.add_cookie(&session_cookie(token.to_string(), None)).map_err(|error| ApiError::internal(&error))?;
+    response
+        .add_cookie(&session_cookie(token.to_string(), None, state.settings.secure_cookies))
+        .map_err(|error| ApiError::internal(&error))?;
     Ok(response)
 }
 
@@ -159,7 +162,7 @@ pub async fn logout(state: web::Data<AppState>, actor: Actor) -> Result<HttpResp
     let ApiKey { id, user_id, .. } = actor.key;
     state.db(move |store| store.delete_api_key(user_id, &id)).await?;
     let mut response = respond::message(StatusCode::OK, "Logged out!");
-    let expired = session_cookie(String::new(), Some(CookieDuration::ZERO));
+    let expired = session_cookie(String::new(), Some(CookieDuration::ZERO), state.settings.secure_cookies);
     response.add_cookie(&expired).map_err(|error| ApiError::internal(&error))?;
     Ok(response)
 }

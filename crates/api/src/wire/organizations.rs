@@ -50,36 +50,37 @@ pub struct CreateOrganizationRequest {
     pub icon: Option<String>,
 }
 
-/// The reserved name is its own message; broken field rules are listed together first.
-fn name_check(checks: &mut Checks, raw: &str, reserved: &mut bool) -> Option<OrganizationName> {
-    match OrganizationName::parse(raw) {
+/// The name and display name a request gives (`None`: not given). Broken field rules are
+/// listed together first; the reserved name is its own message after them, as in Coder.
+fn checked_names(
+    name: Option<&str>,
+    display_name: Option<&str>,
+) -> Result<(Option<OrganizationName>, Option<DisplayName>), ApiError> {
+    let mut checks = Checks::default();
+    let mut reserved = false;
+    let name = name.and_then(|raw| match OrganizationName::parse(raw) {
         Ok(name) => Some(name),
         Err(OrganizationNameError::Reserved) => {
-            *reserved = true;
+            reserved = true;
             None
         }
         Err(OrganizationNameError::Invalid(error)) => checks.check(Err(error)),
+    });
+    let display_name = display_name.and_then(|raw| checks.check(DisplayName::parse(raw)));
+    checks.finish()?;
+    if reserved {
+        return Err(ApiError::bad_request(OrganizationNameError::Reserved.to_string()));
     }
+    Ok((name, display_name))
 }
 
-fn reserved_error() -> ApiError {
-    ApiError::bad_request(OrganizationNameError::Reserved.to_string())
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|raw| !raw.is_empty())
 }
 
 impl CreateOrganizationRequest {
     pub fn into_domain(self) -> Result<NewOrganization, ApiError> {
-        let mut checks = Checks::default();
-        let mut reserved = false;
-        let name = name_check(&mut checks, &self.name, &mut reserved);
-        let display_name = match self.display_name.as_deref() {
-            None | Some("") => None,
-            Some(raw) => Some(checks.check(DisplayName::parse(raw))),
-        };
-        checks.finish()?;
-        if reserved {
-            return Err(reserved_error());
-        }
-        let display_name = display_name.map(checked).transpose()?;
+        let (name, display_name) = checked_names(Some(&self.name), given(&self.display_name))?;
         Ok(NewOrganization::new(
             checked(name)?,
             display_name,
@@ -106,25 +107,7 @@ pub struct UpdateOrganizationRequest {
 
 impl UpdateOrganizationRequest {
     pub fn into_domain(self) -> Result<OrganizationPatch, ApiError> {
-        let mut checks = Checks::default();
-        let mut reserved = false;
-        let name = match self.name.as_deref() {
-            None | Some("") => None,
-            Some(raw) => Some(name_check(&mut checks, raw, &mut reserved)),
-        };
-        let display_name = match self.display_name.as_deref() {
-            None | Some("") => None,
-            Some(raw) => Some(checks.check(DisplayName::parse(raw))),
-        };
-        checks.finish()?;
-        if reserved {
-            return Err(reserved_error());
-        }
-        Ok(OrganizationPatch {
-            name: name.map(checked).transpose()?,
-            display_name: display_name.map(checked).transpose()?,
-            description: self.description,
-            icon: self.icon,
-        })
+        let (name, display_name) = checked_names(given(&self.name), given(&self.display_name))?;
+        Ok(OrganizationPatch { name, display_name, description: self.description, icon: self.icon })
     }
 }

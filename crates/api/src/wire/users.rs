@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checks::Checks;
+use super::checks::{Checks, checked};
 
 /// A role as listed on a user or member (`codersdk.SlimRole`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -129,14 +129,16 @@ pub struct Identity {
 }
 
 /// The field rules of a new user; the password's strength is judged afterwards, on its own.
-fn identity(checks: &mut Checks, email: &str, username: &str, name: &str, password: &str) -> Option<Identity> {
+fn identity(email: &str, username: &str, name: &str, password: &str) -> Result<Identity, crate::error::ApiError> {
+    let mut checks = Checks::default();
     let email = checks.check(Email::parse(email));
     let username = checks.check(Username::parse(username));
     let name = checks.check(UserRealName::parse(name));
     if password.is_empty() {
         checks.check::<()>(Err(domain::validation::FieldError::required("password")));
     }
-    Some(Identity { email: email?, username: username?, name: name? })
+    checks.finish()?;
+    Ok(Identity { email: checked(email)?, username: checked(username)?, name: checked(name)? })
 }
 
 impl Identity {
@@ -161,10 +163,7 @@ pub struct CreateFirstUserRequest {
 
 impl CreateFirstUserRequest {
     pub fn identity(&self) -> Result<Identity, crate::error::ApiError> {
-        let mut checks = Checks::default();
-        let identity = identity(&mut checks, &self.email, &self.username, &self.name, &self.password);
-        checks.finish()?;
-        super::checks::checked(identity)
+        identity(&self.email, &self.username, &self.name, &self.password)
     }
 }
 
@@ -193,10 +192,7 @@ pub struct CreateUserRequest {
 
 impl CreateUserRequest {
     pub fn identity(&self) -> Result<Identity, crate::error::ApiError> {
-        let mut checks = Checks::default();
-        let identity = identity(&mut checks, &self.email, &self.username, &self.name, &self.password);
-        checks.finish()?;
-        super::checks::checked(identity)
+        identity(&self.email, &self.username, &self.name, &self.password)
     }
 }
 

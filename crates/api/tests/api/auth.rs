@@ -1,5 +1,8 @@
 //! CONTRACT §2: the first user, signing in and out, and every way a token is refused.
 
+use chrono::Duration;
+use domain::auth::{LoginType, NewApiKey};
+use domain::repo::ApiKeyRepo;
 use serde_json::json;
 
 use crate::harness::{PASSWORD, TestApp};
@@ -22,6 +25,8 @@ on_both_backends!(
     logout_ends_the_session_and_clears_the_cookie,
     a_body_that_is_not_json_is_refused,
     a_body_over_one_mebibyte_is_too_large,
+    a_session_slides_forward_at_most_once_an_hour,
+    a_token_records_use_but_keeps_its_expiry,
 );
 
 async fn first_user_is_reported_missing_then_present(app: TestApp) {
@@ -188,4 +193,43 @@ async fn a_body_over_one_mebibyte_is_too_large(app: TestApp) {
     let reply = owner.post("/api/v2/organizations", huge).await;
     assert_eq!(reply.status, 413, "{}", reply.text);
     assert_eq!(reply.body["message"], "Request body too large.");
+}
+
+/// A key as if made `age` ago (no route can backdate one), and its token.
+fn aged_key(app: &TestApp, user: uuid::Uuid, login_type: LoginType, age: Duration) -> (String, String) {
+    let token = api::secrets::new_api_token();
+    let key = NewApiKey::new(&token, user, login_type, String::new(), Duration::hours(24));
+    app.state.store.insert_api_key(key, api::state::now() - age).unwrap_or_else(|e| panic!("{e}"));
+    (token.id().to_owned(), token.to_string())
+}
+
+fn stored(app: &TestApp, id: &str) -> domain::auth::ApiKey {
+    app.state.store.api_key(id).ok().flatten().unwrap_or_else(|| panic!("key {id} is gone"))
+}
+
+async fn a_session_slides_forward_at_most_once_an_hour(app: TestApp) {
+    let owner = app.owner().await;
+    let (id, token) = aged_key(&app, owner.user_id, LoginType::Password, Duration::hours(2));
+    let before = stored(&app, &id);
+    assert_eq!(owner.with_token(&token).get("/api/v2/users/me").await.status, 200);
+    let slid = stored(&app, &id);
+    assert!(
+        slid.expires_at > before.expires_at + Duration::minutes(110),
+        "{:?} -> {:?}",
+        before.expires_at,
+        slid.expires_at
+    );
+    assert!(slid.last_used > before.last_used + Duration::minutes(110));
+    assert_eq!(owner.with_token(&token).get("/api/v2/users/me").await.status, 200);
+    assert_eq!(stored(&app, &id), slid, "a second use within the hour writes nothing");
+}
+
+async fn a_token_records_use_but_keeps_its_expiry(app: TestApp) {
+    let owner = app.owner().await;
+    let (id, token) = aged_key(&app, owner.user_id, LoginType::Token, Duration::hours(2));
+    let before = stored(&app, &id);
+    assert_eq!(owner.with_token(&token).get("/api/v2/users/me").await.status, 200);
+    let after = stored(&app, &id);
+    assert_eq!(after.expires_at, before.expires_at);
+    assert!(after.last_used > before.last_used + Duration::minutes(110));
 }

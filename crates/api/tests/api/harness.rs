@@ -136,22 +136,25 @@ impl TestApp {
         Self::spawn_with(backend, |_| {}).await
     }
 
-    /// A server with its settings adjusted (short reaper periods and the like).
-    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Option<Self> {
+    /// A server configured otherwise (short reaper periods, a small log budget and the like).
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut ServerConfig)) -> Option<Self> {
         let db = TestDatabase::new(backend)?;
-        let mut settings = Settings::default();
-        adjust(&mut settings);
-        Some(Self::start(db, settings).await)
+        let mut config = Self::config(&db, Settings::default());
+        adjust(&mut config);
+        Some(Self::start(db, config).await)
     }
 
-    async fn start(db: TestDatabase, settings: Settings) -> Self {
-        let config = ServerConfig {
+    fn config(db: &TestDatabase, settings: Settings) -> ServerConfig {
+        ServerConfig {
             http_address: "127.0.0.1:0".into(),
             database_url: db.url().to_owned(),
             pool: PoolOptions { max_size: 8, connection_timeout: Duration::from_secs(5) },
             settings,
             workers: Some(2),
-        };
+        }
+    }
+
+    async fn start(db: TestDatabase, config: ServerConfig) -> Self {
         let application = api::Application::build(config).await.unwrap_or_else(|e| panic!("cannot start: {e:#}"));
         let base = format!("http://{}", application.address());
         let state = application.state();
@@ -163,7 +166,13 @@ impl TestApp {
     /// Another server on the same database (a second replica, or a restart).
     pub async fn second_server(&self) -> TestApp {
         let sibling = TestDatabase::sharing(&self.db);
-        Self::start(sibling, self.state.settings.clone()).await
+        let config = Self::config(&sibling, self.state.settings.clone());
+        Self::start(sibling, config).await
+    }
+
+    /// The database under the server, to break it behind the server's back.
+    pub fn database(&self) -> &TestDatabase {
+        &self.db
     }
 
     pub fn anonymous(&self) -> Client {

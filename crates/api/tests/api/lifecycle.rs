@@ -276,7 +276,7 @@ async fn following_logs_as_server_sent_events_ends_with_the_job(app: TestApp) {
 }
 
 async fn the_log_cap_drops_lines_and_marks_the_job(app: TestApp) {
-    let app = TestApp::spawn_with(app.backend, |s| s.log_budget = LogBudget { max_bytes: 10 })
+    let app = TestApp::spawn_with(app.backend, |c| c.settings.log_budget = LogBudget { max_bytes: 10 })
         .await
         .unwrap_or_else(|| panic!("backend"));
     let w = world(&app).await;
@@ -291,8 +291,9 @@ async fn the_log_cap_drops_lines_and_marks_the_job(app: TestApp) {
 }
 
 async fn the_reaper_fails_pending_and_hung_jobs(app: TestApp) {
-    let app = TestApp::spawn_with(app.backend, |s| {
-        s.reaper = Reaper { pending_after: chrono::Duration::seconds(1), hung_after: chrono::Duration::seconds(1) };
+    let app = TestApp::spawn_with(app.backend, |c| {
+        c.settings.reaper =
+            Reaper { pending_after: chrono::Duration::seconds(1), hung_after: chrono::Duration::seconds(1) };
     })
     .await
     .unwrap_or_else(|| panic!("backend"));

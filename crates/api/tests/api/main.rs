@@ -4,6 +4,7 @@ mod harness;
 
 mod auth;
 mod binary;
+mod failures;
 mod lifecycle;
 mod matrix;
 mod members;

@@ -294,8 +294,8 @@ async fn coders_queue_vectors_replayed_with_real_daemons(app: TestApp) {
 }
 
 async fn queue_numbers_follow_daemons_going_offline_and_back(app: TestApp) {
-    let app = TestApp::spawn_with(app.backend, |settings| {
-        settings.liveness = Liveness { stale_after: chrono::Duration::milliseconds(1500) };
+    let app = TestApp::spawn_with(app.backend, |config| {
+        config.settings.liveness = Liveness { stale_after: chrono::Duration::milliseconds(1500) };
     })
     .await
     .unwrap_or_else(|| panic!("the backend is available"));

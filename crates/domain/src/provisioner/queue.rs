@@ -8,28 +8,29 @@ use uuid::Uuid;
 use super::job::ProvisionerType;
 use super::tags::Tags;
 
-/// A pending job of one organization, as the queue needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueuedJob {
+/// A pending job of one organization, as the queue needs it. Borrows its provisioner and
+/// tags: a queue has thousands of jobs but only a handful of distinct kinds of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuedJob<'a> {
     pub id: Uuid,
     pub created_at: DateTime<Utc>,
-    pub provisioner: ProvisionerType,
-    pub tags: Tags,
+    pub provisioner: &'a ProvisionerType,
+    pub tags: &'a Tags,
 }
 
 /// An online daemon of the same organization.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Worker {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Worker<'a> {
     pub id: Uuid,
     pub created_at: DateTime<Utc>,
-    pub provisioners: Vec<ProvisionerType>,
-    pub tags: Tags,
+    pub provisioners: &'a [ProvisionerType],
+    pub tags: &'a Tags,
 }
 
-impl Worker {
+impl Worker<'_> {
     /// The eligibility rule: the daemon offers the job's provisioner and its tags match.
-    pub fn can_run(&self, job: &QueuedJob) -> bool {
-        self.provisioners.contains(&job.provisioner) && self.tags.can_run(&job.tags)
+    pub fn can_run(&self, provisioner: &ProvisionerType, tags: &Tags) -> bool {
+        self.provisioners.contains(provisioner) && self.tags.can_run(tags)
     }
 }
 
@@ -53,27 +54,52 @@ impl Queue {
     /// Jobs are taken oldest first (`created_at`, then `id`), daemons listed oldest first.
     /// For each daemon, the pending jobs it can run form its own queue; a job's position is
     /// its best place over those queues, its size the longest of them.
-    /// Costs O(jobs × daemons); nothing here depends on the organization's history.
-    pub fn new(mut pending: Vec<QueuedJob>, mut workers: Vec<Worker>) -> Self {
+    ///
+    /// Eligibility is decided once per daemon and kind of job (provisioner and tags), so the
+    /// cost is one pass over the pending jobs per daemon; nothing depends on the history.
+    pub fn new(mut pending: Vec<QueuedJob<'_>>, mut workers: Vec<Worker<'_>>) -> Self {
         pending.sort_by_key(|job| (job.created_at, job.id));
         workers.sort_by_key(|worker| (worker.created_at, worker.id));
-        let mut info: HashMap<Uuid, QueueInfo> = HashMap::new();
+        let mut kinds: HashMap<(&ProvisionerType, &Tags), usize> = HashMap::new();
+        let kind_of: Vec<usize> = pending
+            .iter()
+            .map(|job| {
+                let next = kinds.len();
+                *kinds.entry((job.provisioner, job.tags)).or_insert(next)
+            })
+            .collect();
+        let mut positions = vec![0u32; pending.len()];
+        let mut sizes = vec![0u32; pending.len()];
+        let mut available: Vec<Vec<Uuid>> = vec![Vec::new(); pending.len()];
         for worker in &workers {
-            let mut ahead_and_self = 0u32;
-            let mut runnable = Vec::new();
-            for job in pending.iter().filter(|job| worker.can_run(job)) {
-                ahead_and_self += 1;
-                runnable.push(job.id);
-                let entry = info.entry(job.id).or_default();
-                entry.position = if entry.position == 0 { ahead_and_self } else { entry.position.min(ahead_and_self) };
-                entry.available_workers.push(worker.id);
+            let mut runs = vec![false; kinds.len()];
+            for (&(provisioner, tags), &kind) in &kinds {
+                runs[kind] = worker.can_run(provisioner, tags);
             }
-            for id in runnable {
-                if let Some(entry) = info.get_mut(&id) {
-                    entry.size = entry.size.max(ahead_and_self);
+            let mut ahead_and_self = 0u32;
+            for (index, kind) in kind_of.iter().enumerate() {
+                if runs[*kind] {
+                    ahead_and_self += 1;
+                    if positions[index] == 0 || ahead_and_self < positions[index] {
+                        positions[index] = ahead_and_self;
+                    }
+                    available[index].push(worker.id);
+                }
+            }
+            for (index, kind) in kind_of.iter().enumerate() {
+                if runs[*kind] {
+                    sizes[index] = sizes[index].max(ahead_and_self);
                 }
             }
         }
+        let info = pending
+            .iter()
+            .zip(positions.into_iter().zip(sizes).zip(available))
+            .filter(|(_, ((position, _), _))| *position > 0)
+            .map(|(job, ((position, size), available_workers))| {
+                (job.id, QueueInfo { position, size, available_workers })
+            })
+            .collect();
         Self { info }
     }
 
@@ -97,12 +123,29 @@ mod tests {
         Tags::normalise_for_organization(raw).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Owned test data; the queue borrows from it.
+    #[derive(Clone)]
+    struct TestJob {
+        id: Uuid,
+        created_at: DateTime<Utc>,
+        provisioner: ProvisionerType,
+        tags: Tags,
+    }
+
+    #[derive(Clone)]
+    struct TestWorker {
+        id: Uuid,
+        created_at: DateTime<Utc>,
+        provisioners: Vec<ProvisionerType>,
+        tags: Tags,
+    }
+
     fn terraform() -> ProvisionerType {
         ProvisionerType::from_stored("terraform".into())
     }
 
-    fn job(n: u128, pairs: &[(&str, &str)]) -> QueuedJob {
-        QueuedJob {
+    fn job(n: u128, pairs: &[(&str, &str)]) -> TestJob {
+        TestJob {
             id: Uuid::from_u128(n),
             created_at: DateTime::<Utc>::UNIX_EPOCH + Duration::seconds(n as i64),
             provisioner: terraform(),
@@ -110,8 +153,8 @@ mod tests {
         }
     }
 
-    fn worker(n: u128, pairs: &[(&str, &str)]) -> Worker {
-        Worker {
+    fn worker(n: u128, pairs: &[(&str, &str)]) -> TestWorker {
+        TestWorker {
             id: Uuid::from_u128(1000 + n),
             created_at: DateTime::<Utc>::UNIX_EPOCH + Duration::seconds(n as i64),
             provisioners: vec![terraform()],
@@ -119,18 +162,30 @@ mod tests {
         }
     }
 
-    fn numbers(queue: &Queue, jobs: &[QueuedJob]) -> Vec<(u32, u32)> {
+    fn queue(jobs: &[TestJob], workers: &[TestWorker]) -> Queue {
+        let pending = jobs
+            .iter()
+            .map(|j| QueuedJob { id: j.id, created_at: j.created_at, provisioner: &j.provisioner, tags: &j.tags })
+            .collect();
+        let online = workers
+            .iter()
+            .map(|w| Worker { id: w.id, created_at: w.created_at, provisioners: &w.provisioners, tags: &w.tags })
+            .collect();
+        Queue::new(pending, online)
+    }
+
+    fn numbers(queue: &Queue, jobs: &[TestJob]) -> Vec<(u32, u32)> {
         jobs.iter().map(|j| queue.info(j.id)).map(|i| (i.position, i.size)).collect()
     }
 
-    fn coders_jobs() -> Vec<QueuedJob> {
+    fn coders_jobs() -> Vec<TestJob> {
         vec![job(1, &[("a", "1"), ("b", "2")]), job(2, &[("a", "1")]), job(3, &[("a", "1"), ("c", "3")])]
     }
 
     #[test]
     fn coders_vectors_with_two_daemons() {
         let jobs = coders_jobs();
-        let queue = Queue::new(jobs.clone(), vec![worker(1, &[("a", "1"), ("b", "2")]), worker(2, &[("a", "1")])]);
+        let queue = queue(&jobs, &[worker(1, &[("a", "1"), ("b", "2")]), worker(2, &[("a", "1")])]);
         assert_eq!(numbers(&queue, &jobs), vec![(1, 2), (1, 2), (0, 0)]);
     }
 
@@ -142,14 +197,14 @@ mod tests {
             worker(2, &[("a", "1")]),
             worker(3, &[("a", "1"), ("b", "2"), ("c", "3")]),
         ];
-        let queue = Queue::new(jobs.clone(), workers);
+        let queue = queue(&jobs, &workers);
         assert_eq!(numbers(&queue, &jobs), vec![(1, 3), (1, 3), (3, 3)]);
     }
 
     #[test]
     fn available_workers_are_the_eligible_daemons_oldest_first() {
         let jobs = coders_jobs();
-        let queue = Queue::new(jobs.clone(), vec![worker(2, &[("a", "1")]), worker(1, &[("a", "1"), ("b", "2")])]);
+        let queue = queue(&jobs, &[worker(2, &[("a", "1")]), worker(1, &[("a", "1"), ("b", "2")])]);
         assert_eq!(queue.info(jobs[1].id).available_workers, vec![Uuid::from_u128(1001), Uuid::from_u128(1002)]);
         assert_eq!(queue.info(jobs[2].id).available_workers, Vec::<Uuid>::new());
     }
@@ -160,7 +215,7 @@ mod tests {
         let mut second = job(3, &[]);
         first.created_at = DateTime::<Utc>::UNIX_EPOCH;
         second.created_at = DateTime::<Utc>::UNIX_EPOCH;
-        let queue = Queue::new(vec![first.clone(), second.clone()], vec![worker(1, &[])]);
+        let queue = queue(&[first.clone(), second.clone()], &[worker(1, &[])]);
         assert_eq!(queue.info(second.id).position, 1);
         assert_eq!(queue.info(first.id).position, 2);
     }
@@ -170,14 +225,14 @@ mod tests {
         let jobs = vec![job(1, &[])];
         let mut echo_only = worker(1, &[]);
         echo_only.provisioners = vec![ProvisionerType::from_stored("echo".into())];
-        let queue = Queue::new(jobs.clone(), vec![echo_only]);
+        let queue = queue(&jobs, &[echo_only]);
         assert_eq!(queue.info(jobs[0].id), QueueInfo::default());
     }
 
     #[test]
     fn untagged_jobs_wait_for_untagged_daemons() {
         let jobs = vec![job(1, &[]), job(2, &[("gpu", "yes")])];
-        let queue = Queue::new(jobs.clone(), vec![worker(1, &[("gpu", "yes")])]);
+        let queue = queue(&jobs, &[worker(1, &[("gpu", "yes")])]);
         assert_eq!(numbers(&queue, &jobs), vec![(0, 0), (1, 1)]);
     }
 
@@ -192,13 +247,13 @@ mod tests {
             job_tags in proptest::collection::vec(tag_set(), 0..30),
             worker_tags in proptest::collection::vec(tag_set(), 0..6),
         ) {
-            let jobs: Vec<QueuedJob> = job_tags.iter().enumerate().map(|(i, t)| job(i as u128, t)).collect();
-            let workers: Vec<Worker> = worker_tags.iter().enumerate().map(|(i, t)| worker(i as u128, t)).collect();
-            let queue = Queue::new(jobs.clone(), workers.clone());
+            let jobs: Vec<TestJob> = job_tags.iter().enumerate().map(|(i, t)| job(i as u128, t)).collect();
+            let workers: Vec<TestWorker> = worker_tags.iter().enumerate().map(|(i, t)| worker(i as u128, t)).collect();
+            let queue = queue(&jobs, &workers);
             let mut any_runnable = false;
             for job in &jobs {
                 let info = queue.info(job.id);
-                let runnable = workers.iter().any(|w| w.can_run(job));
+                let runnable = workers.iter().any(|w| w.provisioners.contains(&job.provisioner) && w.tags.can_run(&job.tags));
                 any_runnable |= runnable;
                 prop_assert_eq!(runnable, info.position > 0);
                 prop_assert!(info.position <= info.size);

@@ -132,7 +132,8 @@ fn save_state(conn: &mut AnyConnection, job: &str, state: &JobState, now: DateTi
 fn load_jobs<R>(conn: &mut AnyConnection, query: JobQuery) -> Result<Vec<ProvisionerJob>, Fail<R>> {
     let rows: Vec<JobRow> = query.select(JobRow::as_select()).load(conn)?;
     let tags = tag_sets::load(conn, rows.iter().map(|row| &row.tag_set_id))?;
-    let workers: Vec<&String> = rows.iter().filter_map(|row| row.worker_id.as_ref()).collect();
+    // A long history has few distinct workers: ask for each once.
+    let workers: std::collections::BTreeSet<&String> = rows.iter().filter_map(|row| row.worker_id.as_ref()).collect();
     let worker_names: HashMap<String, String> = if workers.is_empty() {
         HashMap::new()
     } else {
@@ -182,29 +183,32 @@ fn queue_for<R>(
         .load(conn)?;
     let tag_set_ids = pending.iter().map(|(_, _, _, tag_set)| tag_set).chain(daemons.iter().map(|d| &d.tag_set_id));
     let tags = tag_sets::load(conn, tag_set_ids)?;
-    let tags_of = |tag_set: &String| tags.get(tag_set).cloned().ok_or_else(|| Fail::corrupt("missing tag set"));
-    let queued = pending
-        .into_iter()
-        .map(|(job, created_at, provisioner, tag_set)| {
-            Ok(QueuedJob {
-                id: id(&job)?,
-                created_at: utc(created_at),
-                provisioner: ProvisionerType::from_stored(provisioner),
-                tags: tags_of(&tag_set)?,
-            })
-        })
-        .collect::<Result<Vec<_>, Fail<R>>>()?;
-    let workers = daemons
+    // Thousands of pending jobs share a few provisioners and tag sets: hold each once and lend it.
+    let provisioners: HashMap<&str, ProvisionerType> = pending
         .iter()
-        .map(|daemon| {
-            Ok(Worker {
-                id: id(&daemon.id)?,
-                created_at: utc(daemon.created_at),
-                provisioners: provisioners_of(&daemon.provisioners),
-                tags: tags_of(&daemon.tag_set_id)?,
-            })
-        })
-        .collect::<Result<Vec<_>, Fail<R>>>()?;
+        .map(|(_, _, provisioner, _)| (provisioner.as_str(), ProvisionerType::from_stored(provisioner.clone())))
+        .collect();
+    let offered: Vec<Vec<ProvisionerType>> =
+        daemons.iter().map(|daemon| provisioners_of(&daemon.provisioners)).collect();
+    let missing = || Fail::corrupt("missing tag set");
+    let mut queued = Vec::with_capacity(pending.len());
+    for (job, created_at, provisioner, tag_set) in &pending {
+        queued.push(QueuedJob {
+            id: id(job)?,
+            created_at: utc(*created_at),
+            provisioner: provisioners.get(provisioner.as_str()).ok_or_else(missing)?,
+            tags: tags.get(tag_set).ok_or_else(missing)?,
+        });
+    }
+    let mut workers = Vec::with_capacity(daemons.len());
+    for (daemon, provisioners) in daemons.iter().zip(&offered) {
+        workers.push(Worker {
+            id: id(&daemon.id)?,
+            created_at: utc(daemon.created_at),
+            provisioners,
+            tags: tags.get(&daemon.tag_set_id).ok_or_else(missing)?,
+        });
+    }
     Ok(Queue::new(queued, workers))
 }
 

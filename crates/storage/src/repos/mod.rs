@@ -6,7 +6,7 @@ mod jobs;
 mod members;
 pub(crate) mod organizations;
 mod provisioner_keys;
-mod tag_sets;
+pub(crate) mod tag_sets;
 mod users;
 
 use diesel::declare_sql_function;

@@ -1,0 +1,98 @@
+//! `cargo xtask bench jobs|acquire`: seeds a database, starts the real server in this
+//! process, and measures through HTTP. Always measured in an optimised build: a debug
+//! `cargo xtask` re-runs itself with `--release`.
+
+mod acquire;
+mod jobs;
+mod world;
+
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Bench {
+    /// The job list and single-job routes at scale (default: 100 000 jobs, 2 000 pending, 20 daemons).
+    Jobs(JobsArgs),
+    /// Acquisitions per second with concurrent daemons.
+    Acquire(AcquireArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    Sqlite,
+    Postgres,
+    /// Both, PostgreSQL if it can be reached.
+    All,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// Which database to measure.
+    #[arg(long, value_enum, default_value = "all")]
+    pub backend: BackendChoice,
+    /// PostgreSQL server to create a throw-away database on.
+    #[arg(long, env = "TEST_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pub postgres_url: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct JobsArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[arg(long, default_value_t = 100_000)]
+    pub jobs: usize,
+    #[arg(long, default_value_t = 2_000)]
+    pub pending: usize,
+    #[arg(long, default_value_t = 20)]
+    pub daemons: usize,
+    /// Requests per scenario (the unlimited list gets a tenth).
+    #[arg(long, default_value_t = 200)]
+    pub iterations: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AcquireArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[arg(long, default_value_t = 2_000)]
+    pub jobs: usize,
+    #[arg(long, default_value_t = 8)]
+    pub daemons: usize,
+}
+
+pub fn run(bench: Bench) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) {
+        return rerun_optimised();
+    }
+    match bench {
+        Bench::Jobs(args) => jobs::run(&args),
+        Bench::Acquire(args) => acquire::run(&args),
+    }
+}
+
+/// Timing a debug build would measure the compiler's output, not the design.
+fn rerun_optimised() -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("(building and running the benchmark optimised: cargo run --release -p xtask)");
+    let status = Command::new(cargo)
+        .args(["run", "--quiet", "--release", "--package", "xtask", "--"])
+        .args(std::env::args().skip(1))
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("the optimised benchmark failed");
+    }
+    Ok(())
+}
+
+/// Median and 95th percentile of durations, in milliseconds.
+pub fn summary(mut samples: Vec<std::time::Duration>) -> (f64, f64) {
+    samples.sort();
+    let at = |q: f64| {
+        let index = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    (at(0.5), at(0.95))
+}
