@@ -224,11 +224,8 @@ impl World {
         Ok(reqwest::blocking::Client::builder().pool_max_idle_per_host(16).build()?)
     }
 
+    /// Stops the server (waiting for it, from outside its runtime).
     pub fn stop(self) {
-        let _ = futures_executor(self.handle.stop(false));
+        actix_web::rt::System::new().block_on(self.handle.stop(false));
     }
-}
-
-fn futures_executor(future: impl std::future::Future<Output = ()>) {
-    actix_web::rt::System::new().block_on(future);
 }
