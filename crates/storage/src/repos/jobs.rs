@@ -382,7 +382,7 @@ impl JobRepo for Store {
     }
 
     fn acquire_job(&self, daemon: Uuid, now: DateTime<Utc>) -> RepoResult<Option<ProvisionerJob>> {
-        self.write(|conn, events| {
+        self.write(|conn, _| {
             let worker: DaemonRow =
                 provisioner_daemons::table.find(text(daemon)).select(DaemonRow::as_select()).first(conn)?;
             touch_daemon(conn, daemon, now)?;
@@ -394,12 +394,12 @@ impl JobRepo for Store {
                     .filter(provisioner_jobs::status.eq(JobStatus::Pending.as_str()))
                     .filter(provisioner_jobs::provisioner.eq_any(provisioners.clone()))
             };
-            // Which of the waiting tag sets this daemon can run: a few sets, not every job.
-            let waiting: Vec<String> = pending().select(provisioner_jobs::tag_set_id).distinct().load(conn)?;
-            let tags = tag_sets::load(conn, waiting.iter().chain([&worker.tag_set_id]))?;
-            let worker_tags = tags.get(&worker.tag_set_id).ok_or_else(|| Fail::corrupt("missing tag set"))?;
-            let runnable: Vec<&String> =
-                waiting.iter().filter(|set| tags.get(*set).is_some_and(|t| worker_tags.can_run(t))).collect();
+            // The tag sets this daemon can run, decided over the (small) table of distinct sets
+            // rather than over every waiting job.
+            let worker_tags = tag_sets::load(conn, [&worker.tag_set_id])?
+                .remove(&worker.tag_set_id)
+                .ok_or_else(|| Fail::corrupt("missing tag set"))?;
+            let runnable = tag_sets::runnable_by(conn, &worker_tags)?;
             if runnable.is_empty() {
                 return Ok(None);
             }
@@ -419,7 +419,8 @@ impl JobRepo for Store {
             diesel::update(provisioner_jobs::table.find(&row.id))
                 .set((StateChange::new(&state, now), provisioner_jobs::worker_id.eq(Some(text(daemon)))))
                 .execute(conn)?;
-            events.push(StoreEvent::JobChanged(id(&row.id)?));
+            // No notice: a job starting wakes nobody (followers wait for its lines or its end),
+            // and on PostgreSQL every NOTIFY serialises commits.
             load_job(conn, &row.id).map(Some)
         })
         .map_err(Into::into)

@@ -48,6 +48,23 @@ pub(crate) fn load<'a, R>(
     rows.into_iter().map(|(id, tags)| Ok((id, parse(&tags)?))).collect()
 }
 
+/// The ids of every stored tag set whose jobs a daemon with `daemon` tags may run.
+pub(crate) fn runnable_by<R>(conn: &mut AnyConnection, daemon: &Tags) -> Result<Vec<String>, Fail<R>> {
+    select_where(conn, |tags| daemon.can_run(tags))
+}
+
+fn select_where<R>(conn: &mut AnyConnection, keep: impl Fn(&Tags) -> bool) -> Result<Vec<String>, Fail<R>> {
+    let rows: Vec<(String, String)> =
+        provisioner_tag_sets::table.select((provisioner_tag_sets::id, provisioner_tag_sets::tags)).load(conn)?;
+    let mut ids = Vec::new();
+    for (id, tags) in rows {
+        if keep(&parse(&tags)?) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
 /// The ids of every stored tag set that contains the filter. There is one row per distinct
 /// tag set, not per job, so this stays small while the job history grows.
 pub(crate) fn matching<R>(conn: &mut AnyConnection, filter: &TagFilter) -> Result<Vec<String>, Fail<R>> {
