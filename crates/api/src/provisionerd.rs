@@ -52,6 +52,9 @@ enum Acquired {
     Unregistered,
 }
 
+/// The longest a running job goes without telling the server it is alive.
+const CHECK_IN: Duration = Duration::from_secs(1);
+
 /// How a job in hand ended.
 enum Outcome {
     Done,
@@ -191,19 +194,36 @@ impl Daemon {
         tracing::info!(job = %job.id, "running");
         let steps = self.args.log_lines.max(1);
         let step = self.args.job_duration / steps;
-        for n in 1..=steps {
-            tokio::select! {
-                _ = stop.as_mut() => {
-                    self.give_up(job).await?;
-                    return Ok(Outcome::Interrupted);
+        let mut canceled = false;
+        'steps: for n in 1..=steps {
+            // Report at least this often, so a cancellation is seen soon and the job never
+            // looks hung to the reaper, however long a step is.
+            let deadline = tokio::time::Instant::now() + step;
+            loop {
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
+                    break;
                 }
-                _ = tokio::time::sleep(step) => {}
+                tokio::select! {
+                    _ = stop.as_mut() => {
+                        self.give_up(job).await?;
+                        return Ok(Outcome::Interrupted);
+                    }
+                    _ = tokio::time::sleep((deadline - now).min(CHECK_IN)) => {}
+                }
+                if tokio::time::Instant::now() < deadline && self.update(job.id, Vec::new()).await?.canceled {
+                    canceled = true;
+                    break 'steps;
+                }
             }
             let reply = self.update(job.id, vec![line("info", &format!("echo: step {n} of {steps}"))]).await?;
             if reply.canceled {
-                self.update(job.id, vec![line("warn", "Canceled: stopping.")]).await?;
+                canceled = true;
                 break;
             }
+        }
+        if canceled {
+            self.update(job.id, vec![line("warn", "Canceled: stopping.")]).await?;
         }
         let response = self.post(&format!("/provisionerdaemons/{}/jobs/{}/complete", self.id, job.id)).send().await?;
         let done: ProvisionerJob = expect_json(response).await?;

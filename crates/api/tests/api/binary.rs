@@ -128,6 +128,14 @@ fn provisionerd(app: &TestApp, key: &str, name: &str, duration: &str) -> Child {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+async fn wait_for_status(owner: &crate::harness::Client, organization: uuid::Uuid, job: uuid::Uuid, status: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while owner.job(organization, job).await.body["status"] != status && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(owner.job(organization, job).await.body["status"], status, "job {job}");
+}
+
 async fn reference_daemons_run_jobs_and_fail_theirs_cleanly_when_interrupted(app: TestApp) {
     let owner = app.owner().await;
     let default = owner.get("/api/v2/organizations/default").await.id();
@@ -151,15 +159,19 @@ async fn reference_daemons_run_jobs_and_fail_theirs_cleanly_when_interrupted(app
         let expected = if job["tags"]["gpu"] == "yes" { "tagged" } else { "plain" };
         assert_eq!(job["worker_name"], expected);
     }
-    // A long job, interrupted: the daemon fails it before it exits.
+    // A long job, canceled while it runs: the daemon stops soon and the job ends canceled.
     signal(&plain, "TERM");
     assert_eq!(wait_exit(&mut plain, Duration::from_secs(10)), Some(0));
     let mut slow = provisionerd(&app, &fast, "slow", "60s");
+    let canceled = owner.create_job(default, json!({})).await;
+    wait_for_status(&owner, default, canceled, "running").await;
+    let cancel =
+        owner.post(&format!("/api/v2/organizations/{default}/provisionerjobs/{canceled}/cancel"), json!({})).await;
+    assert_eq!(cancel.status, 200);
+    wait_for_status(&owner, default, canceled, "canceled").await;
+    // Another, interrupted: the daemon fails it before it exits.
     let long = owner.create_job(default, json!({})).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while owner.job(default, long).await.body["status"] != "running" && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_status(&owner, default, long, "running").await;
     signal(&slow, "INT");
     assert_eq!(wait_exit(&mut slow, Duration::from_secs(10)), Some(0));
     let failed = owner.job(default, long).await.body;
