@@ -44,6 +44,7 @@ impl Application {
                         .app_data(extract::json_config())
                         .wrap(from_fn(reject_unknown_query_params))
                         .wrap(TracingLogger::default())
+                        .wrap(from_fn(extract::hide_query_token))
                 })
                 .service(utoipa_actix_web::scope("/api/v2").configure(routes::api_v2))
                 .configure(routes::root)

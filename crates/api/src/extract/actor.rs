@@ -1,4 +1,7 @@
-use actix_web::HttpRequest;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest};
 use domain::auth::{ApiKey, ApiToken, AuthFailure, check_key};
 use domain::authz::{Action, Decision, Subject, decide};
 use domain::repo::{ApiKeyRepo, UserLookup, UserRepo};
@@ -38,19 +41,39 @@ impl Actor {
     }
 }
 
+/// A token that came in the query string, taken out of the URL before anything logs it.
+#[derive(Debug, Clone)]
+struct QueryToken(String);
+
+/// Middleware, outermost: moves `coder_session_token` from the query string into the
+/// request, so request logs and error reports never carry a secret.
+pub async fn hide_query_token(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let query = req.query_string();
+    if query.contains(SESSION_COOKIE) {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+        let (tokens, kept): (Vec<_>, Vec<_>) = pairs.into_iter().partition(|(name, _)| name == SESSION_COOKIE);
+        if let Some((_, token)) = tokens.into_iter().next() {
+            let rest = serde_urlencoded::to_string(&kept).unwrap_or_default();
+            let path = req.path().to_owned();
+            let target = if rest.is_empty() { path } else { format!("{path}?{rest}") };
+            if let Ok(uri) = target.parse() {
+                req.head_mut().uri = uri;
+            }
+            req.extensions_mut().insert(QueryToken(token));
+        }
+    }
+    next.call(req).await
+}
+
 /// The token, from the first source that has one: the `coder_session_token` cookie, the
 /// query parameter of that name, the `Coder-Session-Token` header, `Authorization: Bearer`.
 pub fn token_from_request(req: &HttpRequest) -> Option<String> {
     let non_empty = |value: String| (!value.is_empty()).then_some(value);
     let from_cookie = || req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()).and_then(non_empty);
-    let from_query = || {
-        serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
-            .ok()?
-            .into_iter()
-            .find(|(name, _)| name == SESSION_COOKIE)
-            .map(|(_, value)| value)
-            .and_then(non_empty)
-    };
+    let from_query = || req.extensions().get::<QueryToken>().map(|token| token.0.clone()).and_then(non_empty);
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).map(str::to_owned);
     let from_header = || header(SESSION_HEADER).and_then(non_empty);
     let from_bearer = || {

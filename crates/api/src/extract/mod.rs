@@ -10,7 +10,7 @@ pub mod peer;
 mod query;
 mod user;
 
-pub use actor::{Actor, SESSION_COOKIE, token_from_request};
+pub use actor::{Actor, SESSION_COOKIE, hide_query_token, token_from_request};
 pub use daemon::{DAEMON_KEY_HEADER, DaemonKey, KeyDaemon};
 pub use json::{Json, json_config};
 pub use organization::InOrganization;

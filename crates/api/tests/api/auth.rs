@@ -101,6 +101,11 @@ async fn a_token_is_read_from_cookie_query_header_and_bearer(app: TestApp) {
         let reply = anonymous.send(request).await;
         assert_eq!((reply.status, reply.body["username"].clone()), (200, json!("owner")));
     }
+    // Taken out of the URL before logging, the token leaves the other parameters intact.
+    let with_others = anonymous.get(&format!("/api/v2/organizations?coder_session_token={token}")).await;
+    assert_eq!(with_others.status, 200);
+    let jobs = format!("/api/v2/organizations/default/provisionerjobs?limit=abc&coder_session_token={token}");
+    assert_eq!(anonymous.get(&jobs).await.body["validations"][0]["field"], "limit");
     // The cookie comes first: a bad cookie is not rescued by a good header.
     let both = anonymous
         .request(reqwest::Method::GET, me)
