@@ -280,7 +280,7 @@ fn finish(
 
 impl JobRepo for Store {
     fn create_job(&self, new: &NewJob, liveness: Liveness, now: DateTime<Utc>) -> RepoResult<QueuedJobView> {
-        self.write(|conn, events| {
+        let created = self.write(|conn, events| {
             let job = text(Uuid::now_v7());
             let tag_set = tag_sets::ensure(conn, &new.tags)?;
             let state = JobState::default();
@@ -300,7 +300,10 @@ impl JobRepo for Store {
                 ))
                 .execute(conn)?;
             events.push(StoreEvent::QueueChanged);
-            let created = load_job(conn, &job)?;
+            load_job(conn, &job)
+        })?;
+        // Its place in the queue is read after the commit: the write lock is not held for it.
+        self.read(|conn| {
             with_queue(conn, new.organization_id, vec![created], liveness, now)?.pop().ok_or(Fail::NotFound)
         })
         .map_err(Into::into)
@@ -388,12 +391,6 @@ impl JobRepo for Store {
             touch_daemon(conn, daemon, now)?;
             let provisioners: Vec<String> =
                 provisioners_of(&worker.provisioners).iter().map(|p| p.as_str().to_owned()).collect();
-            let pending = || {
-                provisioner_jobs::table
-                    .filter(provisioner_jobs::organization_id.eq(worker.organization_id.clone()))
-                    .filter(provisioner_jobs::status.eq(JobStatus::Pending.as_str()))
-                    .filter(provisioner_jobs::provisioner.eq_any(provisioners.clone()))
-            };
             // The tag sets this daemon can run, decided over the (small) table of distinct sets
             // rather than over every waiting job.
             let worker_tags = tag_sets::load(conn, [&worker.tag_set_id])?
@@ -403,7 +400,10 @@ impl JobRepo for Store {
             if runnable.is_empty() {
                 return Ok(None);
             }
-            let oldest = pending()
+            let oldest = provisioner_jobs::table
+                .filter(provisioner_jobs::organization_id.eq(worker.organization_id.clone()))
+                .filter(provisioner_jobs::status.eq(JobStatus::Pending.as_str()))
+                .filter(provisioner_jobs::provisioner.eq_any(provisioners))
                 .filter(provisioner_jobs::tag_set_id.eq_any(runnable))
                 .order((provisioner_jobs::created_at, provisioner_jobs::id))
                 .limit(1);
