@@ -28,6 +28,7 @@ fn self_change(refusal: SelfChange) -> ApiError {
     }
 }
 
+/// List organization members
 #[utoipa::path(
     tag = "Members",
     operation_id = "list-organization-members",
@@ -43,6 +44,7 @@ pub async fn list(state: web::Data<AppState>, scope: InOrganization) -> Result<H
     Ok(respond::ok(&members.into_iter().map(OrganizationMemberWithUserData::from).collect::<Vec<_>>()))
 }
 
+/// Add organization member
 #[utoipa::path(
     tag = "Members",
     operation_id = "add-organization-member",
@@ -74,6 +76,7 @@ pub async fn add(
     }
 }
 
+/// Remove organization member
 #[utoipa::path(
     tag = "Members",
     operation_id = "remove-organization-member",
@@ -105,6 +108,7 @@ pub async fn remove(
     }
 }
 
+/// Assign role to organization member
 #[utoipa::path(
     tag = "Members",
     operation_id = "assign-role-to-organization-member",

@@ -13,6 +13,7 @@ use crate::state::{AppState, now};
 use crate::wire::organizations::{CreateOrganizationRequest, Organization, UpdateOrganizationRequest};
 use crate::wire::{Response, ValidationError};
 
+/// Get organizations
 #[utoipa::path(
     tag = "Organizations",
     operation_id = "get-organizations",
@@ -26,6 +27,7 @@ pub async fn list(state: web::Data<AppState>, actor: Actor) -> Result<HttpRespon
     Ok(respond::ok(&organizations.into_iter().map(Organization::from).collect::<Vec<_>>()))
 }
 
+/// Create organization
 #[utoipa::path(
     tag = "Organizations",
     operation_id = "create-organization",
@@ -54,6 +56,7 @@ pub async fn create(
     }
 }
 
+/// Get organization by ID
 #[utoipa::path(
     tag = "Organizations",
     operation_id = "get-organization-by-id",
@@ -66,6 +69,7 @@ pub async fn get(scope: InOrganization) -> Result<HttpResponse, ApiError> {
     Ok(respond::ok(&Organization::from(scope.organization)))
 }
 
+/// Update organization
 #[utoipa::path(
     tag = "Organizations",
     operation_id = "update-organization",
@@ -100,6 +104,7 @@ pub async fn update(
     }
 }
 
+/// Delete organization
 #[utoipa::path(
     tag = "Organizations",
     operation_id = "delete-organization",

@@ -20,6 +20,7 @@ use crate::wire::checks::{Checks, checked};
 use crate::wire::provisioner::daemon::{FailJobRequest, RegisterRequest, UpdateJobRequest, UpdateJobResponse};
 use crate::wire::provisioner::{ProvisionerDaemon, ProvisionerJob};
 
+/// Get provisioner daemons
 #[utoipa::path(
     tag = "Provisioning",
     operation_id = "get-provisioner-daemons",
@@ -62,6 +63,7 @@ fn daemon_name(raw: &str) -> Result<String, FieldError> {
     Ok(raw.to_owned())
 }
 
+/// Register provisioner daemon
 #[utoipa::path(
     tag = "Provisioner daemons",
     operation_id = "register-provisioner-daemon",
@@ -99,6 +101,7 @@ pub async fn register(
     Ok(respond::ok(&ProvisionerDaemon::new(daemon, state.settings.liveness, now())))
 }
 
+/// Provisioner daemon heartbeat
 #[utoipa::path(
     tag = "Provisioner daemons",
     operation_id = "provisioner-daemon-heartbeat",
@@ -116,6 +119,7 @@ pub async fn heartbeat(state: web::Data<AppState>, daemon: KeyDaemon) -> Result<
 /// Looks again at least this often while waiting, in case a notice was missed.
 const SAFETY_POLL: Duration = Duration::from_secs(5);
 
+/// Acquire provisioner job
 #[utoipa::path(
     tag = "Provisioner daemons",
     operation_id = "acquire-provisioner-job",
@@ -188,6 +192,7 @@ fn refusal(error: OpError<DaemonJobRefusal>) -> ApiError {
     }
 }
 
+/// Update provisioner job
 #[utoipa::path(
     tag = "Provisioner daemons",
     operation_id = "update-provisioner-job",
@@ -218,6 +223,7 @@ pub async fn update(
     Ok(respond::ok(&UpdateJobResponse { canceled: outcome.canceled }))
 }
 
+/// Complete provisioner job
 #[utoipa::path(
     tag = "Provisioner daemons",
     operation_id = "complete-provisioner-job",
@@ -242,6 +248,7 @@ pub async fn complete(
     Ok(respond::ok(&ProvisionerJob::new(done, QueueInfo::default())))
 }
 
+/// Fail provisioner job
 #[utoipa::path(
     tag = "Provisioner daemons",
     operation_id = "fail-provisioner-job",

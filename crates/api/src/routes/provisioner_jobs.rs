@@ -32,6 +32,7 @@ pub(super) async fn readable_job(
     Ok(view)
 }
 
+/// Get provisioner jobs
 #[utoipa::path(
     tag = "Provisioning",
     operation_id = "get-provisioner-jobs",
@@ -78,6 +79,7 @@ pub async fn list(
     Ok(respond::ok(&views.into_iter().map(ProvisionerJob::from).collect::<Vec<_>>()))
 }
 
+/// Get provisioner job
 #[utoipa::path(
     tag = "Provisioning",
     operation_id = "get-provisioner-job",
@@ -100,6 +102,7 @@ pub async fn get(
     Ok(respond::ok(&ProvisionerJob::from(view)))
 }
 
+/// Create provisioner job
 #[utoipa::path(
     tag = "Provisioning",
     operation_id = "create-provisioner-job",
@@ -125,6 +128,7 @@ pub async fn create(
     Ok(respond::created(&ProvisionerJob::from(view)))
 }
 
+/// Cancel provisioner job
 #[utoipa::path(
     tag = "Provisioning",
     operation_id = "cancel-provisioner-job",
@@ -156,6 +160,7 @@ pub async fn cancel(
     }
 }
 
+/// Get provisioner job logs
 #[utoipa::path(
     tag = "Provisioning",
     operation_id = "get-provisioner-job-logs",

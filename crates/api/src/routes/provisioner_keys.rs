@@ -15,6 +15,7 @@ use crate::wire::checks::Checks;
 use crate::wire::provisioner::{CreateProvisionerKeyRequest, CreateProvisionerKeyResponse, ProvisionerKey};
 use crate::wire::{Response, ValidationError};
 
+/// List provisioner key
 #[utoipa::path(
     tag = "Provisioning",
     operation_id = "list-provisioner-key",
@@ -30,6 +31,7 @@ pub async fn list(state: web::Data<AppState>, scope: InOrganization) -> Result<H
     Ok(respond::ok(&keys.into_iter().map(ProvisionerKey::from).collect::<Vec<_>>()))
 }
 
+/// Create provisioner key
 #[utoipa::path(
     tag = "Provisioning",
     operation_id = "create-provisioner-key",
@@ -74,6 +76,7 @@ pub async fn create(
     }
 }
 
+/// Delete provisioner key
 #[utoipa::path(
     tag = "Provisioning",
     operation_id = "delete-provisioner-key",

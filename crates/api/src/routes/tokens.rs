@@ -29,6 +29,7 @@ fn check_scopes(request: &CreateTokenRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Create token API key
 #[utoipa::path(
     tag = "Users",
     operation_id = "create-token-api-key",
@@ -75,6 +76,7 @@ pub async fn create_token(
     }
 }
 
+/// Get user tokens
 #[utoipa::path(
     tag = "Users",
     operation_id = "get-user-tokens",
@@ -106,6 +108,7 @@ pub async fn list_tokens(
     Ok(respond::ok(&listed))
 }
 
+/// Delete API key
 #[utoipa::path(
     tag = "Users",
     operation_id = "delete-api-key",

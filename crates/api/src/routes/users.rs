@@ -47,6 +47,7 @@ fn new_user(identity: Identity, hashed_password: String, organization_ids: Vec<u
     }
 }
 
+/// Check initial user created
 #[utoipa::path(
     tag = "Users",
     operation_id = "check-initial-user-created",
@@ -64,6 +65,7 @@ pub async fn get_first_user(state: web::Data<AppState>) -> Result<HttpResponse, 
     }
 }
 
+/// Create initial user
 #[utoipa::path(
     tag = "Users",
     operation_id = "create-initial-user",
@@ -105,6 +107,7 @@ fn session_cookie(value: String, max_age: Option<CookieDuration>, secure: bool) 
     cookie
 }
 
+/// Log in user
 #[utoipa::path(
     tag = "Authorization",
     operation_id = "log-in-user",
@@ -151,6 +154,7 @@ pub async fn login(state: web::Data<AppState>, body: Json<LoginWithPasswordReque
     Ok(response)
 }
 
+/// Log out user
 #[utoipa::path(
     tag = "Authorization",
     operation_id = "log-out-user",
@@ -167,6 +171,7 @@ pub async fn logout(state: web::Data<AppState>, actor: Actor) -> Result<HttpResp
     Ok(response)
 }
 
+/// Get users
 #[utoipa::path(
     tag = "Users",
     operation_id = "get-users",
@@ -180,6 +185,7 @@ pub async fn list_users(state: web::Data<AppState>, actor: Actor) -> Result<Http
     Ok(respond::ok(&GetUsersResponse { count: users.len(), users }))
 }
 
+/// Create new user
 #[utoipa::path(
     tag = "Users",
     operation_id = "create-new-user",
@@ -211,6 +217,7 @@ pub async fn create_user(
     }
 }
 
+/// Get user by name
 #[utoipa::path(
     tag = "Users",
     operation_id = "get-user-by-name",
@@ -223,6 +230,7 @@ pub async fn get_user(target: TargetUser) -> Result<HttpResponse, ApiError> {
     Ok(respond::ok(&User::from(target.user)))
 }
 
+/// Assign role to user
 #[utoipa::path(
     tag = "Users",
     operation_id = "assign-role-to-user",
@@ -249,6 +257,7 @@ pub async fn update_site_roles(
     Ok(respond::ok(&User::from(updated)))
 }
 
+/// Delete user
 #[utoipa::path(
     tag = "Users",
     operation_id = "delete-user",
@@ -288,6 +297,7 @@ async fn set_status(state: &AppState, target: TargetUser, status: UserStatus) ->
     Ok(respond::ok(&User::from(updated)))
 }
 
+/// Suspend user account
 #[utoipa::path(
     tag = "Users",
     operation_id = "suspend-user-account",
@@ -300,6 +310,7 @@ pub async fn suspend_user(state: web::Data<AppState>, target: TargetUser) -> Res
     set_status(&state, target, UserStatus::Suspended).await
 }
 
+/// Activate user account
 #[utoipa::path(
     tag = "Users",
     operation_id = "activate-user-account",
@@ -312,6 +323,7 @@ pub async fn activate_user(state: web::Data<AppState>, target: TargetUser) -> Re
     set_status(&state, target, UserStatus::Active).await
 }
 
+/// Get organizations by user
 #[utoipa::path(
     tag = "Users",
     operation_id = "get-organizations-by-user",
@@ -326,6 +338,7 @@ pub async fn user_organizations(state: web::Data<AppState>, target: TargetUser) 
     Ok(respond::ok(&organizations.into_iter().map(Organization::from).collect::<Vec<_>>()))
 }
 
+/// Get organization by user and organization name
 #[utoipa::path(
     tag = "Users",
     operation_id = "get-organization-by-user-and-organization-name",
