@@ -216,6 +216,29 @@ impl TestApp {
     }
 }
 
+/// The usual people: an owner; `acme` with an organization admin and a member; `other` with
+/// an outsider (a member of another organization).
+pub struct Cast {
+    pub owner: Client,
+    pub acme: Uuid,
+    pub admin: Client,
+    pub member: Client,
+    pub outsider: Client,
+}
+
+impl TestApp {
+    pub async fn cast(&self) -> Cast {
+        let owner = self.owner().await;
+        let acme = owner.create_organization("acme").await;
+        let other = owner.create_organization("other").await;
+        let admin = self.user(&owner, "admin", &[acme]).await;
+        owner.make_admin(acme, &admin).await;
+        let member = self.user(&owner, "member", &[acme]).await;
+        let outsider = self.user(&owner, "outsider", &[other]).await;
+        Cast { owner, acme, admin, member, outsider }
+    }
+}
+
 /// Writes `async fn name(app: TestApp)` once and runs it on SQLite and on PostgreSQL.
 #[macro_export]
 macro_rules! on_both_backends {

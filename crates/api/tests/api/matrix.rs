@@ -5,7 +5,7 @@ use api::routes::table::RouteTable;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::harness::{Client, PASSWORD, TestApp, TestDaemon};
+use crate::harness::{Cast, Client, PASSWORD, TestApp, TestDaemon};
 use crate::on_both_backends;
 
 on_both_backends!(every_route_answers_each_caller_as_the_contract_says);
@@ -83,13 +83,7 @@ struct World {
 
 impl World {
     async fn new(app: TestApp) -> Self {
-        let owner = app.owner().await;
-        let acme = owner.create_organization("acme").await;
-        let other = owner.create_organization("other").await;
-        let admin = app.user(&owner, "admin", &[acme]).await;
-        owner.make_admin(acme, &admin).await;
-        let member = app.user(&owner, "member", &[acme]).await;
-        let outsider = app.user(&owner, "outsider", &[other]).await;
+        let Cast { owner, acme, admin, member, outsider, .. } = app.cast().await;
         let job = owner.create_job(acme, json!({})).await;
         let key = owner.create_key(acme, "runner", json!({})).await;
         let daemon = app.daemon(&key, "runner").await;

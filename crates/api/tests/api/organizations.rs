@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::harness::{TestApp, masked};
+use crate::harness::{Cast, TestApp, masked};
 use crate::on_both_backends;
 
 const NOT_FOUND: &str = "Resource not found or you do not have access to this resource";
@@ -242,13 +242,7 @@ async fn only_owners_create_organizations(app: TestApp) {
 }
 
 async fn members_read_admins_change_outsiders_see_nothing(app: TestApp) {
-    let owner = app.owner().await;
-    let acme = owner.create_organization("acme").await;
-    let other = owner.create_organization("other").await;
-    let member = app.user(&owner, "member", &[acme]).await;
-    let admin = app.user(&owner, "admin", &[acme]).await;
-    owner.make_admin(acme, &admin).await;
-    let outsider = app.user(&owner, "outsider", &[other]).await;
+    let Cast { acme, member, admin, outsider, .. } = app.cast().await;
     assert_eq!(member.get(&path(acme)).await.status, 200);
     let forbidden = member.patch(&path(acme), json!({ "display_name": "Mine" })).await;
     assert_eq!((forbidden.status, forbidden.body["message"].clone()), (403, json!("Forbidden.")));

@@ -9,7 +9,7 @@ use domain::repo::JobRepo;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::harness::{Client, Reply, TestApp};
+use crate::harness::{Cast, Client, Reply, TestApp};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -213,12 +213,7 @@ async fn a_single_job_is_found_by_id_only_in_its_organization(app: TestApp) {
 }
 
 async fn members_see_only_the_jobs_they_started(app: TestApp) {
-    let owner = app.owner().await;
-    let acme = owner.create_organization("acme").await;
-    let member = app.user(&owner, "member", &[acme]).await;
-    let admin = app.user(&owner, "admin", &[acme]).await;
-    owner.make_admin(acme, &admin).await;
-    let outsider = app.user(&owner, "outsider", &[]).await;
+    let Cast { owner, acme, member, admin, outsider, .. } = app.cast().await;
     let mine = member.create_job(acme, json!({})).await;
     let theirs = owner.create_job(acme, json!({})).await;
     assert_eq!(ids(&list(&member, acme, "").await), vec![mine]);

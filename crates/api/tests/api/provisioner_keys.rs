@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::harness::TestApp;
+use crate::harness::{Cast, TestApp};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -62,12 +62,7 @@ async fn key_names_follow_coders_rules(app: TestApp) {
 }
 
 async fn only_owners_and_admins_manage_keys(app: TestApp) {
-    let owner = app.owner().await;
-    let acme = owner.create_organization("acme").await;
-    let member = app.user(&owner, "member", &[acme]).await;
-    let admin = app.user(&owner, "admin", &[acme]).await;
-    owner.make_admin(acme, &admin).await;
-    let outsider = app.user(&owner, "outsider", &[]).await;
+    let Cast { acme, member, admin, outsider, .. } = app.cast().await;
     assert_eq!(admin.post(&keys_path(acme), json!({ "name": "mine" })).await.status, 201);
     assert_eq!(member.get(&keys_path(acme)).await.status, 403);
     assert_eq!(member.post(&keys_path(acme), json!({ "name": "x" })).await.status, 403);
