@@ -92,14 +92,6 @@ impl ApiError {
         tracing::warn!(cause = %chain(cause), "database unavailable");
         Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE)
     }
-
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    pub fn body(&self) -> &Response {
-        &self.body
-    }
 }
 
 /// `outer: inner: innermost`, so a log line carries the whole cause.

@@ -77,10 +77,6 @@ impl Subject {
         self.site_roles.contains(&SiteRole::Owner)
     }
 
-    pub fn is_member_of(&self, organization: Uuid) -> bool {
-        self.memberships.contains_key(&organization)
-    }
-
     /// Owners act as admins of every organization.
     fn access(&self, organization: Uuid) -> OrgAccess {
         if self.is_owner() {

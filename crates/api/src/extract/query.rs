@@ -72,20 +72,6 @@ impl QueryParams {
         }
     }
 
-    /// A 64-bit integer.
-    pub fn int64(&mut self, name: &str, default: i64) -> i64 {
-        let Some(raw) = self.single(name) else {
-            return default;
-        };
-        match raw.parse::<i64>() {
-            Ok(value) => value,
-            Err(_) => {
-                self.fail(name, format!("Query param {name:?} must be a valid 64-bit integer: strconv.ParseInt: parsing {raw:?}: invalid syntax"));
-                default
-            }
-        }
-    }
-
     /// Go's `strconv.ParseBool`: 1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False.
     pub fn boolean(&mut self, name: &str, default: bool) -> bool {
         let Some(raw) = self.single(name) else {

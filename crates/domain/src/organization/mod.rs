@@ -60,10 +60,6 @@ pub struct OrganizationPatch {
 }
 
 impl OrganizationPatch {
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-
     /// The organization as it will be after the change.
     pub fn apply_to(&self, organization: &Organization, now: DateTime<Utc>) -> Organization {
         let mut changed = organization.clone();

@@ -83,12 +83,6 @@ pub struct ProvisionerDaemon {
     pub previous_job: Option<DaemonJob>,
 }
 
-impl ProvisionerDaemon {
-    pub fn offers(&self, provisioner: &ProvisionerType) -> bool {
-        self.provisioners.contains(provisioner)
-    }
-}
-
 /// A daemon announcing itself with a key: registered under `name` in the key's organization.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDaemon {
