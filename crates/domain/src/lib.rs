@@ -5,6 +5,8 @@
 //! positions, authorization), and the repository traits a store implements. No HTTP, no SQL,
 //! no clock: a rule that needs "now" takes it as an argument.
 
+mod closed_set;
+
 pub mod auth;
 pub mod authz;
 pub mod membership;

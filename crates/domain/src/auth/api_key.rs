@@ -4,25 +4,14 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::secret::hash_secret;
+use crate::closed_set::closed_set;
 use crate::validation::FieldError;
 
-/// What a key was made by: signing in (a session that slides) or asking for a token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LoginType {
-    Password,
-    Token,
-}
-
-impl LoginType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Password => "password",
-            Self::Token => "token",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Password, Self::Token].into_iter().find(|t| t.as_str() == raw)
+closed_set! {
+    /// What a key was made by: signing in (a session that slides) or asking for a token.
+    pub enum LoginType {
+        Password => "password",
+        Token => "token",
     }
 }
 

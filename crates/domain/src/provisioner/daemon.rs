@@ -4,6 +4,7 @@ use uuid::Uuid;
 use super::job::ProvisionerType;
 use super::status::JobStatus;
 use super::tags::Tags;
+use crate::closed_set::closed_set;
 
 /// When a daemon counts as online: seen within `stale_after` (90 s by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,20 +39,11 @@ impl Liveness {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DaemonStatus {
-    Offline,
-    Idle,
-    Busy,
-}
-
-impl DaemonStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Offline => "offline",
-            Self::Idle => "idle",
-            Self::Busy => "busy",
-        }
+closed_set! {
+    pub enum DaemonStatus {
+        Offline => "offline",
+        Idle => "idle",
+        Busy => "busy",
     }
 }
 

@@ -4,36 +4,23 @@ use uuid::Uuid;
 
 use super::status::{JobState, JobStatus};
 use super::tags::Tags;
+use crate::closed_set::closed_set;
 use crate::validation::FieldError;
 
-/// What a job does; the daemon decides how.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JobType {
-    TemplateVersionImport,
-    WorkspaceBuild,
-    TemplateVersionDryRun,
-}
-
-impl JobType {
-    pub const ALL: [Self; 3] = [Self::TemplateVersionImport, Self::WorkspaceBuild, Self::TemplateVersionDryRun];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::TemplateVersionImport => "template_version_import",
-            Self::WorkspaceBuild => "workspace_build",
-            Self::TemplateVersionDryRun => "template_version_dry_run",
-        }
+closed_set! {
+    /// What a job does; the daemon decides how.
+    pub enum JobType {
+        TemplateVersionImport => "template_version_import",
+        WorkspaceBuild => "workspace_build",
+        TemplateVersionDryRun => "template_version_dry_run",
     }
-
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        Self::ALL.into_iter().find(|t| t.as_str() == raw).ok_or_else(|| {
-            FieldError::new(
-                "type",
-                "oneof",
-                raw,
-                "must be one of template_version_import, workspace_build, template_version_dry_run",
-            )
-        })
+    else |raw| -> FieldError {
+        FieldError::new(
+            "type",
+            "oneof",
+            raw,
+            "must be one of template_version_import, workspace_build, template_version_dry_run",
+        )
     }
 }
 
@@ -63,25 +50,14 @@ impl ProvisionerType {
     }
 }
 
-/// Error codes a daemon may fail a job with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobErrorCode {
-    RequiredTemplateVariables,
-    InsufficientQuota,
-}
-
-impl JobErrorCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RequiredTemplateVariables => "REQUIRED_TEMPLATE_VARIABLES",
-            Self::InsufficientQuota => "INSUFFICIENT_QUOTA",
-        }
+closed_set! {
+    /// Error codes a daemon may fail a job with.
+    pub enum JobErrorCode {
+        RequiredTemplateVariables => "REQUIRED_TEMPLATE_VARIABLES",
+        InsufficientQuota => "INSUFFICIENT_QUOTA",
     }
-
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        [Self::RequiredTemplateVariables, Self::InsufficientQuota].into_iter().find(|c| c.as_str() == raw).ok_or_else(
-            || FieldError::new("error_code", "oneof", raw, "must be REQUIRED_TEMPLATE_VARIABLES or INSUFFICIENT_QUOTA"),
-        )
+    else |raw| -> FieldError {
+        FieldError::new("error_code", "oneof", raw, "must be REQUIRED_TEMPLATE_VARIABLES or INSUFFICIENT_QUOTA")
     }
 }
 

@@ -1,57 +1,29 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::closed_set::closed_set;
 use crate::validation::FieldError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogLevel {
-    Trace,
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
-
-impl LogLevel {
-    const ALL: [Self; 5] = [Self::Trace, Self::Debug, Self::Info, Self::Warn, Self::Error];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Trace => "trace",
-            Self::Debug => "debug",
-            Self::Info => "info",
-            Self::Warn => "warn",
-            Self::Error => "error",
-        }
+closed_set! {
+    pub enum LogLevel {
+        Trace => "trace",
+        Debug => "debug",
+        Info => "info",
+        Warn => "warn",
+        Error => "error",
     }
-
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        Self::ALL
-            .into_iter()
-            .find(|l| l.as_str() == raw)
-            .ok_or_else(|| FieldError::new("log_level", "oneof", raw, "must be one of trace, debug, info, warn, error"))
+    else |raw| -> FieldError {
+        FieldError::new("log_level", "oneof", raw, "must be one of trace, debug, info, warn, error")
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogSource {
-    ProvisionerDaemon,
-    Provisioner,
-}
-
-impl LogSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ProvisionerDaemon => "provisioner_daemon",
-            Self::Provisioner => "provisioner",
-        }
+closed_set! {
+    pub enum LogSource {
+        ProvisionerDaemon => "provisioner_daemon",
+        Provisioner => "provisioner",
     }
-
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        [Self::ProvisionerDaemon, Self::Provisioner]
-            .into_iter()
-            .find(|s| s.as_str() == raw)
-            .ok_or_else(|| FieldError::new("log_source", "oneof", raw, "must be provisioner_daemon or provisioner"))
+    else |raw| -> FieldError {
+        FieldError::new("log_source", "oneof", raw, "must be provisioner_daemon or provisioner")
     }
 }
 

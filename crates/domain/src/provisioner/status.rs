@@ -1,39 +1,24 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-/// A job's status, derived from its timestamps and error (never stored on its own terms).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum JobStatus {
-    Pending,
-    Running,
-    Succeeded,
-    Canceling,
-    Canceled,
-    Failed,
-    /// Exists in Coder's enum only; no job is ever in it.
-    Unknown,
+use crate::closed_set::closed_set;
+
+closed_set! {
+    /// A job's status, derived from its timestamps and error (never stored on its own terms).
+    #[derive(PartialOrd, Ord)]
+    pub enum JobStatus {
+        Pending => "pending",
+        Running => "running",
+        Succeeded => "succeeded",
+        Canceling => "canceling",
+        Canceled => "canceled",
+        Failed => "failed",
+        /// Exists in Coder's enum only; no job is ever in it.
+        Unknown => "unknown",
+    }
 }
 
 impl JobStatus {
-    pub const ALL: [Self; 7] =
-        [Self::Pending, Self::Running, Self::Succeeded, Self::Canceling, Self::Canceled, Self::Failed, Self::Unknown];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Running => "running",
-            Self::Succeeded => "succeeded",
-            Self::Canceling => "canceling",
-            Self::Canceled => "canceled",
-            Self::Failed => "failed",
-            Self::Unknown => "unknown",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw)
-    }
-
     /// Pending, running or canceling: the job still needs a daemon or holds one.
     pub fn is_active(self) -> bool {
         matches!(self, Self::Pending | Self::Running | Self::Canceling)

@@ -16,28 +16,18 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::authz::Subject;
+use crate::closed_set::closed_set;
 use crate::membership::{OrgRole, SiteRole};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum UserStatus {
-    Active,
-    Dormant,
-    Suspended,
+closed_set! {
+    pub enum UserStatus {
+        Active => "active",
+        Dormant => "dormant",
+        Suspended => "suspended",
+    }
 }
 
 impl UserStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Dormant => "dormant",
-            Self::Suspended => "suspended",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Active, Self::Dormant, Self::Suspended].into_iter().find(|s| s.as_str() == raw)
-    }
-
     /// Only suspended users are refused; a dormant user becomes active again by signing in.
     pub fn may_sign_in(self) -> bool {
         self != Self::Suspended
