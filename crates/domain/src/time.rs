@@ -1,4 +1,4 @@
-//! Time as the API carries it: UTC instants at most microsecond precision, Go's renderings,
+//! Time as the API carries it: UTC instants of at most microsecond precision, Go's renderings,
 //! and durations written as Go writes them (`90s`, `1h30m`).
 
 use std::time::Duration as StdDuration;

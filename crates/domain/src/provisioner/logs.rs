@@ -5,11 +5,17 @@ use crate::closed_set::closed_set;
 use crate::validation::FieldError;
 
 closed_set! {
+    /// How much a log line matters.
     pub enum LogLevel {
+        /// Finest detail.
         Trace => "trace",
+        /// Detail.
         Debug => "debug",
+        /// Progress.
         Info => "info",
+        /// Something to look at.
         Warn => "warn",
+        /// Something went wrong.
         Error => "error",
     }
     else |raw| -> FieldError {
@@ -18,8 +24,11 @@ closed_set! {
 }
 
 closed_set! {
+    /// Who wrote a log line.
     pub enum LogSource {
+        /// The daemon itself.
         ProvisionerDaemon => "provisioner_daemon",
+        /// The provisioner the daemon runs (Terraform, echo).
         Provisioner => "provisioner",
     }
     else |raw| -> FieldError {
@@ -30,26 +39,39 @@ closed_set! {
 /// A stored log line; ids grow with every line written, so `after=<id>` pages forward.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
+    /// Its id; later lines have larger ids.
     pub id: i64,
+    /// The job it belongs to.
     pub job_id: Uuid,
+    /// When it was stored.
     pub created_at: DateTime<Utc>,
+    /// Who wrote it.
     pub source: LogSource,
+    /// How much it matters.
     pub level: LogLevel,
+    /// The step of the job it belongs to (`plan`, `apply`, ...).
     pub stage: String,
+    /// The text.
     pub output: String,
 }
 
+/// A log line a daemon sends, already checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewLogLine {
+    /// Who wrote it.
     pub source: LogSource,
+    /// How much it matters.
     pub level: LogLevel,
+    /// The step of the job it belongs to.
     pub stage: String,
+    /// The text.
     pub output: String,
 }
 
 /// How much log output a job may keep (1 MiB of `output` text by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogBudget {
+    /// The most `output` text a job keeps, in bytes, over all its lines.
     pub max_bytes: u64,
 }
 
@@ -73,6 +95,7 @@ impl LogBudget {
         (lines.len(), false)
     }
 
+    /// The bytes `lines` count against a budget: their `output` text only.
     pub fn bytes_of(lines: &[NewLogLine]) -> u64 {
         lines.iter().map(|line| line.output.len() as u64).sum()
     }
