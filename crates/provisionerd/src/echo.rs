@@ -43,6 +43,9 @@ const CHECK_IN: Duration = Duration::from_secs(1);
 /// How long to wait after a failed `acquire` before trying again.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
 
+/// On stop, how long an `acquire` in flight may take to bring a job the server handed over.
+const LAST_ANSWER_WAIT: Duration = Duration::from_secs(2);
+
 /// How a job in hand ended.
 enum Outcome {
     Done,
@@ -105,7 +108,7 @@ impl EchoDaemon {
                     _ = stop.as_mut() => {
                         // The server may have handed over a job just as the stop came: the
                         // answer is then on its way. Such a job is failed, not left running.
-                        if let Ok(Ok(Some(job))) = tokio::time::timeout(RETRY_AFTER, acquire).await {
+                        if let Ok(Ok(Some(job))) = tokio::time::timeout(LAST_ANSWER_WAIT, acquire).await {
                             self.give_up(&job).await?;
                         }
                         return Ok(());
