@@ -85,44 +85,5 @@ impl From<ServeArgs> for ServerConfig {
     }
 }
 
-/// Go's duration syntax: a sequence of numbers with units `h`, `m`, `s`, `ms` (`1h30m`, `90s`).
-pub fn parse_duration(raw: &str) -> Result<StdDuration, String> {
-    let invalid = || format!("invalid duration {raw:?}: use a number with a unit, like 90s, 30m or 168h");
-    if raw.is_empty() {
-        return Err(invalid());
-    }
-    let mut total = StdDuration::ZERO;
-    let mut rest = raw;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?;
-        let value: u64 = rest[..digits].parse().map_err(|_| invalid())?;
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "h" => StdDuration::from_secs(3600),
-            "m" => StdDuration::from_secs(60),
-            "s" => StdDuration::from_secs(1),
-            "ms" => StdDuration::from_millis(1),
-            _ => return Err(invalid()),
-        };
-        total += unit.checked_mul(u32::try_from(value).map_err(|_| invalid())?).ok_or_else(invalid)?;
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_as_go_writes_them() {
-        assert_eq!(parse_duration("90s"), Ok(StdDuration::from_secs(90)));
-        assert_eq!(parse_duration("1h30m"), Ok(StdDuration::from_secs(5400)));
-        assert_eq!(parse_duration("168h0m0s"), Ok(StdDuration::from_secs(168 * 3600)));
-        assert_eq!(parse_duration("250ms"), Ok(StdDuration::from_millis(250)));
-        for bad in ["", "10", "m", "5 minutes", "-1s", "1d"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
-}
+/// Go's duration syntax (`1h30m`, `90s`): the rule lives in `domain`, shared with the daemon.
+pub use domain::time::parse_duration;

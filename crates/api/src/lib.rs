@@ -8,7 +8,6 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod openapi;
-pub mod provisionerd;
 mod reaper;
 pub mod respond;
 pub mod routes;

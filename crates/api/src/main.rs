@@ -1,5 +1,5 @@
-//! `api`: the server (`api serve`, the default) and a reference provisioner daemon
-//! (`api provisionerd`).
+//! `api`: the server (`api serve`, or plain `api`). The reference provisioner daemon is the
+//! `provisionerd` crate's binary.
 
 use std::process::ExitCode;
 
@@ -21,8 +21,6 @@ struct Cli {
 enum Command {
     /// Serve the API (what `api` does with no subcommand).
     Serve(ServeArgs),
-    /// Run a reference provisioner daemon against a server.
-    Provisionerd(api::provisionerd::ProvisionerdArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,7 +32,6 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Serve(args)) => serve(args),
-        Some(Command::Provisionerd(args)) => provisionerd(args),
         None => serve(cli.serve),
     };
     match result {
@@ -56,8 +53,4 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("stopped");
         Ok(())
     })
-}
-
-fn provisionerd(args: api::provisionerd::ProvisionerdArgs) -> anyhow::Result<()> {
-    actix_web::rt::System::new().block_on(api::provisionerd::run(args))
 }

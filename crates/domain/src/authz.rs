@@ -10,6 +10,7 @@ use crate::membership::{OrgRole, SiteRole};
 /// The outcome of a decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
+    /// The subject may do it.
     Allow,
     /// The subject may not even know the target exists: answer as if it did not.
     NotFound,
@@ -20,6 +21,7 @@ pub enum Decision {
 /// An authenticated user as authorization sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {
+    /// The user's id.
     pub user_id: Uuid,
     site_roles: Vec<SiteRole>,
     /// Live organizations the user belongs to, with its explicit roles there.
@@ -29,31 +31,100 @@ pub struct Subject {
 /// How much of an organization's job list a subject may read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobScope {
+    /// Every job of the organization.
     All,
+    /// Only the jobs the user holding this id created.
     InitiatedBy(Uuid),
 }
 
 /// Everything a caller can ask to do. Targets carry just what a decision needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// Create an organization.
     CreateOrganization,
-    ReadOrganization { organization: Uuid },
-    UpdateOrganization { organization: Uuid },
-    DeleteOrganization { organization: Uuid },
-    ReadMembers { organization: Uuid },
-    ManageMembers { organization: Uuid },
-    ManageProvisionerKeys { organization: Uuid },
-    ReadProvisionerDaemons { organization: Uuid },
-    CreateJob { organization: Uuid },
-    ReadJob { organization: Uuid, initiator: Uuid },
-    CancelJob { organization: Uuid, initiator: Uuid },
+    /// Read an organization.
+    ReadOrganization {
+        /// The organization it happens in.
+        organization: Uuid,
+    },
+    /// Change an organization's name, display name, description or icon.
+    UpdateOrganization {
+        /// The organization it happens in.
+        organization: Uuid,
+    },
+    /// Delete an organization.
+    DeleteOrganization {
+        /// The organization it happens in.
+        organization: Uuid,
+    },
+    /// List an organization's members.
+    ReadMembers {
+        /// The organization it happens in.
+        organization: Uuid,
+    },
+    /// Add or remove members, or change their roles.
+    ManageMembers {
+        /// The organization it happens in.
+        organization: Uuid,
+    },
+    /// Create, list or delete provisioner keys.
+    ManageProvisionerKeys {
+        /// The organization it happens in.
+        organization: Uuid,
+    },
+    /// List an organization's daemons.
+    ReadProvisionerDaemons {
+        /// The organization it happens in.
+        organization: Uuid,
+    },
+    /// Create a provisioner job.
+    CreateJob {
+        /// The organization it happens in.
+        organization: Uuid,
+    },
+    /// Read a job and its logs.
+    ReadJob {
+        /// The organization it happens in.
+        organization: Uuid,
+        /// The user who created the job.
+        initiator: Uuid,
+    },
+    /// Cancel a job.
+    CancelJob {
+        /// The organization it happens in.
+        organization: Uuid,
+        /// The user who created the job.
+        initiator: Uuid,
+    },
+    /// List every user of the site.
     ListUsers,
+    /// Create a user.
     CreateUser,
-    ReadUser { user: Uuid },
-    ManageUserTokens { user: Uuid },
-    AssignSiteRoles { user: Uuid },
-    ChangeUserStatus { user: Uuid },
-    DeleteUser { user: Uuid },
+    /// Read a user.
+    ReadUser {
+        /// The user it is done to.
+        user: Uuid,
+    },
+    /// Create, list or delete a user's API tokens.
+    ManageUserTokens {
+        /// The user it is done to.
+        user: Uuid,
+    },
+    /// Give or take a user's site roles.
+    AssignSiteRoles {
+        /// The user it is done to.
+        user: Uuid,
+    },
+    /// Suspend or reactivate a user.
+    ChangeUserStatus {
+        /// The user it is done to.
+        user: Uuid,
+    },
+    /// Delete a user.
+    DeleteUser {
+        /// The user it is done to.
+        user: Uuid,
+    },
 }
 
 /// The level of access a subject has to one organization.
@@ -65,6 +136,7 @@ enum OrgAccess {
 }
 
 impl Subject {
+    /// A user with its site roles and its roles in each organization it belongs to.
     pub fn new(
         user_id: Uuid,
         site_roles: Vec<SiteRole>,
@@ -73,6 +145,7 @@ impl Subject {
         Self { user_id, site_roles, memberships: memberships.into_iter().collect() }
     }
 
+    /// Whether the user is an owner of the whole site.
     pub fn is_owner(&self) -> bool {
         self.site_roles.contains(&SiteRole::Owner)
     }
@@ -94,6 +167,7 @@ impl Subject {
         (!self.is_owner()).then(|| self.memberships.keys().copied().collect())
     }
 
+    /// Which of `organization`'s jobs the user may list: all for its admins and owners, else its own.
     pub fn job_scope(&self, organization: Uuid) -> JobScope {
         match self.access(organization) {
             OrgAccess::Admin => JobScope::All,

@@ -8,6 +8,7 @@ use uuid::Uuid;
 /// A role given explicitly on the whole site. Every user is implicitly a `member`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SiteRole {
+    /// Administers the whole site and every organization.
     Owner,
 }
 
@@ -15,6 +16,7 @@ pub enum SiteRole {
 /// `organization-member`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum OrgRole {
+    /// Administers one organization: its settings, members, keys and jobs.
     OrganizationAdmin,
 }
 
@@ -27,12 +29,14 @@ impl SiteRole {
     /// The implicit role every user has; accepted in a role list and ignored.
     pub const IMPLICIT: &'static str = "member";
 
+    /// The role's name on the wire (`owner`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Owner => "owner",
         }
     }
 
+    /// The role's name for people (`Owner`).
     pub fn display_name(self) -> &'static str {
         match self {
             Self::Owner => "Owner",
@@ -49,18 +53,21 @@ impl OrgRole {
     /// The implicit role every member has; accepted in a role list and ignored.
     pub const IMPLICIT: &'static str = "organization-member";
 
+    /// The role's name on the wire (`organization-admin`).
     pub fn name(self) -> &'static str {
         match self {
             Self::OrganizationAdmin => "organization-admin",
         }
     }
 
+    /// The role's name for people (`Organization Admin`).
     pub fn display_name(self) -> &'static str {
         match self {
             Self::OrganizationAdmin => "Organization Admin",
         }
     }
 
+    /// Parses a list of role names into the explicit roles it holds, sorted and deduplicated.
     pub fn parse_list<S: AsRef<str>>(names: &[S]) -> Result<Vec<Self>, UnknownRole> {
         parse_role_list(names, Self::IMPLICIT, |name| (name == "organization-admin").then_some(Self::OrganizationAdmin))
     }
@@ -95,14 +102,20 @@ impl fmt::Display for OrgRole {
 /// A user's membership of an organization.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
+    /// The organization.
     pub organization_id: Uuid,
+    /// The member.
     pub user_id: Uuid,
+    /// Explicit roles there (every member is implicitly `organization-member`).
     pub roles: Vec<OrgRole>,
+    /// When the user joined.
     pub created_at: DateTime<Utc>,
+    /// When the roles last changed.
     pub updated_at: DateTime<Utc>,
 }
 
 impl Membership {
+    /// Whether the member administers the organization.
     pub fn is_admin(&self) -> bool {
         self.roles.contains(&OrgRole::OrganizationAdmin)
     }

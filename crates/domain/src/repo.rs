@@ -23,6 +23,7 @@ type Source = Box<dyn StdError + Send + Sync>;
 /// A store failure, in terms a caller can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
+    /// Nothing matches what was asked for.
     #[error("not found")]
     NotFound,
     /// A uniqueness rule: the name of what is already taken (`name`, `email`, `token_name`...).
@@ -31,6 +32,7 @@ pub enum RepoError {
     /// The database cannot be reached or is overloaded; worth retrying.
     #[error("database unavailable")]
     Unavailable(#[source] Source),
+    /// Any other failure of the store.
     #[error("database error")]
     Other(#[source] Source),
 }
@@ -38,22 +40,29 @@ pub enum RepoError {
 /// A use case that a domain rule may refuse.
 #[derive(Debug, thiserror::Error)]
 pub enum OpError<R> {
+    /// A domain rule said no; the reason is the rule's own.
     #[error("refused: {0}")]
     Refused(R),
+    /// The store failed.
     #[error(transparent)]
     Repo(#[from] RepoError),
 }
 
+/// What a repository method returns.
 pub type RepoResult<T> = Result<T, RepoError>;
+/// What a repository method that a rule may refuse returns.
 pub type OpResult<T, R> = Result<T, OpError<R>>;
 
+/// Organizations: the tenants.
 pub trait OrganizationRepo {
     /// Live organizations ordered by name; `visible: None` means all of them.
     fn organizations(&self, visible: Option<&[Uuid]>) -> RepoResult<Vec<Organization>>;
+    /// The live organization a path names, if any.
     fn organization(&self, reference: &OrganizationRef) -> RepoResult<Option<Organization>>;
     /// Creates it and makes `creator` a member. `Conflict("name")` when the name is taken.
     fn create_organization(&self, new: &NewOrganization, creator: Uuid, now: DateTime<Utc>)
     -> RepoResult<Organization>;
+    /// Applies a change; `NotFound` when there is no such live organization.
     fn update_organization(&self, id: Uuid, patch: &OrganizationPatch, now: DateTime<Utc>) -> RepoResult<Organization>;
     /// Soft-deletes it once nothing depends on it but the deleter's own membership.
     fn delete_organization(&self, id: Uuid, deleter: Uuid, now: DateTime<Utc>) -> OpResult<(), DeletionRefusal>;
@@ -72,12 +81,15 @@ pub struct UnknownOrganization(pub Uuid);
 /// Who a user lookup is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserLookup {
+    /// The user with this id.
     Id(Uuid),
     /// Lower-cased.
     Username(String),
 }
 
+/// Users: accounts, their site roles and status.
 pub trait UserRepo {
+    /// Whether any user exists (before the first, the server waits for one).
     fn has_users(&self) -> RepoResult<bool>;
     /// Creates the first user as an owner and member of the default organization; refused
     /// once any user exists. Returns the user and the default organization's id.
@@ -86,10 +98,13 @@ pub trait UserRepo {
     fn create_user(&self, new: &NewUser, now: DateTime<Utc>) -> OpResult<User, UnknownOrganization>;
     /// Ordered by username.
     fn users(&self) -> RepoResult<Vec<User>>;
+    /// The user the lookup names, if any (deleted users are gone).
     fn user(&self, lookup: &UserLookup) -> RepoResult<Option<User>>;
     /// The user with this e-mail (any case) and its password hash, for signing in.
     fn user_for_login(&self, email: &str) -> RepoResult<Option<(User, String)>>;
+    /// Replaces the user's explicit site roles.
     fn set_site_roles(&self, id: Uuid, roles: &[SiteRole], now: DateTime<Utc>) -> RepoResult<User>;
+    /// Sets the user's status (active, dormant, suspended).
     fn set_status(&self, id: Uuid, status: UserStatus, now: DateTime<Utc>) -> RepoResult<User>;
     /// Soft-deletes the user: its keys and memberships go, the jobs it started stay. Refused
     /// while it is the only member of an organization.
@@ -102,12 +117,15 @@ pub trait UserRepo {
     "User is the last member of organization \"{organization}\"; add another member or delete the organization first."
 )]
 pub struct SoleMember {
+    /// The name of the organization that would be left without members.
     pub organization: String,
 }
 
+/// API keys: sign-in sessions and named tokens.
 pub trait ApiKeyRepo {
     /// `Conflict("token_name")` when the user already has a token of that name.
     fn insert_api_key(&self, key: NewApiKey, now: DateTime<Utc>) -> RepoResult<ApiKey>;
+    /// The key with this id, if any.
     fn api_key(&self, id: &str) -> RepoResult<Option<ApiKey>>;
     /// Records use, and slides a session forward; also marks the user as seen.
     fn refresh_api_key(&self, key: &ApiKey, refresh: KeyRefresh) -> RepoResult<()>;
@@ -125,16 +143,21 @@ pub struct LastMember;
 /// A member together with the user it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
+    /// The membership: organization, roles, times.
     pub membership: Membership,
+    /// The user who is the member.
     pub user: User,
 }
 
+/// Members of organizations and their roles there.
 pub trait MembershipRepo {
     /// Ordered by username.
     fn members(&self, organization: Uuid) -> RepoResult<Vec<Member>>;
     /// `Conflict("user_id")` when already a member.
     fn add_member(&self, organization: Uuid, user: Uuid, now: DateTime<Utc>) -> RepoResult<Member>;
+    /// Removes a member; refused for the last one.
     fn remove_member(&self, organization: Uuid, user: Uuid) -> OpResult<(), LastMember>;
+    /// Replaces the member's explicit roles in the organization.
     fn set_member_roles(
         &self,
         organization: Uuid,
@@ -144,11 +167,13 @@ pub trait MembershipRepo {
     ) -> RepoResult<Member>;
 }
 
+/// Provisioner keys: what daemons of an organization sign in with.
 pub trait ProvisionerKeyRepo {
     /// `Conflict("name")` when the organization has a key of that name.
     fn create_provisioner_key(&self, new: &NewProvisionerKey, now: DateTime<Utc>) -> RepoResult<ProvisionerKey>;
     /// Oldest first.
     fn provisioner_keys(&self, organization: Uuid) -> RepoResult<Vec<ProvisionerKey>>;
+    /// Deletes the organization's key of this name (lower-cased); `NotFound` when none.
     fn delete_provisioner_key(&self, organization: Uuid, name: &str) -> RepoResult<()>;
     /// The key of a live organization whose secret hashes to this.
     fn provisioner_key_by_hash(&self, hashed_secret: &[u8]) -> RepoResult<Option<ProvisionerKey>>;
@@ -157,12 +182,15 @@ pub trait ProvisionerKeyRepo {
 /// Which daemons to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DaemonFilter {
+    /// Only these daemons (none: all).
     pub ids: Vec<Uuid>,
+    /// Only daemons whose tags contain these.
     pub tags: TagFilter,
     /// `None`: no limit.
     pub limit: Option<u32>,
 }
 
+/// Provisioner daemons: registration, heartbeats and listing.
 pub trait DaemonRepo {
     /// Registers the daemon `name` of the key's organization, or refreshes it if it exists.
     fn register_daemon(&self, new: &NewDaemon, now: DateTime<Utc>) -> RepoResult<ProvisionerDaemon>;
@@ -170,33 +198,43 @@ pub trait DaemonRepo {
     fn heartbeat(&self, daemon: Uuid, key: Uuid, now: DateTime<Utc>) -> RepoResult<()>;
     /// Newest first.
     fn daemons(&self, organization: Uuid, filter: &DaemonFilter) -> RepoResult<Vec<ProvisionerDaemon>>;
+    /// The daemon with this id, if any.
     fn daemon(&self, id: Uuid) -> RepoResult<Option<ProvisionerDaemon>>;
 }
 
 /// Which jobs to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobFilter {
+    /// Only these jobs (none: all).
     pub ids: Vec<Uuid>,
+    /// Only jobs in one of these statuses (none: all).
     pub statuses: Vec<JobStatus>,
+    /// Only jobs whose tags contain these.
     pub tags: TagFilter,
+    /// Only jobs this user created.
     pub initiator: Option<Uuid>,
     /// `None`: no limit.
     pub limit: Option<u32>,
+    /// What the caller may see: all jobs, or its own only.
     pub scope: JobScope,
 }
 
 /// A job with where it stands in the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedJobView {
+    /// The job.
     pub job: ProvisionerJob,
+    /// Its place in the queue (zeros unless pending).
     pub queue: QueueInfo,
 }
 
 /// Why a daemon may not act on a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum DaemonJobRefusal {
+    /// Another daemon holds the job.
     #[error(transparent)]
     NotYours(#[from] NotYourJob),
+    /// The job is over, or never started.
     #[error(transparent)]
     Finished(#[from] FinishRefusal),
 }
@@ -208,6 +246,7 @@ pub struct JobUpdateOutcome {
     pub canceled: bool,
 }
 
+/// Provisioner jobs: the queue, the daemon side of a job's life, its logs and the reaper.
 pub trait JobRepo {
     /// Creates a pending job; returned with its place in the queue.
     fn create_job(&self, new: &NewJob, liveness: Liveness, now: DateTime<Utc>) -> RepoResult<QueuedJobView>;
@@ -219,6 +258,7 @@ pub trait JobRepo {
         liveness: Liveness,
         now: DateTime<Utc>,
     ) -> RepoResult<Vec<QueuedJobView>>;
+    /// The organization's job with this id, with its queue numbers against the daemons online `now`.
     fn job(
         &self,
         organization: Uuid,
@@ -243,7 +283,9 @@ pub trait JobRepo {
         budget: LogBudget,
         now: DateTime<Utc>,
     ) -> OpResult<JobUpdateOutcome, DaemonJobRefusal>;
+    /// Ends a job the daemon holds: succeeded, or canceled if cancellation was asked for.
     fn complete_job(&self, daemon: Uuid, job: Uuid, now: DateTime<Utc>) -> OpResult<ProvisionerJob, DaemonJobRefusal>;
+    /// Ends a job the daemon holds as failed, with this error and code.
     fn fail_job(
         &self,
         daemon: Uuid,

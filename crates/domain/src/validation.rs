@@ -7,13 +7,18 @@ use std::fmt;
 /// `reason` says the same thing in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
+    /// The field's JSON name.
     pub field: &'static str,
+    /// The name of the rule it broke.
     pub tag: &'static str,
+    /// The value it had (empty for secrets).
     pub value: String,
+    /// What is wrong, in words.
     pub reason: String,
 }
 
 impl FieldError {
+    /// A field error from its parts.
     pub fn new(field: &'static str, tag: &'static str, value: &str, reason: impl Into<String>) -> Self {
         Self { field, tag, value: value.to_owned(), reason: reason.into() }
     }

@@ -3,7 +3,6 @@
 //! `cargo xtask` re-runs itself with `--release`.
 
 mod acquire;
-mod coder_sql;
 mod jobs;
 mod world;
 
@@ -18,8 +17,6 @@ pub enum Bench {
     Jobs(JobsArgs),
     /// Acquisitions per second with concurrent daemons.
     Acquire(AcquireArgs),
-    /// Coder's own list query on the same shape of data, in PostgreSQL alone, for comparison.
-    CoderSql(JobsArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -72,7 +69,6 @@ pub fn run(bench: Bench) -> anyhow::Result<()> {
     match bench {
         Bench::Jobs(args) => jobs::run(&args),
         Bench::Acquire(args) => acquire::run(&args),
-        Bench::CoderSql(args) => coder_sql::run(&args),
     }
 }
 

@@ -1,13 +1,9 @@
-//! The `api` binary as a user runs it: start-up errors, signals, and reference daemons.
+//! The `api` binary as a user runs it: start-up errors and signals. The reference daemon's
+//! binary is tested in its own crate, `provisionerd`.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-use serde_json::json;
-
-use crate::harness::TestApp;
-use crate::on_both_backends;
 
 const API: &str = env!("CARGO_BIN_EXE_api");
 
@@ -115,68 +111,4 @@ fn the_server_reads_its_environment_and_stops_gracefully_on_sigterm() {
     wait_healthy(&address);
     signal(&again, "INT");
     assert_eq!(wait_exit(&mut again, Duration::from_secs(15)), Some(0));
-}
-
-on_both_backends!(reference_daemons_run_jobs_and_fail_theirs_cleanly_when_interrupted);
-
-fn provisionerd(app: &TestApp, key: &str, name: &str, duration: &str) -> Child {
-    Command::new(API)
-        .args(["provisionerd", "--url", &app.base, "--key", key, "--name", name, "--job-duration", duration])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-async fn wait_for_status(owner: &crate::harness::Client, organization: uuid::Uuid, job: uuid::Uuid, status: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while owner.job(organization, job).await.body["status"] != status && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(owner.job(organization, job).await.body["status"], status, "job {job}");
-}
-
-async fn reference_daemons_run_jobs_and_fail_theirs_cleanly_when_interrupted(app: TestApp) {
-    let owner = app.owner().await;
-    let default = owner.get("/api/v2/organizations/default").await.id();
-    let fast = owner.create_key(default, "fast", json!({})).await;
-    let gpu = owner.create_key(default, "gpu", json!({ "gpu": "yes" })).await;
-    let mut plain = provisionerd(&app, &fast, "plain", "200ms");
-    let mut tagged = provisionerd(&app, &gpu, "tagged", "200ms");
-    let mut jobs = Vec::new();
-    for n in 0..10 {
-        let tags = if n % 2 == 0 { json!({}) } else { json!({ "gpu": "yes" }) };
-        jobs.push(owner.create_job(default, tags).await);
-    }
-    let list = format!("/api/v2/organizations/{default}/provisionerjobs?status=succeeded&limit=0");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while owner.get(&list).await.body.as_array().map_or(0, Vec::len) < jobs.len() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let succeeded = owner.get(&list).await.body;
-    assert_eq!(succeeded.as_array().map(Vec::len), Some(jobs.len()));
-    for job in succeeded.as_array().into_iter().flatten() {
-        let expected = if job["tags"]["gpu"] == "yes" { "tagged" } else { "plain" };
-        assert_eq!(job["worker_name"], expected);
-    }
-    // A long job, canceled while it runs: the daemon stops soon and the job ends canceled.
-    signal(&plain, "TERM");
-    assert_eq!(wait_exit(&mut plain, Duration::from_secs(10)), Some(0));
-    let mut slow = provisionerd(&app, &fast, "slow", "60s");
-    let canceled = owner.create_job(default, json!({})).await;
-    wait_for_status(&owner, default, canceled, "running").await;
-    let cancel =
-        owner.post(&format!("/api/v2/organizations/{default}/provisionerjobs/{canceled}/cancel"), json!({})).await;
-    assert_eq!(cancel.status, 200);
-    wait_for_status(&owner, default, canceled, "canceled").await;
-    // Another, interrupted: the daemon fails it before it exits.
-    let long = owner.create_job(default, json!({})).await;
-    wait_for_status(&owner, default, long, "running").await;
-    signal(&slow, "INT");
-    assert_eq!(wait_exit(&mut slow, Duration::from_secs(10)), Some(0));
-    let failed = owner.job(default, long).await.body;
-    assert_eq!(failed["status"], "failed");
-    assert_eq!(failed["error"], "The provisioner daemon was stopped before the job finished.");
-    signal(&tagged, "TERM");
-    wait_exit(&mut tagged, Duration::from_secs(10));
 }

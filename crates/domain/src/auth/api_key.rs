@@ -4,25 +4,16 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::secret::hash_secret;
+use crate::closed_set::closed_set;
 use crate::validation::FieldError;
 
-/// What a key was made by: signing in (a session that slides) or asking for a token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LoginType {
-    Password,
-    Token,
-}
-
-impl LoginType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Password => "password",
-            Self::Token => "token",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Password, Self::Token].into_iter().find(|t| t.as_str() == raw)
+closed_set! {
+    /// What a key was made by: signing in (a session that slides) or asking for a token.
+    pub enum LoginType {
+        /// A session from signing in with a password.
+        Password => "password",
+        /// A named API token.
+        Token => "token",
     }
 }
 
@@ -30,31 +21,47 @@ impl LoginType {
 /// its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
+    /// The key's public half: the first part of the token, and how a request names it.
     pub id: String,
+    /// Whose key it is.
     pub user_id: Uuid,
+    /// SHA-256 of the secret half ([`hash_secret`](super::hash_secret)).
     pub hashed_secret: Vec<u8>,
+    /// Session or token.
     pub login_type: LoginType,
     /// Empty for sessions.
     pub token_name: String,
+    /// The lifetime it was given, in whole seconds; a session slides by this much.
     pub lifetime_seconds: i64,
+    /// The instant it stops working.
     pub expires_at: DateTime<Utc>,
+    /// When it was last used, to the hour (see [`ApiKey::refresh`]).
     pub last_used: DateTime<Utc>,
+    /// When it was made.
     pub created_at: DateTime<Utc>,
+    /// When it was last written.
     pub updated_at: DateTime<Utc>,
 }
 
 /// A key to store for a freshly generated token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewApiKey {
+    /// The token's id, which becomes the key's id.
     pub id: String,
+    /// SHA-256 of the token's secret.
     pub hashed_secret: Vec<u8>,
+    /// Whose key it is.
     pub user_id: Uuid,
+    /// Session or token.
     pub login_type: LoginType,
+    /// The token's name; empty for sessions.
     pub token_name: String,
+    /// How long it lasts from its creation.
     pub lifetime: Duration,
 }
 
 impl NewApiKey {
+    /// The key for `token`, keeping only the hash of its secret.
     pub fn new(token: &ApiToken, user_id: Uuid, login_type: LoginType, token_name: String, lifetime: Duration) -> Self {
         Self {
             id: token.id().to_owned(),
@@ -66,6 +73,7 @@ impl NewApiKey {
         }
     }
 
+    /// The key as stored when created at `now`.
     pub fn into_key(self, now: DateTime<Utc>) -> ApiKey {
         ApiKey {
             id: self.id,
@@ -89,11 +97,14 @@ const REFRESH_EVERY: Duration = Duration::hours(1);
 /// What to write back after a key was used, if anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyRefresh {
+    /// When the key was last used.
     pub last_used: DateTime<Utc>,
+    /// When the key now expires.
     pub expires_at: DateTime<Utc>,
 }
 
 impl ApiKey {
+    /// Whether the key no longer works at `now` (it expires at `expires_at` exactly).
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.expires_at <= now
     }
@@ -124,20 +135,27 @@ pub struct ApiToken {
 /// Why a string is not a token; the texts are Coder's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenFormatError {
+    /// Not two parts joined by a hyphen; holds how many there were.
     #[error("incorrect amount of API key parts, expected 2 got {0}")]
     Parts(usize),
+    /// An id of the wrong length; holds its length.
     #[error("invalid API key ID length, expected {expected} got {0}", expected = ApiToken::ID_LEN)]
     IdLength(usize),
+    /// A secret of the wrong length; holds its length.
     #[error("invalid API key secret length, expected {expected} got {0}", expected = ApiToken::SECRET_LEN)]
     SecretLength(usize),
+    /// Something other than ASCII letters and digits.
     #[error("API key contains characters other than letters and digits")]
     Characters,
 }
 
 impl ApiToken {
+    /// Length of the id part.
     pub const ID_LEN: usize = 10;
+    /// Length of the secret part.
     pub const SECRET_LEN: usize = 22;
 
+    /// Reads `<id>-<secret>`.
     pub fn parse(raw: &str) -> Result<Self, TokenFormatError> {
         let parts: Vec<&str> = raw.split('-').collect();
         let [id, secret] = parts.as_slice() else {
@@ -146,6 +164,7 @@ impl ApiToken {
         Self::from_parts(id, secret)
     }
 
+    /// A token from its two parts, checked as [`ApiToken::parse`] checks them.
     pub fn from_parts(id: &str, secret: &str) -> Result<Self, TokenFormatError> {
         if id.len() != Self::ID_LEN {
             return Err(TokenFormatError::IdLength(id.len()));
@@ -159,10 +178,12 @@ impl ApiToken {
         Ok(Self { id: id.to_owned(), secret: secret.to_owned() })
     }
 
+    /// The public half: the stored key's id.
     pub fn id(&self) -> &str {
         &self.id
     }
 
+    /// The secret half, to hash or hand out once.
     pub fn secret(&self) -> &str {
         &self.secret
     }
@@ -187,6 +208,7 @@ impl fmt::Debug for ApiToken {
 pub struct TokenName(String);
 
 impl TokenName {
+    /// Checks a token name: present, at most 64 bytes, no white space at either end.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         if raw.is_empty() {
             return Err(FieldError::required("token_name"));
@@ -196,15 +218,19 @@ impl TokenName {
         Ok(Self(raw.to_owned()))
     }
 
+    /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
+/// Why a token cannot have the lifetime asked for; the texts are Coder's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenLifetimeError {
+    /// The lifetime is below zero.
     #[error("lifetime must be positive number greater than 0")]
     Negative,
+    /// The lifetime is beyond the deployment's maximum, which it holds.
     #[error("lifetime must be less than {}", format_duration(*.0))]
     TooLong(Duration),
 }

@@ -11,16 +11,22 @@ pub const SIGNED_OUT_MESSAGE: &str =
 /// Why a request could not be authenticated, with Coder's wording.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthFailure {
+    /// No token in the cookie, the query, or a header.
     #[error("Cookie \"coder_session_token\" or query parameter must be provided.")]
     Missing,
+    /// The token is not `<id>-<secret>`.
     #[error("Invalid API key format: {0}")]
     Format(TokenFormatError),
+    /// No key has the token's id.
     #[error("API key is invalid.")]
     UnknownKey,
+    /// The key exists but the secret does not match.
     #[error("API key secret is invalid.")]
     WrongSecret,
+    /// The key expired at the instant held.
     #[error("API key expired at \"{}\".", crate::time::go_time_string(*.0))]
     Expired(DateTime<Utc>),
+    /// The key is fine but its user may not sign in.
     #[error("User is not active (status = \"{}\"). Contact an admin to reactivate your account.", .0.as_str())]
     Inactive(UserStatus),
 }
@@ -35,6 +41,7 @@ impl AuthFailure {
         }
     }
 
+    /// The response detail: the `Display` text, except for an inactive user (none).
     pub fn detail(&self) -> Option<String> {
         match self {
             Self::Inactive(_) => None,

@@ -7,15 +7,19 @@ use super::Organization;
 pub struct DeletionBlockers {
     /// Members other than the one deleting.
     pub other_members: u64,
+    /// Provisioner keys, whose daemons would be left serving nothing.
     pub provisioner_keys: u64,
     /// Jobs pending, running or canceling.
     pub active_jobs: u64,
 }
 
+/// Why an organization cannot be deleted; the texts are Coder's messages.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeletionRefusal {
+    /// It is the default organization.
     #[error("Default organization cannot be deleted.")]
     DefaultOrganization,
+    /// Something still belongs to it: what, and how many.
     #[error("Error deleting organization.")]
     StillInUse(DeletionBlockers),
 }

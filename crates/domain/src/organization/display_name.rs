@@ -7,8 +7,10 @@ use super::OrganizationName;
 pub struct DisplayName(String);
 
 impl DisplayName {
+    /// The longest display name, in bytes.
     pub const MAX_BYTES: usize = 64;
 
+    /// Checks a display name; an empty one is allowed here (the caller decides what it means).
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         trimmed_text_rule(raw, Self::MAX_BYTES)
             .map_err(|reason| FieldError::new("display_name", "organization_display_name", raw, reason))?;
@@ -20,6 +22,7 @@ impl DisplayName {
         Self(name.as_str().to_owned())
     }
 
+    /// The display name.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -15,30 +15,45 @@ use uuid::Uuid;
 
 /// The organization that exists from the first start and can never be deleted.
 pub mod default_organization {
+    /// Its name.
     pub const NAME: &str = "coder";
+    /// Its display name.
     pub const DISPLAY_NAME: &str = "Coder";
+    /// Its description.
     pub const DESCRIPTION: &str = "Builtin default organization.";
 }
 
 /// A live (not deleted) organization as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organization {
+    /// Its id.
     pub id: Uuid,
+    /// Its name, as written when created or last renamed.
     pub name: String,
+    /// Its name for people.
     pub display_name: String,
+    /// Free text; may be empty.
     pub description: String,
+    /// An icon URL or path; may be empty.
     pub icon: String,
+    /// Whether it is the default organization, which can never be deleted.
     pub is_default: bool,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
 
 /// A request to create an organization, already checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOrganization {
+    /// Its name.
     pub name: OrganizationName,
+    /// Its name for people.
     pub display_name: DisplayName,
+    /// Free text; may be empty.
     pub description: String,
+    /// An icon URL or path; may be empty.
     pub icon: String,
 }
 
@@ -53,9 +68,13 @@ impl NewOrganization {
 /// A change to an organization: `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OrganizationPatch {
+    /// A new name.
     pub name: Option<OrganizationName>,
+    /// A new display name.
     pub display_name: Option<DisplayName>,
+    /// A new description; empty clears it.
     pub description: Option<String>,
+    /// A new icon; empty clears it.
     pub icon: Option<String>,
 }
 

@@ -9,16 +9,19 @@ pub const RESERVED_NAME: &str = "default";
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct OrganizationName(String);
 
+/// Why a string is not an organization name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OrganizationNameError {
     /// `default`, in any case: it would shadow the default organization in paths.
     #[error("Organization name \"default\" is reserved.")]
     Reserved,
+    /// It breaks the name rule (or is empty).
     #[error(transparent)]
     Invalid(FieldError),
 }
 
 impl OrganizationName {
+    /// Checks a name: not `default` in any case, then Coder's name rule.
     pub fn parse(raw: &str) -> Result<Self, OrganizationNameError> {
         if raw.eq_ignore_ascii_case(RESERVED_NAME) {
             return Err(OrganizationNameError::Reserved);
@@ -32,6 +35,7 @@ impl OrganizationName {
         Ok(Self(raw.to_owned()))
     }
 
+    /// The name as written.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -6,7 +6,9 @@ use super::name::RESERVED_NAME;
 /// one (`default`, or the nil UUID).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrganizationRef {
+    /// The default organization.
     Default,
+    /// The organization with this id.
     Id(Uuid),
     /// Lower-cased: names are matched regardless of case.
     Name(String),

@@ -4,10 +4,12 @@ use uuid::Uuid;
 use super::job::ProvisionerType;
 use super::status::JobStatus;
 use super::tags::Tags;
+use crate::closed_set::closed_set;
 
 /// When a daemon counts as online: seen within `stale_after` (90 s by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Liveness {
+    /// How long after it was last seen a daemon still counts as online.
     pub stale_after: Duration,
 }
 
@@ -18,6 +20,7 @@ impl Default for Liveness {
 }
 
 impl Liveness {
+    /// Whether a daemon last seen at `last_seen_at` is online at `now`.
     pub fn is_online(&self, last_seen_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
         now - last_seen_at < self.stale_after
     }
@@ -27,6 +30,7 @@ impl Liveness {
         now - self.stale_after
     }
 
+    /// Offline when not seen lately; otherwise busy with a job or idle.
     pub fn status(&self, last_seen_at: DateTime<Utc>, has_current_job: bool, now: DateTime<Utc>) -> DaemonStatus {
         if !self.is_online(last_seen_at, now) {
             DaemonStatus::Offline
@@ -38,59 +42,78 @@ impl Liveness {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DaemonStatus {
-    Offline,
-    Idle,
-    Busy,
-}
-
-impl DaemonStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Offline => "offline",
-            Self::Idle => "idle",
-            Self::Busy => "busy",
-        }
+closed_set! {
+    /// Whether a daemon can take work, as its liveness and its current job say.
+    pub enum DaemonStatus {
+        /// Not seen within the liveness window.
+        Offline => "offline",
+        /// Online, holding no job.
+        Idle => "idle",
+        /// Online, holding a job.
+        Busy => "busy",
     }
 }
 
 /// A job as shown beside the daemon that runs or ran it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonJob {
+    /// The job's id.
     pub id: Uuid,
+    /// Its status now.
     pub status: JobStatus,
+    /// Name of the template it works on, if any.
     pub template_name: String,
+    /// Icon of that template.
     pub template_icon: String,
+    /// Display name of that template.
     pub template_display_name: String,
 }
 
 /// A registered daemon, with its key's name and the jobs it holds and held last.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProvisionerDaemon {
+    /// Its id, kept when it registers again under the same name.
     pub id: Uuid,
+    /// The organization of its key.
     pub organization_id: Uuid,
+    /// The key it signed in with.
     pub key_id: Uuid,
+    /// That key's name.
     pub key_name: String,
+    /// Its name, unique in the organization.
     pub name: String,
+    /// The version it reported.
     pub version: String,
+    /// The protocol version the server spoke when it registered.
     pub api_version: String,
+    /// Provisioner types it runs.
     pub provisioners: Vec<ProvisionerType>,
+    /// Its key's tags: which jobs it may run.
     pub tags: Tags,
+    /// When it first registered.
     pub created_at: DateTime<Utc>,
+    /// When it last registered, sent a heartbeat or touched a job.
     pub last_seen_at: DateTime<Utc>,
+    /// The job it holds now.
     pub current_job: Option<DaemonJob>,
+    /// The job it held last.
     pub previous_job: Option<DaemonJob>,
 }
 
 /// A daemon announcing itself with a key: registered under `name` in the key's organization.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDaemon {
+    /// The organization of its key.
     pub organization_id: Uuid,
+    /// The key it signs in with.
     pub key_id: Uuid,
+    /// Its name, unique in the organization.
     pub name: String,
+    /// The version it reports.
     pub version: String,
+    /// Provisioner types it runs.
     pub provisioners: Vec<ProvisionerType>,
+    /// Its key's tags.
     pub tags: Tags,
 }
 

@@ -4,36 +4,26 @@ use uuid::Uuid;
 
 use super::status::{JobState, JobStatus};
 use super::tags::Tags;
+use crate::closed_set::closed_set;
 use crate::validation::FieldError;
 
-/// What a job does; the daemon decides how.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JobType {
-    TemplateVersionImport,
-    WorkspaceBuild,
-    TemplateVersionDryRun,
-}
-
-impl JobType {
-    pub const ALL: [Self; 3] = [Self::TemplateVersionImport, Self::WorkspaceBuild, Self::TemplateVersionDryRun];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::TemplateVersionImport => "template_version_import",
-            Self::WorkspaceBuild => "workspace_build",
-            Self::TemplateVersionDryRun => "template_version_dry_run",
-        }
+closed_set! {
+    /// What a job does; the daemon decides how.
+    pub enum JobType {
+        /// Read a template version: its parameters and resources.
+        TemplateVersionImport => "template_version_import",
+        /// Start, stop or delete a workspace.
+        WorkspaceBuild => "workspace_build",
+        /// Plan a template version without applying it.
+        TemplateVersionDryRun => "template_version_dry_run",
     }
-
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        Self::ALL.into_iter().find(|t| t.as_str() == raw).ok_or_else(|| {
-            FieldError::new(
-                "type",
-                "oneof",
-                raw,
-                "must be one of template_version_import, workspace_build, template_version_dry_run",
-            )
-        })
+    else |raw| -> FieldError {
+        FieldError::new(
+            "type",
+            "oneof",
+            raw,
+            "must be one of template_version_import, workspace_build, template_version_dry_run",
+        )
     }
 }
 
@@ -42,9 +32,12 @@ impl JobType {
 pub struct ProvisionerType(String);
 
 impl ProvisionerType {
+    /// The provisioner types this service accepts.
     pub const KNOWN: [&'static str; 2] = ["echo", "terraform"];
+    /// The provisioner a job needs when its creator names none.
     pub const DEFAULT: &'static str = "terraform";
 
+    /// Checks a provisioner type named in the request field `field`.
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, FieldError> {
         if Self::KNOWN.contains(&raw) {
             Ok(Self(raw.to_owned()))
@@ -58,47 +51,45 @@ impl ProvisionerType {
         Self(raw)
     }
 
+    /// The type's name.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
-/// Error codes a daemon may fail a job with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobErrorCode {
-    RequiredTemplateVariables,
-    InsufficientQuota,
-}
-
-impl JobErrorCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RequiredTemplateVariables => "REQUIRED_TEMPLATE_VARIABLES",
-            Self::InsufficientQuota => "INSUFFICIENT_QUOTA",
-        }
+closed_set! {
+    /// Error codes a daemon may fail a job with.
+    pub enum JobErrorCode {
+        /// The template needs variables nobody gave.
+        RequiredTemplateVariables => "REQUIRED_TEMPLATE_VARIABLES",
+        /// The workspace would exceed its owner's quota.
+        InsufficientQuota => "INSUFFICIENT_QUOTA",
     }
-
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        [Self::RequiredTemplateVariables, Self::InsufficientQuota].into_iter().find(|c| c.as_str() == raw).ok_or_else(
-            || FieldError::new("error_code", "oneof", raw, "must be REQUIRED_TEMPLATE_VARIABLES or INSUFFICIENT_QUOTA"),
-        )
+    else |raw| -> FieldError {
+        FieldError::new("error_code", "oneof", raw, "must be REQUIRED_TEMPLATE_VARIABLES or INSUFFICIENT_QUOTA")
     }
 }
 
 /// What the job works on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobInput {
+    /// The template version it imports or plans.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_version_id: Option<Uuid>,
+    /// The workspace build it carries out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace_build_id: Option<Uuid>,
 }
 
+/// What a workspace build does to its workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WorkspaceTransition {
+    /// Bring the workspace up.
     Start,
+    /// Take it down, keeping its state.
     Stop,
+    /// Remove it.
     Delete,
 }
 
@@ -106,37 +97,61 @@ pub enum WorkspaceTransition {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct JobMetadata {
+    /// Name of the template version.
     pub template_version_name: String,
+    /// The template's id.
     pub template_id: Option<Uuid>,
+    /// The template's name.
     pub template_name: String,
+    /// The template's display name.
     pub template_display_name: String,
+    /// The template's icon.
     pub template_icon: String,
+    /// The workspace's id, for builds.
     pub workspace_id: Option<Uuid>,
+    /// The workspace's name, for builds.
     pub workspace_name: String,
+    /// What the build does, for builds.
     pub workspace_build_transition: Option<WorkspaceTransition>,
 }
 
 /// A job as stored, with its worker's name when it has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProvisionerJob {
+    /// Its id.
     pub id: Uuid,
+    /// The organization it belongs to.
     pub organization_id: Uuid,
+    /// The user who created it.
     pub initiator_id: Uuid,
+    /// When it was created; the queue runs oldest first.
     pub created_at: DateTime<Utc>,
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// Its timestamps and error, from which its status follows.
     pub state: JobState,
+    /// What it does.
     pub job_type: JobType,
+    /// The provisioner it needs.
     pub provisioner: ProvisionerType,
+    /// The file it works from, if any.
     pub file_id: Option<Uuid>,
+    /// Its tags: which daemons may run it.
     pub tags: Tags,
+    /// What it works on.
     pub input: JobInput,
+    /// Descriptive details.
     pub metadata: JobMetadata,
+    /// The daemon that holds or held it.
     pub worker_id: Option<Uuid>,
+    /// That daemon's name (empty when none).
     pub worker_name: String,
+    /// Whether log lines were dropped past the job's budget.
     pub logs_overflowed: bool,
 }
 
 impl ProvisionerJob {
+    /// Its status, derived from its state.
     pub fn status(&self) -> JobStatus {
         self.state.status()
     }
@@ -145,13 +160,21 @@ impl ProvisionerJob {
 /// A job to create, already checked; its tags are normalised for its initiator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {
+    /// The organization it belongs to.
     pub organization_id: Uuid,
+    /// The user creating it.
     pub initiator_id: Uuid,
+    /// What it does.
     pub job_type: JobType,
+    /// The provisioner it needs.
     pub provisioner: ProvisionerType,
+    /// The file it works from, if any.
     pub file_id: Option<Uuid>,
+    /// Its tags, normalised.
     pub tags: Tags,
+    /// What it works on.
     pub input: JobInput,
+    /// Descriptive details.
     pub metadata: JobMetadata,
 }
 

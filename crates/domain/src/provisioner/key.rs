@@ -11,18 +11,23 @@ pub struct ProvisionerKeyName(String);
 /// Why a key name was refused; the texts are Coder's, each about the `name` field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProvisionerKeyNameError {
+    /// The name is empty.
     #[error("Name is required")]
     Required,
+    /// The name is longer than 64 characters.
     #[error("Name must be at most 64 characters")]
     TooLong,
+    /// The name is one of Coder's built-in keys' names, given as written.
     #[error("Name cannot be reserved name '{0}'")]
     Reserved(String),
 }
 
 impl ProvisionerKeyName {
+    /// Names of Coder's built-in keys, refused in any case.
     pub const RESERVED: [&'static str; 3] = ["built-in", "user-auth", "psk"];
     const MAX_CHARS: usize = 64;
 
+    /// Checks a key name and lower-cases it.
     pub fn parse(raw: &str) -> Result<Self, ProvisionerKeyNameError> {
         if raw.is_empty() {
             return Err(ProvisionerKeyNameError::Required);
@@ -36,6 +41,7 @@ impl ProvisionerKeyName {
         Ok(Self(raw.to_lowercase()))
     }
 
+    /// The name, lower-cased.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -44,19 +50,30 @@ impl ProvisionerKeyName {
 /// A key daemons of one organization sign in with; it gives them their tags.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProvisionerKey {
+    /// Its id.
     pub id: Uuid,
+    /// The organization whose daemons sign in with it.
     pub organization_id: Uuid,
+    /// Its name, lower-cased, unique in the organization.
     pub name: String,
+    /// The tags its daemons carry.
     pub tags: Tags,
+    /// SHA-256 of the secret, which is shown once when the key is made.
     pub hashed_secret: Vec<u8>,
+    /// When it was made.
     pub created_at: DateTime<Utc>,
 }
 
+/// A key to store, already checked; its secret is already hashed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewProvisionerKey {
+    /// The organization whose daemons sign in with it.
     pub organization_id: Uuid,
+    /// Its name.
     pub name: ProvisionerKeyName,
+    /// The tags its daemons carry, normalised.
     pub tags: Tags,
+    /// SHA-256 of the secret.
     pub hashed_secret: Vec<u8>,
 }
 

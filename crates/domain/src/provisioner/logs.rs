@@ -1,83 +1,77 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::closed_set::closed_set;
 use crate::validation::FieldError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogLevel {
-    Trace,
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
-
-impl LogLevel {
-    const ALL: [Self; 5] = [Self::Trace, Self::Debug, Self::Info, Self::Warn, Self::Error];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Trace => "trace",
-            Self::Debug => "debug",
-            Self::Info => "info",
-            Self::Warn => "warn",
-            Self::Error => "error",
-        }
+closed_set! {
+    /// How much a log line matters.
+    pub enum LogLevel {
+        /// Finest detail.
+        Trace => "trace",
+        /// Detail.
+        Debug => "debug",
+        /// Progress.
+        Info => "info",
+        /// Something to look at.
+        Warn => "warn",
+        /// Something went wrong.
+        Error => "error",
     }
-
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        Self::ALL
-            .into_iter()
-            .find(|l| l.as_str() == raw)
-            .ok_or_else(|| FieldError::new("log_level", "oneof", raw, "must be one of trace, debug, info, warn, error"))
+    else |raw| -> FieldError {
+        FieldError::new("log_level", "oneof", raw, "must be one of trace, debug, info, warn, error")
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogSource {
-    ProvisionerDaemon,
-    Provisioner,
-}
-
-impl LogSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ProvisionerDaemon => "provisioner_daemon",
-            Self::Provisioner => "provisioner",
-        }
+closed_set! {
+    /// Who wrote a log line.
+    pub enum LogSource {
+        /// The daemon itself.
+        ProvisionerDaemon => "provisioner_daemon",
+        /// The provisioner the daemon runs (Terraform, echo).
+        Provisioner => "provisioner",
     }
-
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        [Self::ProvisionerDaemon, Self::Provisioner]
-            .into_iter()
-            .find(|s| s.as_str() == raw)
-            .ok_or_else(|| FieldError::new("log_source", "oneof", raw, "must be provisioner_daemon or provisioner"))
+    else |raw| -> FieldError {
+        FieldError::new("log_source", "oneof", raw, "must be provisioner_daemon or provisioner")
     }
 }
 
 /// A stored log line; ids grow with every line written, so `after=<id>` pages forward.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
+    /// Its id; later lines have larger ids.
     pub id: i64,
+    /// The job it belongs to.
     pub job_id: Uuid,
+    /// When it was stored.
     pub created_at: DateTime<Utc>,
+    /// Who wrote it.
     pub source: LogSource,
+    /// How much it matters.
     pub level: LogLevel,
+    /// The step of the job it belongs to (`plan`, `apply`, ...).
     pub stage: String,
+    /// The text.
     pub output: String,
 }
 
+/// A log line a daemon sends, already checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewLogLine {
+    /// Who wrote it.
     pub source: LogSource,
+    /// How much it matters.
     pub level: LogLevel,
+    /// The step of the job it belongs to.
     pub stage: String,
+    /// The text.
     pub output: String,
 }
 
 /// How much log output a job may keep (1 MiB of `output` text by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogBudget {
+    /// The most `output` text a job keeps, in bytes, over all its lines.
     pub max_bytes: u64,
 }
 
@@ -101,6 +95,7 @@ impl LogBudget {
         (lines.len(), false)
     }
 
+    /// The bytes `lines` count against a budget: their `output` text only.
     pub fn bytes_of(lines: &[NewLogLine]) -> u64 {
         lines.iter().map(|line| line.output.len() as u64).sum()
     }

@@ -12,18 +12,26 @@ use super::tags::Tags;
 /// tags: a queue has thousands of jobs but only a handful of distinct kinds of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueuedJob<'a> {
+    /// Its id.
     pub id: Uuid,
+    /// When it was created; older jobs go first.
     pub created_at: DateTime<Utc>,
+    /// The provisioner it needs.
     pub provisioner: &'a ProvisionerType,
+    /// Its tags.
     pub tags: &'a Tags,
 }
 
 /// An online daemon of the same organization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Worker<'a> {
+    /// Its id.
     pub id: Uuid,
+    /// When it first registered; older daemons are listed first.
     pub created_at: DateTime<Utc>,
+    /// Provisioner types it runs.
     pub provisioners: &'a [ProvisionerType],
+    /// Its tags.
     pub tags: &'a Tags,
 }
 
@@ -38,7 +46,9 @@ impl Worker<'_> {
 /// is not pending or no online daemon can run it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueInfo {
+    /// 1-based place among the jobs some eligible daemon would take first; 0 when none.
     pub position: u32,
+    /// The length of the longest queue the job is in; 0 when none.
     pub size: u32,
     /// Eligible online daemons, oldest first.
     pub available_workers: Vec<Uuid>,

@@ -6,7 +6,9 @@ use super::status::{JobState, JobStatus};
 /// started and without an update for `hung_after` (5 min).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reaper {
+    /// How long a job may wait untouched before it fails as pending.
     pub pending_after: Duration,
+    /// How long a started job may go without an update before it fails as hung.
     pub hung_after: Duration,
 }
 
@@ -19,7 +21,9 @@ impl Default for Reaper {
 /// Why a job was terminated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReapVerdict {
+    /// It waited untouched for longer than the period held.
     Pending(Duration),
+    /// It ran without an update for longer than the period held.
     Hung(Duration),
 }
 

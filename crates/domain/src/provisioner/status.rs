@@ -1,39 +1,30 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-/// A job's status, derived from its timestamps and error (never stored on its own terms).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum JobStatus {
-    Pending,
-    Running,
-    Succeeded,
-    Canceling,
-    Canceled,
-    Failed,
-    /// Exists in Coder's enum only; no job is ever in it.
-    Unknown,
+use crate::closed_set::closed_set;
+
+closed_set! {
+    /// A job's status, derived from its timestamps and error (never stored on its own terms).
+    #[derive(PartialOrd, Ord)]
+    pub enum JobStatus {
+        /// Waiting for a daemon.
+        Pending => "pending",
+        /// Held by a daemon.
+        Running => "running",
+        /// Completed without error or cancellation.
+        Succeeded => "succeeded",
+        /// Cancellation asked for while running; its daemon has not finished yet.
+        Canceling => "canceling",
+        /// Ended by cancellation.
+        Canceled => "canceled",
+        /// Ended with an error.
+        Failed => "failed",
+        /// Exists in Coder's enum only; no job is ever in it.
+        Unknown => "unknown",
+    }
 }
 
 impl JobStatus {
-    pub const ALL: [Self; 7] =
-        [Self::Pending, Self::Running, Self::Succeeded, Self::Canceling, Self::Canceled, Self::Failed, Self::Unknown];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Running => "running",
-            Self::Succeeded => "succeeded",
-            Self::Canceling => "canceling",
-            Self::Canceled => "canceled",
-            Self::Failed => "failed",
-            Self::Unknown => "unknown",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw)
-    }
-
     /// Pending, running or canceling: the job still needs a daemon or holds one.
     pub fn is_active(self) -> bool {
         matches!(self, Self::Pending | Self::Running | Self::Canceling)
@@ -43,18 +34,25 @@ impl JobStatus {
 /// The part of a job that moves: when it started, ended, was canceled, and why it failed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobState {
+    /// When a daemon took it.
     pub started_at: Option<DateTime<Utc>>,
+    /// When it ended, however it ended.
     pub completed_at: Option<DateTime<Utc>>,
+    /// When cancellation was asked for.
     pub canceled_at: Option<DateTime<Utc>>,
     /// `None` or empty: no error.
     pub error: Option<String>,
+    /// A machine-readable reason for the error (`REQUIRED_TEMPLATE_VARIABLES`, ...).
     pub error_code: Option<String>,
 }
 
+/// Why a job cannot be canceled; the texts are Coder's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CancelRefusal {
+    /// Cancellation was asked for already.
     #[error("Job has already been marked as canceled!")]
     AlreadyCanceled,
+    /// It has ended.
     #[error("Job has already completed!")]
     AlreadyCompleted,
 }
@@ -62,8 +60,10 @@ pub enum CancelRefusal {
 /// A daemon tried to finish, fail or update a job that is over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum FinishRefusal {
+    /// It has ended.
     #[error("job already completed")]
     AlreadyCompleted,
+    /// No daemon took it yet.
     #[error("job has not been started")]
     NotStarted,
 }
@@ -73,6 +73,7 @@ pub enum FinishRefusal {
 #[error("you don't own this job")]
 pub struct NotYourJob;
 
+/// Refuses a daemon other than the job's worker.
 pub fn check_worker(worker_id: Option<Uuid>, daemon_id: Uuid) -> Result<(), NotYourJob> {
     if worker_id == Some(daemon_id) { Ok(()) } else { Err(NotYourJob) }
 }

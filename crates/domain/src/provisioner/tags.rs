@@ -75,6 +75,7 @@ impl Tags {
         job.0.iter().all(|(key, value)| self.0.get(key) == Some(value))
     }
 
+    /// The tags as a map from key to value.
     pub fn as_map(&self) -> &BTreeMap<String, String> {
         &self.0
     }
@@ -90,10 +91,12 @@ impl Tags {
 pub struct TagFilter(pub BTreeMap<String, String>);
 
 impl TagFilter {
+    /// Whether the filter lets every job through.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// Whether `tags` has every key of the filter with the same value.
     pub fn matches(&self, tags: &Tags) -> bool {
         self.0.iter().all(|(key, value)| tags.0.get(key) == Some(value))
     }

@@ -8,6 +8,7 @@ pub struct Email(String);
 impl Email {
     const MAX_BYTES: usize = 254;
 
+    /// Checks an address: present, at most 254 bytes, `local@domain` without white space.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         if raw.is_empty() {
             return Err(FieldError::required("email"));
@@ -24,6 +25,7 @@ impl Email {
         Ok(Self(raw.to_owned()))
     }
 
+    /// The address.
     pub fn as_str(&self) -> &str {
         &self.0
     }

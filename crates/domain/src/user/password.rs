@@ -11,6 +11,7 @@ use crate::validation::FieldError;
 pub struct Password(String);
 
 impl Password {
+    /// The lowest zxcvbn score a password may have.
     pub const MIN_SCORE: Score = Score::Three;
     const MAX_BYTES: usize = 256;
 

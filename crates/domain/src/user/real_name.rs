@@ -5,11 +5,13 @@ use crate::validation::{FieldError, trimmed_text_rule};
 pub struct UserRealName(String);
 
 impl UserRealName {
+    /// Checks a full name; an empty one is allowed.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         trimmed_text_rule(raw, 128).map_err(|reason| FieldError::new("name", "user_real_name", raw, reason))?;
         Ok(Self(raw.to_owned()))
     }
 
+    /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -6,14 +6,19 @@ use super::User;
 /// strands an organization by accident: another account has to make them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SelfChange {
+    /// Changing one's own site roles.
     #[error("You cannot change your own roles.")]
     SiteRoles,
+    /// Suspending oneself.
     #[error("You cannot suspend yourself.")]
     Suspend,
+    /// Changing one's own roles in an organization.
     #[error("You cannot change your own organization roles.")]
     OrganizationRoles,
+    /// Leaving an organization by removing oneself.
     #[error("cannot remove self from an organization")]
     LeaveOrganization,
+    /// Deleting oneself.
     #[error("You cannot delete yourself!")]
     Delete,
 }
@@ -24,6 +29,7 @@ impl SelfChange {
         if actor == target { Err(self) } else { Ok(()) }
     }
 
+    /// The response detail Coder gives with the refusal, if any.
     pub fn detail(self) -> Option<&'static str> {
         match self {
             Self::OrganizationRoles => Some("Another user with the appropriate permissions must change your roles."),
@@ -37,6 +43,7 @@ impl SelfChange {
 #[error("You cannot suspend a user with the \"owner\" role. You must remove the role first.")]
 pub struct OwnerNotSuspendable;
 
+/// Refuses to suspend an owner.
 pub fn check_suspendable(target: &User) -> Result<(), OwnerNotSuspendable> {
     if target.is_owner() { Err(OwnerNotSuspendable) } else { Ok(()) }
 }

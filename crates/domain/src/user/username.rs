@@ -7,6 +7,7 @@ use crate::validation::{FieldError, name_rule};
 pub struct Username(String);
 
 impl Username {
+    /// Checks a username: present, Coder's name rule, and not `me`.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         if raw.is_empty() {
             return Err(FieldError::required("username"));
@@ -18,6 +19,7 @@ impl Username {
         Ok(Self(raw.to_owned()))
     }
 
+    /// The username.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -26,15 +28,19 @@ impl Username {
 /// How a path names a user: `me`, a UUID, or a username (case-insensitive).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserRef {
+    /// The caller.
     Me,
+    /// The user with this id.
     Id(Uuid),
     /// Lower-cased: usernames are matched regardless of case.
     Username(String),
 }
 
 impl UserRef {
+    /// The word a path uses for the caller.
     pub const ME: &'static str = "me";
 
+    /// Every string names someone; whether they exist is the store's question.
     pub fn parse(raw: &str) -> Self {
         if raw == Self::ME {
             return Self::Me;
