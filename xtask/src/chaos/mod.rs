@@ -4,18 +4,22 @@
 //!
 //! Scenarios: `kill` (kill -9 under load, three times, on each backend), `outage`
 //! (PostgreSQL stopped and started under load, on a private cluster), `replicas` (three
-//! servers on one PostgreSQL database).
+//! servers on one PostgreSQL database), `nul` (NUL bytes in every text field and path
+//! segment, on each backend), `slow-body`, `login-flood` and `list-flood` (memory).
 
 mod cleanup;
 mod db;
+mod hostile;
 mod http;
 mod judge;
 mod kill;
 mod load;
+mod memory;
 mod net;
 mod outage;
 mod replicas;
 mod server;
+mod slow_body;
 mod tenant;
 mod wake;
 
@@ -53,6 +57,10 @@ pub enum ScenarioKind {
     Kill,
     Outage,
     Replicas,
+    Nul,
+    SlowBody,
+    LoginFlood,
+    ListFlood,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -128,6 +136,28 @@ fn plan(args: &ChaosArgs) -> Vec<Scenario> {
     }
     if wanted(ScenarioKind::Replicas) && has_postgres {
         add("3 replicas on one database · postgres".into(), Box::new(replicas::run));
+    }
+    if wanted(ScenarioKind::Nul) {
+        for &engine in &engines {
+            add(
+                format!("NUL bytes in text and paths · {}", engine.name()),
+                Box::new(move |cx| hostile::run(cx, engine)),
+            );
+        }
+    }
+    // These are about the HTTP layer and memory, not the database: one backend is enough.
+    let engine = engines[0];
+    if wanted(ScenarioKind::SlowBody) {
+        add(format!("slow request bodies · {}", engine.name()), Box::new(move |cx| slow_body::run(cx, engine)));
+    }
+    if wanted(ScenarioKind::LoginFlood) {
+        add(format!("login flood, memory · {}", engine.name()), Box::new(move |cx| memory::login_flood(cx, engine)));
+    }
+    if wanted(ScenarioKind::ListFlood) {
+        add(
+            format!("unlimited job lists, memory · {}", engine.name()),
+            Box::new(move |cx| memory::list_flood(cx, engine)),
+        );
     }
     scenarios
 }

@@ -5,6 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -109,11 +110,41 @@ impl Endpoint {
         self.base.read().map(|b| b.clone()).unwrap_or_default()
     }
 
+    pub fn address(&self) -> String {
+        self.base().trim_start_matches("http://").to_owned()
+    }
+
     fn set(&self, base: String) {
         if let Ok(mut current) = self.base.write() {
             *current = base;
         }
     }
+}
+
+/// Resident memory of a process, from `/proc/<pid>/status`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Memory {
+    /// `VmRSS`, bytes.
+    pub resident: u64,
+    /// `VmHWM`: the peak of `VmRSS` since the process started, bytes.
+    pub peak: u64,
+}
+
+pub fn memory_of(pid: u32) -> Option<Memory> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    };
+    Some(Memory { resident: field("VmRSS:")?, peak: field("VmHWM:")? })
+}
+
+pub fn mib(bytes: u64) -> String {
+    format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// One `api serve` process (and its successors after a kill).
@@ -274,6 +305,14 @@ impl ApiServer {
         Arc::clone(&self.endpoint)
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|(child, _)| child.id())
+    }
+
+    pub fn memory(&self) -> Option<Memory> {
+        memory_of(self.pid()?)
+    }
+
     pub fn log_path(&self) -> &Path {
         &self.log
     }
@@ -289,5 +328,38 @@ impl ApiServer {
 impl Drop for ApiServer {
     fn drop(&mut self) {
         self.kill9();
+    }
+}
+
+/// `/healthz` every half second while a load runs: the slowest answer and the failures.
+pub struct HealthWatch {
+    done: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<(Duration, usize)>,
+}
+
+impl HealthWatch {
+    pub fn start(base: &str) -> Self {
+        let done = Arc::new(AtomicBool::new(false));
+        let (base, flag) = (base.to_owned(), done.clone());
+        let thread = std::thread::spawn(move || {
+            let Ok(client) = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build() else {
+                return (Duration::ZERO, 0);
+            };
+            let (mut slowest, mut failures) = (Duration::ZERO, 0);
+            while !flag.load(Ordering::SeqCst) {
+                let sent = Instant::now();
+                let ok = client.get(format!("{base}/healthz")).send().is_ok_and(|r| r.status().is_success());
+                slowest = slowest.max(sent.elapsed());
+                failures += usize::from(!ok);
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            (slowest, failures)
+        });
+        Self { done, thread }
+    }
+
+    pub fn finish(self) -> (Duration, usize) {
+        self.done.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap_or_default()
     }
 }

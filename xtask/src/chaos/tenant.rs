@@ -16,6 +16,8 @@ pub const PASSWORD: &str = "correct-horse-battery-staple";
 pub struct Tenant {
     /// The owner's session token.
     pub token: String,
+    /// The first user's id.
+    pub owner: String,
     /// The default organization's id.
     pub organization: String,
     /// An untagged provisioner key of that organization.
@@ -53,8 +55,9 @@ pub fn bootstrap(server: &Endpoint) -> anyhow::Result<Tenant> {
         "POST /users/first",
     )?;
     let organization = created["organization_id"].as_str().unwrap_or_default().to_owned();
+    let owner = created["user_id"].as_str().unwrap_or_default().to_owned();
     let token = sign_in(server)?;
-    let mut tenant = Tenant { token, organization, key: String::new() };
+    let mut tenant = Tenant { token, owner, organization, key: String::new() };
     tenant.key = provisioner_key(server, &tenant, "chaos", &json!({}))?;
     Ok(tenant)
 }
