@@ -255,12 +255,10 @@ fn server_settings(binary: &ApiBinary) -> (Vec<String>, Duration) {
 const DEFAULT_POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn pool_timeout_flag(binary: &ApiBinary) -> Option<String> {
-    binary.first_flag(&[
-        "--database-pool-timeout",
-        "--database-connection-timeout",
-        "--database-timeout",
-        "--pool-timeout",
-    ])
+    binary.first_flag(
+        &["--database-pool-timeout", "--database-connection-timeout", "--database-timeout", "--pool-timeout"],
+        &["pool", "timeout"],
+    )
 }
 
 /// Go's duration syntax as the server takes it (`5s`, `1m30s`, `250ms`).

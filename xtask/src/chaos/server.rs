@@ -63,9 +63,14 @@ impl ApiBinary {
         self.flags.iter().any(|f| f == flag)
     }
 
-    /// The first of `candidates` the binary takes.
-    pub fn first_flag(&self, candidates: &[&str]) -> Option<String> {
-        candidates.iter().find(|c| self.has_flag(c)).map(|c| (*c).to_owned())
+    /// The first of `candidates` the binary takes, else the first of its flags whose name
+    /// has every one of `words`.
+    pub fn first_flag(&self, candidates: &[&str], words: &[&str]) -> Option<String> {
+        candidates
+            .iter()
+            .find(|c| self.has_flag(c))
+            .map(|c| (*c).to_owned())
+            .or_else(|| self.flags.iter().find(|flag| words.iter().all(|word| flag.contains(word))).cloned())
     }
 }
 
@@ -361,5 +366,51 @@ impl HealthWatch {
     pub fn finish(self) -> (Duration, usize) {
         self.done.store(true, Ordering::SeqCst);
         self.thread.join().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binary(help: &str) -> ApiBinary {
+        let flags = help
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|w| w.starts_with("--") && w.len() > 2)
+            .map(str::to_owned)
+            .collect();
+        ApiBinary { path: PathBuf::new(), help: help.to_owned(), flags }
+    }
+
+    const HELP: &str = "Options:
+      --reaper-hung-after <REAPER_HUNG_AFTER>
+          Running jobs without an update for this long are failed [env: API_REAPER_HUNG_AFTER=] [default: 5m]
+      --secure-auth-cookie
+          Mark the session cookie Secure [env: API_SECURE_AUTH_COOKIE=]
+      --http-request-body-deadline <D>
+          How long a body may take
+          [default: 30s]
+  -h, --help
+          Print help
+";
+
+    #[test]
+    fn flags_and_their_defaults_are_read_from_help() {
+        let binary = binary(HELP);
+        assert_eq!(binary.default_of("--reaper-hung-after").as_deref(), Some("5m"));
+        assert_eq!(binary.default_of("--secure-auth-cookie"), None);
+        assert_eq!(binary.default_of("--http-request-body-deadline").as_deref(), Some("30s"));
+        assert!(binary.has_flag("--help") && !binary.has_flag("--reaper"));
+    }
+
+    #[test]
+    fn a_flag_is_found_by_name_or_by_the_words_in_it() {
+        let binary = binary(HELP);
+        assert_eq!(binary.first_flag(&["--nope", "--reaper-hung-after"], &[]).as_deref(), Some("--reaper-hung-after"));
+        assert_eq!(
+            binary.first_flag(&["--body-timeout"], &["body", "deadline"]).as_deref(),
+            Some("--http-request-body-deadline")
+        );
+        assert_eq!(binary.first_flag(&["--body-timeout"], &["pool", "timeout"]), None);
     }
 }

@@ -28,7 +28,7 @@ const FLAGS: [&str; 5] = [
 pub fn run(cx: &Context, engine: Engine) -> anyhow::Result<Outcome> {
     let dir = cx.dir(&format!("slow-body-{}", engine.name()));
     let db = Database::fresh(engine, &dir, &cx.postgres_url)?;
-    let flag = cx.binary.first_flag(&FLAGS);
+    let flag = cx.binary.first_flag(&FLAGS, &["body", "timeout"]);
     let (timeout, extra, setting) = match &flag {
         Some(flag) => (
             CONFIGURED_BODY_TIMEOUT,
@@ -39,7 +39,7 @@ pub fn run(cx: &Context, engine: Engine) -> anyhow::Result<Outcome> {
             DEFAULT_BODY_TIMEOUT,
             Vec::new(),
             format!(
-                "the server takes no body-timeout flag (looked for {}): judged against a {} s default",
+                "the server takes no body-timeout flag (looked for {} and any other with body and timeout in its name): judged against a {} s default",
                 FLAGS.join(", "),
                 DEFAULT_BODY_TIMEOUT.as_secs()
             ),
