@@ -209,21 +209,21 @@ pub fn run(args: ChaosArgs) -> anyhow::Result<bool> {
             outcome.summary,
             began.elapsed().as_secs_f64()
         );
-        print_list("  ✗ ", outcome.problems.iter());
-        print_list("  · ", outcome.notes.iter());
+        print_list("  ✗ ", outcome.problems.iter(), 30);
+        print_list("  · ", outcome.notes.iter(), 12);
     }
     println!("{held}/{total} scenarios held ({:.0} s)", started.elapsed().as_secs_f64());
     Ok(held == total)
 }
 
-/// At most a dozen lines of a list, then how many more.
-fn print_list<'a>(mark: &str, items: impl Iterator<Item = &'a String>) {
+/// At most `limit` lines of a list, then how many more.
+fn print_list<'a>(mark: &str, items: impl Iterator<Item = &'a String>, limit: usize) {
     let items: Vec<&String> = items.collect();
-    for item in items.iter().take(12) {
+    for item in items.iter().take(limit) {
         println!("{mark}{item}");
     }
-    if items.len() > 12 {
-        println!("{mark}... and {} more", items.len() - 12);
+    if items.len() > limit {
+        println!("{mark}... and {} more", items.len() - limit);
     }
 }
 
