@@ -1,6 +1,7 @@
 //! Project chores: `cargo xtask <task>`. With no task, lists them.
 
 mod bench;
+mod chaos;
 mod openapi;
 
 use std::process::ExitCode;
@@ -24,6 +25,8 @@ enum Task {
     /// Measure through HTTP on seeded databases (always optimised).
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Inject faults and hostile input into the release server; one line per scenario.
+    Chaos(chaos::ChaosArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,10 +37,16 @@ fn main() -> ExitCode {
             println!("  openapi [--check]   write openapi/openapi.json from the code, or check it is current");
             println!("  bench jobs          the job routes at scale (see --help)");
             println!("  bench acquire       acquisitions per second with concurrent daemons");
+            println!("  chaos [--quick]     faults and hostile input against the release server (see --help)");
             Ok(())
         }
         Some(Task::Openapi { check }) => openapi::run(check),
         Some(Task::Bench(bench)) => bench::run(bench),
+        Some(Task::Chaos(args)) => match chaos::run(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(error) => Err(error),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
