@@ -7,7 +7,38 @@ use clap::Args;
 use domain::provisioner::{Liveness, LogBudget, Reaper};
 use storage::PoolOptions;
 
-use crate::state::Settings;
+/// Deployment settings the routes apply.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub session_lifetime: Duration,
+    pub default_token_lifetime: Duration,
+    pub max_token_lifetime: Duration,
+    pub liveness: Liveness,
+    pub log_budget: LogBudget,
+    pub reaper: Reaper,
+    /// How long an acquire waits by default, and at most.
+    pub acquire_wait: std::time::Duration,
+    pub acquire_max_wait: std::time::Duration,
+    /// Mark the session cookie `Secure` (the server is reached over HTTPS).
+    pub secure_cookies: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            session_lifetime: Duration::hours(24),
+            default_token_lifetime: Duration::days(7),
+            // Coder's default maximum: 100 years and 25 days.
+            max_token_lifetime: Duration::hours(876_600),
+            liveness: Liveness::default(),
+            log_budget: LogBudget::default(),
+            reaper: Reaper::default(),
+            acquire_wait: std::time::Duration::from_secs(30),
+            acquire_max_wait: std::time::Duration::from_secs(60),
+            secure_cookies: false,
+        }
+    }
+}
 
 /// Everything `api serve` is told.
 #[derive(Debug, Clone, Args)]
@@ -57,6 +88,19 @@ pub struct ServerConfig {
     pub workers: Option<usize>,
 }
 
+impl ServerConfig {
+    /// The defaults the flags have, on this address and database.
+    pub fn new(http_address: impl Into<String>, database_url: impl Into<String>) -> Self {
+        Self {
+            http_address: http_address.into(),
+            database_url: database_url.into(),
+            pool: PoolOptions::default(),
+            settings: Settings::default(),
+            workers: None,
+        }
+    }
+}
+
 fn chrono(duration: StdDuration) -> Duration {
     Duration::from_std(duration).unwrap_or(Duration::MAX)
 }
@@ -75,13 +119,11 @@ impl From<ServeArgs> for ServerConfig {
             },
             ..Settings::default()
         };
-        Self {
-            http_address: args.http_address,
-            database_url: args.database_url,
-            pool: PoolOptions { max_size: args.database_pool_size.max(1), ..PoolOptions::default() },
-            settings,
-            workers: args.http_workers,
-        }
+        let mut config = Self::new(args.http_address, args.database_url);
+        config.pool = PoolOptions { max_size: args.database_pool_size.max(1), ..PoolOptions::default() };
+        config.settings = settings;
+        config.workers = args.http_workers;
+        config
     }
 }
 

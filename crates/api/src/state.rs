@@ -2,47 +2,14 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
-use domain::provisioner::{Liveness, LogBudget, Reaper};
+use chrono::{DateTime, Utc};
 use domain::repo::RepoError;
 use storage::{Store, StoreEvent};
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
+use crate::config::Settings;
 use crate::error::ApiError;
-
-/// Deployment settings the routes apply.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub session_lifetime: Duration,
-    pub default_token_lifetime: Duration,
-    pub max_token_lifetime: Duration,
-    pub liveness: Liveness,
-    pub log_budget: LogBudget,
-    pub reaper: Reaper,
-    /// How long an acquire waits by default, and at most.
-    pub acquire_wait: std::time::Duration,
-    pub acquire_max_wait: std::time::Duration,
-    /// Mark the session cookie `Secure` (the server is reached over HTTPS).
-    pub secure_cookies: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            session_lifetime: Duration::hours(24),
-            default_token_lifetime: Duration::days(7),
-            // Coder's default maximum: 100 years and 25 days.
-            max_token_lifetime: Duration::hours(876_600),
-            liveness: Liveness::default(),
-            log_budget: LogBudget::default(),
-            reaper: Reaper::default(),
-            acquire_wait: std::time::Duration::from_secs(30),
-            acquire_max_wait: std::time::Duration::from_secs(60),
-            secure_cookies: false,
-        }
-    }
-}
 
 /// Wakes whoever waits for work or for a job's progress, from the store's change notices.
 #[derive(Debug)]

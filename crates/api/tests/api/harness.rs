@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use api::ServerConfig;
-use api::state::Settings;
+use api::config::Settings;
 use serde_json::{Value, json};
 use storage::PoolOptions;
 use storage::testing::{Backend, TestDatabase};
@@ -145,13 +145,11 @@ impl TestApp {
     }
 
     fn config(db: &TestDatabase, settings: Settings) -> ServerConfig {
-        ServerConfig {
-            http_address: "127.0.0.1:0".into(),
-            database_url: db.url().to_owned(),
-            pool: PoolOptions { max_size: 8, connection_timeout: Duration::from_secs(5) },
-            settings,
-            workers: Some(2),
-        }
+        let mut config = ServerConfig::new("127.0.0.1:0", db.url());
+        config.pool = PoolOptions { max_size: 8, connection_timeout: Duration::from_secs(5) };
+        config.settings = settings;
+        config.workers = Some(2);
+        config
     }
 
     async fn start(db: TestDatabase, config: ServerConfig) -> Self {
