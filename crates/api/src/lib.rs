@@ -5,6 +5,7 @@
 //! decision, make one call into `storage`, and answer in codersdk's wire format.
 
 pub mod config;
+pub mod dispatch;
 pub mod error;
 pub mod extract;
 pub mod openapi;

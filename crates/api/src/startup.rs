@@ -12,6 +12,7 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::config::ServerConfig;
+use crate::dispatch::peer::PeerSocket;
 use crate::routes::table::{RouteTable, fallback, reject_unknown_query_params};
 use crate::state::{AppState, now};
 use crate::{extract, openapi, reaper, routes};
@@ -58,7 +59,7 @@ impl Application {
                 )
                 .default_service(web::to(fallback))
         })
-        .on_connect(extract::peer::on_connect)
+        .on_connect(PeerSocket::on_connect)
         .listen(listener)?
         .shutdown_timeout(10);
         if let Some(workers) = workers {

@@ -6,7 +6,6 @@ mod actor;
 mod daemon;
 mod json;
 mod organization;
-pub mod peer;
 mod query;
 mod user;
 

@@ -1,0 +1,57 @@
+//! Handing jobs to daemons that wait for one. An acquire long-polls: it takes the oldest
+//! pending job the daemon can run, or waits for the queue to change until its time runs out
+//! or its daemon hangs up.
+
+pub mod peer;
+
+use std::time::Duration;
+
+use actix_web::HttpRequest;
+use domain::provisioner::ProvisionerJob;
+use domain::repo::JobRepo;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::{AppState, now};
+use peer::PeerSocket;
+
+/// Looks again at least this often while waiting, in case a notice was missed.
+const SAFETY_POLL: Duration = Duration::from_secs(5);
+
+/// The job `daemon` takes within `wait`, if any. A daemon that hung up is never handed one:
+/// a job taken at the moment it left is put back.
+pub async fn acquire(
+    state: &AppState,
+    req: &HttpRequest,
+    daemon: Uuid,
+    wait: Duration,
+) -> Result<Option<ProvisionerJob>, ApiError> {
+    let deadline = Instant::now() + wait;
+    let socket = PeerSocket::of(req);
+    let gone = || socket.is_some_and(PeerSocket::hung_up);
+    let mut queue = state.signals.queue();
+    loop {
+        if gone() {
+            return Ok(None);
+        }
+        // Marked seen before looking, so a notice arriving meanwhile is not lost.
+        queue.borrow_and_update();
+        if let Some(job) = state.db(move |store| store.acquire_job(daemon, now())).await? {
+            if gone() {
+                let job_id = job.id;
+                state.db(move |store| store.release_job(daemon, job_id)).await?;
+                return Ok(None);
+            }
+            return Ok(Some(job));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        tokio::select! {
+            _ = queue.changed() => {}
+            _ = tokio::time::sleep((deadline - now).min(SAFETY_POLL)) => {}
+        }
+    }
+}
