@@ -17,6 +17,8 @@ use crate::wire::{Response, ValidationError};
 pub struct ApiError {
     status: StatusCode,
     body: Response,
+    /// Seconds after which trying again may succeed (`Retry-After`).
+    retry_after: Option<u64>,
 }
 
 pub const NOT_FOUND: &str = "Resource not found or you do not have access to this resource";
@@ -27,7 +29,13 @@ pub const UNAVAILABLE: &str = "The database is unavailable. Please try again lat
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, body: Response::message(message) }
+        Self { status, body: Response::message(message), retry_after: None }
+    }
+
+    /// Tells the client when trying again may succeed.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
@@ -118,7 +126,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        crate::respond::json(self.status, &self.body)
+        let mut response = crate::respond::json(self.status, &self.body);
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

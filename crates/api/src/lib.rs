@@ -8,6 +8,7 @@ pub mod config;
 pub mod dispatch;
 pub mod error;
 pub mod extract;
+pub mod hashing;
 pub mod openapi;
 pub mod provisionerd;
 mod reaper;

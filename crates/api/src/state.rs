@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::hashing::PasswordHasher;
 
 /// Wakes whoever waits for work or for a job's progress, from the store's change notices.
 #[derive(Debug)]
@@ -63,8 +64,8 @@ pub struct AppState {
     pub store: Store,
     pub settings: Settings,
     pub signals: Arc<Signals>,
-    /// See [`crate::secrets::decoy_hash`].
-    pub decoy_hash: String,
+    /// Every password check goes through it: at most one per CPU core at once.
+    pub passwords: PasswordHasher,
 }
 
 impl AppState {
@@ -72,10 +73,10 @@ impl AppState {
         let signals = Arc::new(Signals::new());
         let notices = Arc::clone(&signals);
         store.subscribe(move |event| notices.notice(event));
-        Self { store, settings, signals, decoy_hash: crate::secrets::decoy_hash() }
+        Self { store, settings, signals, passwords: PasswordHasher::per_core() }
     }
 
-    /// Runs blocking work (database calls, password hashing) off the async workers.
+    /// Runs blocking work (database calls) off the async workers.
     pub async fn run<T: Send + 'static>(&self, work: impl FnOnce(&Store) -> T + Send + 'static) -> Result<T, ApiError> {
         let store = self.store.clone();
         Ok(actix_web::web::block(move || work(&store)).await?)
