@@ -76,6 +76,15 @@ pub struct ServeArgs {
     /// HTTP worker threads (default: one per CPU).
     #[arg(long, env = "API_HTTP_WORKERS")]
     pub http_workers: Option<usize>,
+    /// Serve Prometheus metrics on --prometheus-address.
+    #[arg(long, env = "API_PROMETHEUS_ENABLE")]
+    pub prometheus_enable: bool,
+    /// Where metrics are served, at `/` and `/metrics`.
+    #[arg(long, env = "API_PROMETHEUS_ADDRESS", default_value = "127.0.0.1:2112")]
+    pub prometheus_address: String,
+    /// Write logs as one JSON object per line.
+    #[arg(long, env = "API_LOG_JSON")]
+    pub log_json: bool,
 }
 
 /// The server's whole configuration, as `Application::build` takes it.
@@ -86,6 +95,8 @@ pub struct ServerConfig {
     pub pool: PoolOptions,
     pub settings: Settings,
     pub workers: Option<usize>,
+    /// Where metrics are served; `None`: not at all.
+    pub prometheus_address: Option<String>,
 }
 
 impl ServerConfig {
@@ -97,6 +108,7 @@ impl ServerConfig {
             pool: PoolOptions::default(),
             settings: Settings::default(),
             workers: None,
+            prometheus_address: None,
         }
     }
 }
@@ -123,6 +135,7 @@ impl From<ServeArgs> for ServerConfig {
         config.pool = PoolOptions { max_size: args.database_pool_size.max(1), ..PoolOptions::default() };
         config.settings = settings;
         config.workers = args.http_workers;
+        config.prometheus_address = args.prometheus_enable.then_some(args.prometheus_address);
         config
     }
 }

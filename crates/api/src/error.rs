@@ -19,6 +19,8 @@ pub struct ApiError {
     body: Response,
     /// Seconds after which trying again may succeed (`Retry-After`).
     retry_after: Option<u64>,
+    /// What went wrong on our side, for the request's log line; never sent to the client.
+    cause: Option<String>,
 }
 
 pub const NOT_FOUND: &str = "Resource not found or you do not have access to this resource";
@@ -29,7 +31,7 @@ pub const UNAVAILABLE: &str = "The database is unavailable. Please try again lat
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, body: Response::message(message), retry_after: None }
+        Self { status, body: Response::message(message), retry_after: None, cause: None }
     }
 
     /// Tells the client when trying again may succeed.
@@ -90,15 +92,19 @@ impl ApiError {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.")
     }
 
-    /// A fault of ours: logged in full, answered with the fixed text.
+    /// A fault of ours: answered with the fixed text; the request's log line carries the
+    /// whole cause.
     pub fn internal(cause: &dyn std::error::Error) -> Self {
-        tracing::error!(cause = %chain(cause), "request failed");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+        Self { cause: Some(chain(cause)), ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL) }
     }
 
     pub fn unavailable(cause: &dyn std::error::Error) -> Self {
-        tracing::warn!(cause = %chain(cause), "database unavailable");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE)
+        Self { cause: Some(chain(cause)), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE) }
+    }
+
+    /// The cause of a fault of ours, if this is one.
+    pub fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
     }
 }
 
@@ -116,7 +122,11 @@ fn chain(error: &dyn std::error::Error) -> String {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.status.as_u16(), self.body.message)
+        write!(f, "{} {}", self.status.as_u16(), self.body.message)?;
+        match &self.cause {
+            Some(cause) => write!(f, " ({cause})"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -9,6 +9,8 @@ pub mod dispatch;
 pub mod error;
 pub mod extract;
 pub mod hashing;
+pub mod metrics;
+pub mod middleware;
 pub mod openapi;
 pub mod provisionerd;
 mod reaper;

@@ -7,7 +7,6 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use storage::Store;
-use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
@@ -15,11 +14,13 @@ use crate::config::ServerConfig;
 use crate::dispatch::peer::PeerSocket;
 use crate::routes::table::{RouteTable, fallback, reject_unknown_query_params};
 use crate::state::{AppState, now};
-use crate::{extract, openapi, reaper, routes};
+use crate::{extract, metrics, middleware, openapi, reaper, routes};
 
 pub struct Application {
     server: Server,
     address: SocketAddr,
+    /// The metrics listener, when metrics are on.
+    metrics: Option<(Server, SocketAddr)>,
     state: web::Data<AppState>,
 }
 
@@ -27,7 +28,7 @@ impl Application {
     /// Opens the store (migrating it), binds the address and prepares the server; nothing
     /// is served until [`Application::run`].
     pub async fn build(config: ServerConfig) -> anyhow::Result<Self> {
-        let ServerConfig { http_address, database_url, pool, settings, workers } = config;
+        let ServerConfig { http_address, database_url, pool, settings, workers, prometheus_address } = config;
         let store = web::block(move || Store::open(&database_url, pool, now())).await??;
         tracing::info!(database = %store.url().redacted(), "database ready");
         let state = web::Data::new(AppState::new(store, settings));
@@ -44,7 +45,7 @@ impl Application {
                         .app_data(table.clone())
                         .app_data(extract::json_config())
                         .wrap(from_fn(reject_unknown_query_params))
-                        .wrap(TracingLogger::default())
+                        .wrap(from_fn(middleware::observe))
                         .wrap(from_fn(extract::hide_query_token))
                 })
                 .service(utoipa_actix_web::scope("/api/v2").configure(routes::api_v2))
@@ -66,12 +67,21 @@ impl Application {
             server = server.workers(workers.max(1));
         }
         let server = server.run();
+        let metrics = match prometheus_address {
+            Some(address) => Some(metrics::server::bind(&address, state.clone())?),
+            None => None,
+        };
         actix_web::rt::spawn(reaper::run(state.clone()));
-        Ok(Self { server, address, state })
+        Ok(Self { server, address, metrics, state })
     }
 
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Where metrics are served, when they are.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, address)| *address)
     }
 
     pub fn handle(&self) -> ServerHandle {
@@ -84,6 +94,15 @@ impl Application {
 
     /// Serves until stopped; SIGINT and SIGTERM stop it gracefully.
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let metrics = self.metrics.map(|(server, _)| {
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            handle
+        });
+        let served = self.server.await;
+        if let Some(metrics) = metrics {
+            metrics.stop(false).await;
+        }
+        served
     }
 }

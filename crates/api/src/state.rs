@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::hashing::PasswordHasher;
+use crate::metrics::Metrics;
 
 /// Wakes whoever waits for work or for a job's progress, from the store's change notices.
 #[derive(Debug)]
@@ -66,6 +67,7 @@ pub struct AppState {
     pub signals: Arc<Signals>,
     /// Every password check goes through it: at most one per CPU core at once.
     pub passwords: PasswordHasher,
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -73,7 +75,7 @@ impl AppState {
         let signals = Arc::new(Signals::new());
         let notices = Arc::clone(&signals);
         store.subscribe(move |event| notices.notice(event));
-        Self { store, settings, signals, passwords: PasswordHasher::per_core() }
+        Self { store, settings, signals, passwords: PasswordHasher::per_core(), metrics: Metrics::new() }
     }
 
     /// Runs blocking work (database calls) off the async workers.

@@ -27,7 +27,18 @@ pub async fn acquire(
     daemon: Uuid,
     wait: Duration,
 ) -> Result<Option<ProvisionerJob>, ApiError> {
-    let deadline = Instant::now() + wait;
+    let started = Instant::now();
+    let taken = wait_for_job(state, req, daemon, started + wait).await?;
+    state.metrics.queue.acquire_ended(started.elapsed().as_secs_f64(), taken.as_ref());
+    Ok(taken)
+}
+
+async fn wait_for_job(
+    state: &AppState,
+    req: &HttpRequest,
+    daemon: Uuid,
+    deadline: Instant,
+) -> Result<Option<ProvisionerJob>, ApiError> {
     let socket = PeerSocket::of(req);
     let gone = || socket.is_some_and(PeerSocket::hung_up);
     let mut queue = state.signals.queue();

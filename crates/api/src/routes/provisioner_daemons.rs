@@ -218,6 +218,7 @@ pub async fn complete(
     let job = uuid_segment(&req, "job")?;
     let id = daemon.daemon.id;
     let done = state.run(move |store| store.complete_job(id, job, now())).await?.map_err(refusal)?;
+    state.metrics.queue.job_changed(&done);
     Ok(respond::ok(&ProvisionerJob::new(done, QueueInfo::default())))
 }
 
@@ -250,5 +251,6 @@ pub async fn fail(
     checks.finish()?;
     let (id, code) = (daemon.daemon.id, code.map(str::to_owned));
     let failed = state.run(move |store| store.fail_job(id, job, error, code, now())).await?.map_err(refusal)?;
+    state.metrics.queue.job_changed(&failed);
     Ok(respond::ok(&ProvisionerJob::new(failed, QueueInfo::default())))
 }

@@ -8,6 +8,7 @@ mod failures;
 mod lifecycle;
 mod matrix;
 mod members;
+mod metrics;
 mod openapi;
 mod organizations;
 mod provisioner_jobs;
