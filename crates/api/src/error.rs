@@ -109,7 +109,7 @@ impl ApiError {
 }
 
 /// `outer: inner: innermost`, so a log line carries the whole cause.
-fn chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -5,6 +5,7 @@ mod harness;
 mod auth;
 mod binary;
 mod failures;
+mod health;
 mod lifecycle;
 mod matrix;
 mod members;
