@@ -5,7 +5,10 @@ use std::time::Duration as StdDuration;
 use chrono::Duration;
 use clap::Args;
 use domain::provisioner::{Liveness, LogBudget, Reaper};
+use ipnet::IpNet;
 use storage::PoolOptions;
+
+use crate::limits::client_ip::parse_origin;
 
 /// Deployment settings the routes apply.
 #[derive(Debug, Clone)]
@@ -85,7 +88,22 @@ pub struct ServeArgs {
     /// Write logs as one JSON object per line.
     #[arg(long, env = "API_LOG_JSON")]
     pub log_json: bool,
+    /// API requests a minute per user (per client address when anonymous) and route; 0 or
+    /// less turns the limit off.
+    #[arg(long, env = "API_RATE_LIMIT", default_value_t = DEFAULT_API_RATE_LIMIT, allow_negative_numbers = true)]
+    pub api_rate_limit: i64,
+    /// Sign-in attempts (and failed daemon-key checks) a minute per client address; 0 or
+    /// less turns the limit off.
+    #[arg(long, env = "API_LOGIN_RATE_LIMIT", default_value_t = DEFAULT_LOGIN_RATE_LIMIT, allow_negative_numbers = true)]
+    pub login_rate_limit: i64,
+    /// Proxies whose X-Forwarded-For is believed: comma-separated CIDRs or addresses.
+    #[arg(long, env = "API_PROXY_TRUSTED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub proxy_trusted_origins: Vec<IpNet>,
 }
+
+/// Coder's defaults.
+pub const DEFAULT_API_RATE_LIMIT: i64 = 512;
+pub const DEFAULT_LOGIN_RATE_LIMIT: i64 = 60;
 
 /// The server's whole configuration, as `Application::build` takes it.
 #[derive(Debug, Clone)]
@@ -97,6 +115,10 @@ pub struct ServerConfig {
     pub workers: Option<usize>,
     /// Where metrics are served; `None`: not at all.
     pub prometheus_address: Option<String>,
+    /// Requests a minute; 0 or less: no limit.
+    pub api_rate_limit: i64,
+    pub login_rate_limit: i64,
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl ServerConfig {
@@ -109,6 +131,9 @@ impl ServerConfig {
             settings: Settings::default(),
             workers: None,
             prometheus_address: None,
+            api_rate_limit: DEFAULT_API_RATE_LIMIT,
+            login_rate_limit: DEFAULT_LOGIN_RATE_LIMIT,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -136,6 +161,9 @@ impl From<ServeArgs> for ServerConfig {
         config.settings = settings;
         config.workers = args.http_workers;
         config.prometheus_address = args.prometheus_enable.then_some(args.prometheus_address);
+        config.api_rate_limit = args.api_rate_limit;
+        config.login_rate_limit = args.login_rate_limit;
+        config.trusted_proxies = args.proxy_trusted_origins;
         config
     }
 }
@@ -168,7 +196,34 @@ pub fn parse_duration(raw: &str) -> Result<StdDuration, String> {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn parse(flags: &[&str]) -> Result<ServerConfig, clap::Error> {
+        Serve::try_parse_from(std::iter::once("api").chain(flags.iter().copied())).map(|s| s.args.into())
+    }
+
+    #[test]
+    fn operations_default_to_coders_settings() {
+        let config = parse(&[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((config.api_rate_limit, config.login_rate_limit), (512, 60));
+        assert_eq!(config.prometheus_address, None);
+        assert!(config.trusted_proxies.is_empty());
+        let config =
+            parse(&["--prometheus-enable", "--api-rate-limit", "-1", "--proxy-trusted-origins", "10.0.0.0/8,::1"])
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.prometheus_address.as_deref(), Some("127.0.0.1:2112"));
+        assert_eq!(config.api_rate_limit, -1);
+        assert_eq!(config.trusted_proxies.len(), 2);
+        assert!(parse(&["--proxy-trusted-origins", "10.0.0.0/99"]).is_err());
+    }
 
     #[test]
     fn durations_read_as_go_writes_them() {

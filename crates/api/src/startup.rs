@@ -12,9 +12,11 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::config::ServerConfig;
 use crate::dispatch::peer::PeerSocket;
+use crate::limits::Limits;
+use crate::limits::client_ip::TrustedProxies;
 use crate::routes::table::{RouteTable, fallback, reject_unknown_query_params};
 use crate::state::{AppState, now};
-use crate::{extract, metrics, middleware, openapi, reaper, routes};
+use crate::{extract, limits, metrics, middleware, openapi, reaper, routes};
 
 pub struct Application {
     server: Server,
@@ -28,10 +30,21 @@ impl Application {
     /// Opens the store (migrating it), binds the address and prepares the server; nothing
     /// is served until [`Application::run`].
     pub async fn build(config: ServerConfig) -> anyhow::Result<Self> {
-        let ServerConfig { http_address, database_url, pool, settings, workers, prometheus_address } = config;
+        let ServerConfig {
+            http_address,
+            database_url,
+            pool,
+            settings,
+            workers,
+            prometheus_address,
+            api_rate_limit,
+            login_rate_limit,
+            trusted_proxies,
+        } = config;
         let store = web::block(move || Store::open(&database_url, pool, now())).await??;
         tracing::info!(database = %store.url().redacted(), "database ready");
-        let state = web::Data::new(AppState::new(store, settings));
+        let limits = Limits::new(api_rate_limit, login_rate_limit, TrustedProxies::new(trusted_proxies));
+        let state = web::Data::new(AppState::new(store, settings, limits));
         let document = openapi::document();
         let table = web::Data::new(RouteTable::from_openapi(&document));
         let listener = TcpListener::bind(&http_address).with_context(|| format!("cannot listen on {http_address}"))?;
@@ -45,6 +58,7 @@ impl Application {
                         .app_data(table.clone())
                         .app_data(extract::json_config())
                         .wrap(from_fn(reject_unknown_query_params))
+                        .wrap(from_fn(limits::rate_limit))
                         .wrap(from_fn(middleware::observe))
                         .wrap(from_fn(extract::hide_query_token))
                 })

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::hashing::PasswordHasher;
+use crate::limits::Limits;
 use crate::metrics::Metrics;
 
 /// Wakes whoever waits for work or for a job's progress, from the store's change notices.
@@ -68,14 +69,15 @@ pub struct AppState {
     /// Every password check goes through it: at most one per CPU core at once.
     pub passwords: PasswordHasher,
     pub metrics: Metrics,
+    pub limits: Limits,
 }
 
 impl AppState {
-    pub fn new(store: Store, settings: Settings) -> Self {
+    pub fn new(store: Store, settings: Settings, limits: Limits) -> Self {
         let signals = Arc::new(Signals::new());
         let notices = Arc::clone(&signals);
         store.subscribe(move |event| notices.notice(event));
-        Self { store, settings, signals, passwords: PasswordHasher::per_core(), metrics: Metrics::new() }
+        Self { store, settings, signals, passwords: PasswordHasher::per_core(), metrics: Metrics::new(), limits }
     }
 
     /// Runs blocking work (database calls) off the async workers.

@@ -188,7 +188,9 @@ pub fn seed(db: &TestDatabase, plan: &Plan) -> anyhow::Result<World> {
 
 /// Starts the real server on its own thread.
 fn serve(url: &str) -> anyhow::Result<(std::net::SocketAddr, actix_web::dev::ServerHandle)> {
-    let config = ServerConfig::new("127.0.0.1:0", url);
+    let mut config = ServerConfig::new("127.0.0.1:0", url);
+    // One client sends thousands of requests a minute on purpose: as `--api-rate-limit 0`.
+    config.api_rate_limit = 0;
     let (ready, started) = mpsc::channel();
     thread::spawn(move || {
         let result = actix_web::rt::System::new().block_on(async move {

@@ -2,6 +2,7 @@
 //! one log line when it ends, and its HTTP metrics. "Ends" means its body was sent or its
 //! WebSocket closed, so streams count for as long as they run.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use actix_web::body::{BodySize, BoxBody, MessageBody};
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::extract::Actor;
+use crate::limits::client_ip::ClientIp;
 use crate::metrics::{RequestLabels, UNMATCHED_PATH, method_label};
 use crate::state::AppState;
 
@@ -64,7 +66,8 @@ pub async fn observe(
     req.extensions_mut().insert(RequestId(id.clone()));
     let (method, path) = (req.method().to_string(), req.path().to_owned());
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %labels.path);
-    let mut ended = Ended { id, method, path, labels, status: 500, user: None, cause: None, started, state };
+    let mut ended =
+        Ended { id, method, path, labels, status: 500, user: None, client: None, cause: None, started, state };
     // Routes and extractors turn their errors into responses; only a middleware's own
     // failure arrives here as an error, answered by actix after us.
     let mut res = match next.call(req).instrument(span).await {
@@ -81,6 +84,7 @@ pub async fn observe(
     }
     ended.status = res.status().as_u16();
     ended.user = res.request().extensions().get::<Actor>().map(Actor::id);
+    ended.client = res.request().extensions().get::<ClientIp>().map(|ip| ip.0);
     let cause = res.response().error().and_then(|e| e.as_error::<ApiError>()).and_then(ApiError::cause);
     ended.cause = cause.map(str::to_owned);
     Ok(res.map_body(|_, body| Observed { body: body.boxed(), ended: Some(ended) }))
@@ -94,6 +98,7 @@ struct Ended {
     labels: RequestLabels,
     status: u16,
     user: Option<Uuid>,
+    client: Option<IpAddr>,
     cause: Option<String>,
     started: Instant,
     state: Option<web::Data<AppState>>,
@@ -117,6 +122,7 @@ impl Ended {
                     status = self.status,
                     latency_ms = (seconds * 1e6).round() / 1e3,
                     user_id = self.user.map(tracing::field::display),
+                    remote_ip = self.client.map(tracing::field::display),
                     cause = self.cause.as_deref(),
                     "request",
                 )

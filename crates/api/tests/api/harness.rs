@@ -169,6 +169,16 @@ impl TestApp {
         Self::spawn_with(backend, |config| config.prometheus_address = Some("127.0.0.1:0".into())).await
     }
 
+    /// Metrics on and the API limit off (`--api-rate-limit 0`), for tests that send
+    /// thousands of requests a minute.
+    pub async fn with_metrics_unlimited(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |config| {
+            config.prometheus_address = Some("127.0.0.1:0".into());
+            config.api_rate_limit = 0;
+        })
+        .await
+    }
+
     /// What the metrics listener serves now.
     pub async fn scrape(&self) -> Scrape {
         let base = self.metrics.as_deref().unwrap_or_else(|| panic!("metrics are off"));

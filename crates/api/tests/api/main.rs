@@ -14,6 +14,7 @@ mod openapi;
 mod organizations;
 mod provisioner_jobs;
 mod provisioner_keys;
+mod rate_limits;
 mod swagger;
 mod tokens;
 mod users;
