@@ -96,6 +96,9 @@ pub struct ServeArgs {
     /// less turns the limit off.
     #[arg(long, env = "API_LOGIN_RATE_LIMIT", default_value_t = DEFAULT_LOGIN_RATE_LIMIT, allow_negative_numbers = true)]
     pub login_rate_limit: i64,
+    /// On SIGTERM or SIGINT, how long requests in flight may take to finish.
+    #[arg(long, env = "API_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_grace: StdDuration,
     /// Proxies whose X-Forwarded-For is believed: comma-separated CIDRs or addresses.
     #[arg(long, env = "API_PROXY_TRUSTED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
     pub proxy_trusted_origins: Vec<IpNet>,
@@ -119,6 +122,8 @@ pub struct ServerConfig {
     pub api_rate_limit: i64,
     pub login_rate_limit: i64,
     pub trusted_proxies: Vec<IpNet>,
+    /// How long requests in flight may take to finish once a stop is asked for.
+    pub shutdown_grace: StdDuration,
 }
 
 impl ServerConfig {
@@ -134,6 +139,7 @@ impl ServerConfig {
             api_rate_limit: DEFAULT_API_RATE_LIMIT,
             login_rate_limit: DEFAULT_LOGIN_RATE_LIMIT,
             trusted_proxies: Vec::new(),
+            shutdown_grace: StdDuration::from_secs(30),
         }
     }
 }
@@ -164,6 +170,7 @@ impl From<ServeArgs> for ServerConfig {
         config.api_rate_limit = args.api_rate_limit;
         config.login_rate_limit = args.login_rate_limit;
         config.trusted_proxies = args.proxy_trusted_origins;
+        config.shutdown_grace = args.shutdown_grace;
         config
     }
 }

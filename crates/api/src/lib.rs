@@ -9,6 +9,7 @@ pub mod dispatch;
 pub mod error;
 pub mod extract;
 pub mod hashing;
+pub mod lifecycle;
 pub mod limits;
 pub mod metrics;
 pub mod middleware;

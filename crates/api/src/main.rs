@@ -70,7 +70,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         if let Some(address) = application.metrics_address() {
             tracing::info!(%address, "serving Prometheus metrics at / and /metrics");
         }
-        application.run().await?;
+        application.serve_until_signal().await?;
         tracing::info!("stopped");
         Ok(())
     })

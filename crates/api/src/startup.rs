@@ -1,6 +1,7 @@
 //! Building the server: the same for `main`, the tests and the benchmarks.
 
 use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
@@ -16,7 +17,7 @@ use crate::limits::Limits;
 use crate::limits::client_ip::TrustedProxies;
 use crate::routes::table::{RouteTable, fallback, reject_unknown_query_params};
 use crate::state::{AppState, now};
-use crate::{extract, limits, metrics, middleware, openapi, reaper, routes};
+use crate::{extract, lifecycle, limits, metrics, middleware, openapi, reaper, routes};
 
 pub struct Application {
     server: Server,
@@ -24,6 +25,7 @@ pub struct Application {
     /// The metrics listener, when metrics are on.
     metrics: Option<(Server, SocketAddr)>,
     state: web::Data<AppState>,
+    shutdown_grace: Duration,
 }
 
 impl Application {
@@ -40,6 +42,7 @@ impl Application {
             api_rate_limit,
             login_rate_limit,
             trusted_proxies,
+            shutdown_grace,
         } = config;
         let store = web::block(move || Store::open(&database_url, pool, now())).await??;
         tracing::info!(database = %store.url().redacted(), "database ready");
@@ -76,7 +79,8 @@ impl Application {
         })
         .on_connect(PeerSocket::on_connect)
         .listen(listener)?
-        .shutdown_timeout(10);
+        // Signals are ours (see `serve_until_signal`): actix's would wait for long-polls.
+        .disable_signals();
         if let Some(workers) = workers {
             server = server.workers(workers.max(1));
         }
@@ -86,7 +90,7 @@ impl Application {
             None => None,
         };
         actix_web::rt::spawn(reaper::run(state.clone()));
-        Ok(Self { server, address, metrics, state })
+        Ok(Self { server, address, metrics, state, shutdown_grace })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -106,7 +110,27 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until stopped; SIGINT and SIGTERM stop it gracefully.
+    /// Serves until SIGTERM or SIGINT, then stops as [`Application::stop`] does; a second
+    /// signal stops at once.
+    pub async fn serve_until_signal(self) -> std::io::Result<()> {
+        let stopper = self.stopper();
+        actix_web::rt::spawn(async move {
+            lifecycle::signalled().await;
+            tracing::info!("stopping: finishing requests in flight (a second signal stops at once)");
+            tokio::select! {
+                () = stopper.stop() => {}
+                () = lifecycle::signalled() => stopper.handle.stop(false).await,
+            }
+        });
+        self.run().await
+    }
+
+    /// What stops the server from outside: [`Stopper::stop`].
+    pub fn stopper(&self) -> Stopper {
+        Stopper { state: self.state.clone(), handle: self.server.handle(), grace: self.shutdown_grace }
+    }
+
+    /// Serves until stopped.
     pub async fn run(self) -> std::io::Result<()> {
         let metrics = self.metrics.map(|(server, _)| {
             let handle = server.handle();
@@ -118,5 +142,28 @@ impl Application {
             metrics.stop(false).await;
         }
         served
+    }
+}
+
+/// Stops a running server promptly.
+#[derive(Clone)]
+pub struct Stopper {
+    state: web::Data<AppState>,
+    handle: ServerHandle,
+    grace: Duration,
+}
+
+impl Stopper {
+    /// Stops accepting connections, ends what waits (acquires answer 204, log streams end),
+    /// lets the requests in flight finish (for the grace period at most), then closes the
+    /// idle connections and returns.
+    pub async fn stop(&self) {
+        let lifecycle = &self.state.lifecycle;
+        lifecycle.stop();
+        self.handle.pause().await;
+        if !lifecycle.drained(self.grace).await {
+            tracing::warn!(in_flight = lifecycle.in_flight(), grace = ?self.grace, "stopping with requests unfinished");
+        }
+        self.handle.stop(false).await;
     }
 }

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::hashing::PasswordHasher;
+use crate::lifecycle::Lifecycle;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 
@@ -70,6 +71,7 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     pub metrics: Metrics,
     pub limits: Limits,
+    pub lifecycle: Lifecycle,
 }
 
 impl AppState {
@@ -77,7 +79,15 @@ impl AppState {
         let signals = Arc::new(Signals::new());
         let notices = Arc::clone(&signals);
         store.subscribe(move |event| notices.notice(event));
-        Self { store, settings, signals, passwords: PasswordHasher::per_core(), metrics: Metrics::new(), limits }
+        Self {
+            store,
+            settings,
+            signals,
+            passwords: PasswordHasher::per_core(),
+            metrics: Metrics::new(),
+            limits,
+            lifecycle: Lifecycle::new(),
+        }
     }
 
     /// Runs blocking work (database calls) off the async workers.

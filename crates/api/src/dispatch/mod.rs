@@ -1,6 +1,6 @@
 //! Handing jobs to daemons that wait for one. An acquire long-polls: it takes the oldest
-//! pending job the daemon can run, or waits for the queue to change until its time runs out
-//! or its daemon hangs up.
+//! pending job the daemon can run, or waits for the queue to change until its time runs out,
+//! its daemon hangs up, or the server stops.
 
 pub mod peer;
 
@@ -57,12 +57,13 @@ async fn wait_for_job(
             return Ok(Some(job));
         }
         let now = Instant::now();
-        if now >= deadline {
+        if now >= deadline || state.lifecycle.is_stopping() {
             return Ok(None);
         }
         tokio::select! {
             _ = queue.changed() => {}
             _ = tokio::time::sleep((deadline - now).min(SAFETY_POLL)) => {}
+            () = state.lifecycle.stopping() => return Ok(None),
         }
     }
 }

@@ -1,12 +1,14 @@
 //! Every request, observed once: it gets an `X-Request-Id` (the client's, when well formed),
-//! one log line when it ends, and its HTTP metrics. "Ends" means its body was sent or its
-//! WebSocket closed, so streams count for as long as they run.
+//! one log line when it ends, and its HTTP metrics, and it counts as in flight until then.
+//! "Ends" means its body was sent or its WebSocket closed, so streams count for as long as
+//! they run.
 
 use std::net::IpAddr;
 use std::time::Instant;
 
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::ConnectionType;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
@@ -61,6 +63,7 @@ pub async fn observe(
     };
     let state = req.app_data::<web::Data<AppState>>().cloned();
     if let Some(state) = &state {
+        state.lifecycle.request_started();
         state.metrics.request_started(&labels);
     }
     req.extensions_mut().insert(RequestId(id.clone()));
@@ -81,6 +84,10 @@ pub async fn observe(
     };
     if let Ok(value) = HeaderValue::from_str(&ended.id) {
         res.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    // While stopping, each connection serves the request it has and closes.
+    if ended.state.as_ref().is_some_and(|state| state.lifecycle.is_stopping()) {
+        res.response_mut().head_mut().set_connection_type(ConnectionType::Close);
     }
     ended.status = res.status().as_u16();
     ended.user = res.request().extensions().get::<Actor>().map(Actor::id);
@@ -109,6 +116,7 @@ impl Ended {
         let seconds = self.started.elapsed().as_secs_f64();
         if let Some(state) = &self.state {
             state.metrics.request_finished(&self.labels, self.status, seconds);
+            state.lifecycle.request_ended();
         }
         macro_rules! line {
             ($level:expr) => {

@@ -32,6 +32,9 @@ pub async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.lifecycle.is_stopping() {
+        return not_ready("The server is shutting down.".into());
+    }
     let ping = state.run(|store| store.ping(READY_WITHIN));
     let reason = match tokio::time::timeout(READY_WITHIN, ping).await {
         Ok(Ok(Ok(()))) => return respond::message(StatusCode::OK, "Ready."),
@@ -39,6 +42,10 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(Err(error)) => one_line(&error.to_string()),
         Err(_) => format!("database: no answer within {}s", READY_WITHIN.as_secs()),
     };
+    not_ready(reason)
+}
+
+fn not_ready(reason: String) -> HttpResponse {
     let body = Response { detail: Some(reason), ..Response::message("Not ready.") };
     respond::json(StatusCode::SERVICE_UNAVAILABLE, &body)
 }

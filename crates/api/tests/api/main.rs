@@ -11,6 +11,7 @@ mod matrix;
 mod members;
 mod metrics;
 mod openapi;
+mod operations;
 mod organizations;
 mod provisioner_jobs;
 mod provisioner_keys;
