@@ -24,6 +24,8 @@ pub struct Settings {
     pub acquire_max_wait: std::time::Duration,
     /// Mark the session cookie `Secure` (the server is reached over HTTPS).
     pub secure_cookies: bool,
+    /// A request body must arrive within this of its headers.
+    pub body_timeout: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -39,6 +41,7 @@ impl Default for Settings {
             acquire_wait: std::time::Duration::from_secs(30),
             acquire_max_wait: std::time::Duration::from_secs(60),
             secure_cookies: false,
+            body_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -96,6 +99,9 @@ pub struct ServeArgs {
     /// less turns the limit off.
     #[arg(long, env = "API_LOGIN_RATE_LIMIT", default_value_t = DEFAULT_LOGIN_RATE_LIMIT, allow_negative_numbers = true)]
     pub login_rate_limit: i64,
+    /// A request body that has not fully arrived this long after its headers gets 408.
+    #[arg(long, env = "API_REQUEST_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_body_timeout: StdDuration,
     /// On SIGTERM or SIGINT, how long requests in flight may take to finish.
     #[arg(long, env = "API_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: StdDuration,
@@ -160,6 +166,7 @@ impl From<ServeArgs> for ServerConfig {
                 pending_after: chrono(args.reaper_pending_after),
                 hung_after: chrono(args.reaper_hung_after),
             },
+            body_timeout: args.request_body_timeout,
             ..Settings::default()
         };
         let mut config = Self::new(args.http_address, args.database_url);

@@ -61,6 +61,7 @@ impl Application {
                         .app_data(table.clone())
                         .app_data(extract::json_config())
                         .wrap(from_fn(reject_unknown_query_params))
+                        .wrap(from_fn(middleware::body_timeout))
                         .wrap(from_fn(limits::rate_limit))
                         .wrap(from_fn(middleware::observe))
                         .wrap(from_fn(extract::hide_query_token))

@@ -16,6 +16,7 @@ mod organizations;
 mod provisioner_jobs;
 mod provisioner_keys;
 mod rate_limits;
+mod slow_bodies;
 mod swagger;
 mod tokens;
 mod users;
