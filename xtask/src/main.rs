@@ -34,6 +34,7 @@ fn main() -> ExitCode {
             println!("  openapi [--check]   write openapi/openapi.json from the code, or check it is current");
             println!("  bench jobs          the job routes at scale (see --help)");
             println!("  bench acquire       acquisitions per second with concurrent daemons");
+            println!("  bench login-flood   a reader's latency and the server's memory under a wrong-password flood");
             Ok(())
         }
         Some(Task::Openapi { check }) => openapi::run(check),

@@ -47,7 +47,9 @@ impl Application {
         let store = web::block(move || Store::open(&database_url, pool, now())).await??;
         tracing::info!(database = %store.url().redacted(), "database ready");
         let limits = Limits::new(api_rate_limit, login_rate_limit, TrustedProxies::new(trusted_proxies));
-        let state = web::Data::new(AppState::new(store, settings, limits));
+        let state = web::Data::new(
+            AppState::new(store, settings, limits).context("cannot start the password hashing threads")?,
+        );
         let document = openapi::document();
         let table = web::Data::new(RouteTable::from_openapi(&document));
         let listener = TcpListener::bind(&http_address).with_context(|| format!("cannot listen on {http_address}"))?;
@@ -57,6 +59,9 @@ impl Application {
             App::new()
                 .into_utoipa_app()
                 .map(|app| {
+                    // The last wrap runs first: the query token leaves the URL before anything
+                    // logs it; every request is observed (id, log line, metrics); limits refuse
+                    // before a body is read or a password hashed; bodies get their deadline.
                     app.app_data(app_state.clone())
                         .app_data(table.clone())
                         .app_data(extract::json_config())

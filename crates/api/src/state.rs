@@ -75,19 +75,20 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, settings: Settings, limits: Limits) -> Self {
+    /// Fails only when the password hashing threads cannot be started.
+    pub fn new(store: Store, settings: Settings, limits: Limits) -> std::io::Result<Self> {
         let signals = Arc::new(Signals::new());
         let notices = Arc::clone(&signals);
         store.subscribe(move |event| notices.notice(event));
-        Self {
+        Ok(Self {
             store,
             settings,
             signals,
-            passwords: PasswordHasher::per_core(),
+            passwords: PasswordHasher::per_core()?,
             metrics: Metrics::new(),
             limits,
             lifecycle: Lifecycle::new(),
-        }
+        })
     }
 
     /// Runs blocking work (database calls) off the async workers.
