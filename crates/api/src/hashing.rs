@@ -4,7 +4,10 @@
 //! threads of their own, one per core, each reusing one block of argon2 memory (freed and
 //! reallocated on whatever thread was free, that memory stayed behind in the allocator's
 //! per-thread arenas: a gigabyte under a flood). The others wait their turn without holding
-//! a thread, and give up with a 503 when the wait is too long or too many already wait.
+//! a thread (and before any other work: see [`Turn`]), and give up with a 503 when the wait
+//! is too long or too many already wait. The
+//! hashing threads run at a lower CPU priority, so that on a busy machine the other
+//! requests go first.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -12,7 +15,7 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use domain::user::Password;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::error::ApiError;
 use crate::secrets::{self, HashMemory};
@@ -48,6 +51,7 @@ impl PasswordHasher {
         for n in 0..concurrency {
             let queue = Arc::clone(&queue);
             std::thread::Builder::new().name(format!("passwords-{n}")).spawn(move || {
+                yield_to_other_work();
                 let mut memory = HashMemory::default();
                 loop {
                     let job = match queue.lock() {
@@ -76,30 +80,18 @@ impl PasswordHasher {
         Self::new(std::thread::available_parallelism().map_or(1, usize::from), DEFAULT_MAX_WAIT)
     }
 
-    /// A new argon2id hash of `password`.
+    /// A new argon2id hash of `password`, at the next turn.
     pub async fn hash(&self, password: Password) -> Result<String, ApiError> {
-        let hashed = self.bounded(move |memory| secrets::hash_password_in(memory, &password)).await?;
-        hashed.map_err(|error| ApiError::internal(&error))
+        self.turn().await?.hash(password).await
     }
 
-    /// Whether `password` matches `stored`; with no stored hash, the same work against the
-    /// decoy, and `false`.
+    /// [`Turn::verify`], at the next turn.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, ApiError> {
-        let known = stored.is_some();
-        let hash = stored.unwrap_or_else(|| self.decoy.clone());
-        let matches = self.bounded(move |memory| secrets::verify_password_in(memory, &password, &hash)).await?;
-        Ok(known && matches)
+        self.turn().await?.verify(password, stored).await
     }
 
-    /// Checks waiting for their turn now.
-    pub fn waiting(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
-    }
-
-    async fn bounded<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&mut HashMemory) -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    /// Waits for a hashing thread to be free: 503 when the wait would be too long.
+    pub async fn turn(&self) -> Result<Turn<'_>, ApiError> {
         let busy = || ApiError::new(StatusCode::SERVICE_UNAVAILABLE, BUSY).retry_after(1);
         if self.queued.fetch_add(1, Ordering::Relaxed) >= self.max_queued {
             self.queued.fetch_sub(1, Ordering::Relaxed);
@@ -107,19 +99,64 @@ impl PasswordHasher {
         }
         let slot = tokio::time::timeout(self.max_wait, Arc::clone(&self.slots).acquire_owned()).await;
         self.queued.fetch_sub(1, Ordering::Relaxed);
-        let Ok(Ok(slot)) = slot else {
-            return Err(busy());
-        };
-        // Holding a slot, a thread is free: the job starts at once.
+        match slot {
+            Ok(Ok(slot)) => Ok(Turn { hasher: self, _slot: slot }),
+            _ => Err(busy()),
+        }
+    }
+}
+
+/// A hashing thread, free for one check. A sign-in takes its turn before anything else,
+/// its database lookup included, so that a flood of sign-ins queues here and touches
+/// nothing else: one lookup per hashing thread at a time, and none for those that give up.
+pub struct Turn<'a> {
+    hasher: &'a PasswordHasher,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Turn<'_> {
+    pub async fn hash(self, password: Password) -> Result<String, ApiError> {
+        let hashed = self.run(move |memory| secrets::hash_password_in(memory, &password)).await?;
+        hashed.map_err(|error| ApiError::internal(&error))
+    }
+
+    /// Whether `password` matches `stored`; with no stored hash, the same work against the
+    /// decoy, and `false`.
+    pub async fn verify(self, password: String, stored: Option<String>) -> Result<bool, ApiError> {
+        let known = stored.is_some();
+        let hash = stored.unwrap_or_else(|| self.hasher.decoy.clone());
+        let matches = self.run(move |memory| secrets::verify_password_in(memory, &password, &hash)).await?;
+        Ok(known && matches)
+    }
+
+    async fn run<T: Send + 'static>(
+        self,
+        work: impl FnOnce(&mut HashMemory) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        // Holding a slot, a thread is free: the job starts at once. The slot is given back
+        // when the turn ends, after the result arrived.
         let (done, result) = oneshot::channel();
         let job: Job = Box::new(move |memory| {
             let _ = done.send(work(memory));
         });
         let gone = || ApiError::internal(&std::io::Error::other("the password hashing threads have stopped"));
-        self.jobs.send(job).map_err(|_| gone())?;
-        let result = result.await.map_err(|_| gone());
-        drop(slot);
-        result
+        self.hasher.jobs.send(job).map_err(|_| gone())?;
+        result.await.map_err(|_| gone())
+    }
+}
+
+/// Lowers the calling thread's CPU priority (nice 10). An idle machine still gives hashing
+/// whole cores; a busy one runs every other request first, so a flood of sign-ins slows
+/// sign-ins, not the rest.
+fn yield_to_other_work() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on the calling thread; no memory is shared. On Linux a
+        // nice value belongs to a thread, named by its id.
+        let changed = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+        if changed != 0 {
+            tracing::warn!(error = %std::io::Error::last_os_error(), "password hashing keeps the normal priority");
+        }
     }
 }
 
@@ -142,14 +179,14 @@ mod tests {
             .map(|_| {
                 let (hasher, running, most) = (Arc::clone(&hasher), Arc::clone(&running), Arc::clone(&most));
                 actix_web::rt::spawn(async move {
-                    hasher
-                        .bounded(move |_| {
-                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                            most.fetch_max(now, Ordering::SeqCst);
-                            std::thread::sleep(Duration::from_millis(20));
-                            running.fetch_sub(1, Ordering::SeqCst);
-                        })
-                        .await
+                    let turn = hasher.turn().await?;
+                    turn.run(move |_| {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(20));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .await
                 })
             })
             .collect();
@@ -163,10 +200,11 @@ mod tests {
     async fn a_check_that_waits_too_long_is_refused_with_503() {
         let hasher = Arc::new(hasher(1, Duration::from_millis(50)));
         let slow = Arc::clone(&hasher);
-        let first =
-            actix_web::rt::spawn(async move { slow.bounded(|_| std::thread::sleep(Duration::from_millis(500))).await });
+        let first = actix_web::rt::spawn(async move {
+            slow.turn().await?.run(|_| std::thread::sleep(Duration::from_millis(500))).await
+        });
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let refused = hasher.bounded(|_| ()).await.err().map(|e| actix_web::ResponseError::status_code(&e));
+        let refused = hasher.turn().await.err().map(|e| actix_web::ResponseError::status_code(&e));
         assert_eq!(refused, Some(StatusCode::SERVICE_UNAVAILABLE));
         assert!(matches!(first.await, Ok(Ok(()))));
     }

@@ -127,10 +127,12 @@ pub async fn login(state: web::Data<AppState>, body: Json<LoginWithPasswordReque
         checks.check::<()>(Err(FieldError::required("password")));
     }
     checks.finish()?;
+    // The hashing turn first: a flood of sign-ins waits there, before any database work.
+    let turn = state.passwords.turn().await?;
     let email = body.email;
     let (found, hash) = state.db(move |store| store.user_for_login(&email)).await?.unzip();
     // The same slow check whether or not the e-mail exists.
-    let matches = state.passwords.verify(body.password, hash).await?;
+    let matches = turn.verify(body.password, hash).await?;
     let user = found
         .filter(|_| matches)
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "Incorrect email or password."))?;
