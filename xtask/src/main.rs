@@ -37,6 +37,7 @@ fn main() -> ExitCode {
             println!("  openapi [--check]   write openapi/openapi.json from the code, or check it is current");
             println!("  bench jobs          the job routes at scale (see --help)");
             println!("  bench acquire       acquisitions per second with concurrent daemons");
+            println!("  bench login-flood   a reader's latency and the server's memory under a wrong-password flood");
             println!("  chaos [--quick]     faults and hostile input against the release server (see --help)");
             Ok(())
         }

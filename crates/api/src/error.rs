@@ -17,6 +17,10 @@ use crate::wire::{Response, ValidationError};
 pub struct ApiError {
     status: StatusCode,
     body: Response,
+    /// Seconds after which trying again may succeed (`Retry-After`).
+    retry_after: Option<u64>,
+    /// What went wrong on our side, for the request's log line; never sent to the client.
+    cause: Option<String>,
 }
 
 pub const NOT_FOUND: &str = "Resource not found or you do not have access to this resource";
@@ -27,7 +31,13 @@ pub const UNAVAILABLE: &str = "The database is unavailable. Please try again lat
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, body: Response::message(message) }
+        Self { status, body: Response::message(message), retry_after: None, cause: None }
+    }
+
+    /// Tells the client when trying again may succeed.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
@@ -82,20 +92,24 @@ impl ApiError {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.")
     }
 
-    /// A fault of ours: logged in full, answered with the fixed text.
+    /// A fault of ours: answered with the fixed text; the request's log line carries the
+    /// whole cause.
     pub fn internal(cause: &dyn std::error::Error) -> Self {
-        tracing::error!(cause = %chain(cause), "request failed");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+        Self { cause: Some(chain(cause)), ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL) }
     }
 
     pub fn unavailable(cause: &dyn std::error::Error) -> Self {
-        tracing::warn!(cause = %chain(cause), "database unavailable");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE)
+        Self { cause: Some(chain(cause)), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE) }
+    }
+
+    /// The cause of a fault of ours, if this is one.
+    pub fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
     }
 }
 
 /// `outer: inner: innermost`, so a log line carries the whole cause.
-fn chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -108,7 +122,11 @@ fn chain(error: &dyn std::error::Error) -> String {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.status.as_u16(), self.body.message)
+        write!(f, "{} {}", self.status.as_u16(), self.body.message)?;
+        match &self.cause {
+            Some(cause) => write!(f, " ({cause})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -118,7 +136,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        crate::respond::json(self.status, &self.body)
+        let mut response = crate::respond::json(self.status, &self.body);
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

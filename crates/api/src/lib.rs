@@ -5,8 +5,14 @@
 //! decision, make one call into `storage`, and answer in codersdk's wire format.
 
 pub mod config;
+pub mod dispatch;
 pub mod error;
 pub mod extract;
+pub mod hashing;
+pub mod lifecycle;
+pub mod limits;
+pub mod metrics;
+pub mod middleware;
 pub mod openapi;
 mod reaper;
 pub mod respond;

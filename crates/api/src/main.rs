@@ -23,17 +23,28 @@ enum Command {
     Serve(ServeArgs),
 }
 
-fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+/// Human-readable lines by default; with `json`, one JSON object per line whose fields
+/// (request id, route, status, ...) sit at the top level, beside `timestamp`, `level` and
+/// `message`.
+fn init_logging(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        logs.json().flatten_event(true).with_current_span(true).with_span_list(false).init();
+    } else {
         // Colours for a terminal only: log files and collectors get plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())).init();
+    }
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Some(Command::Serve(args)) => serve(args),
-        None => serve(cli.serve),
+    let args = match cli.command {
+        Some(Command::Serve(args)) => args,
+        None => cli.serve,
     };
+    init_logging(args.log_json);
+    let result = serve(args);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -49,7 +60,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let application = Application::build(ServerConfig::from(args)).await?;
         tracing::info!(address = %application.address(), "listening; Swagger UI at /swagger/");
-        application.run().await?;
+        if let Some(address) = application.metrics_address() {
+            tracing::info!(%address, "serving Prometheus metrics at / and /metrics");
+        }
+        application.serve_until_signal().await?;
         tracing::info!("stopped");
         Ok(())
     })

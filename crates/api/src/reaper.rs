@@ -24,6 +24,7 @@ pub async fn run(state: web::Data<AppState>) {
         let reaper = state.settings.reaper;
         match state.db(move |store| store.reap_jobs(reaper, now())).await {
             Ok(reaped) => {
+                state.metrics.queue.reaped(&reaped.iter().map(|(_, verdict)| *verdict).collect::<Vec<_>>());
                 for (job, verdict) in reaped {
                     tracing::warn!(%job, reason = %verdict.error_message(), "reaped a provisioner job");
                 }

@@ -2,47 +2,18 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
-use domain::provisioner::{Liveness, LogBudget, Reaper};
+use chrono::{DateTime, Utc};
 use domain::repo::RepoError;
 use storage::{Store, StoreEvent};
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
+use crate::config::Settings;
 use crate::error::ApiError;
-
-/// Deployment settings the routes apply.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub session_lifetime: Duration,
-    pub default_token_lifetime: Duration,
-    pub max_token_lifetime: Duration,
-    pub liveness: Liveness,
-    pub log_budget: LogBudget,
-    pub reaper: Reaper,
-    /// How long an acquire waits by default, and at most.
-    pub acquire_wait: std::time::Duration,
-    pub acquire_max_wait: std::time::Duration,
-    /// Mark the session cookie `Secure` (the server is reached over HTTPS).
-    pub secure_cookies: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            session_lifetime: Duration::hours(24),
-            default_token_lifetime: Duration::days(7),
-            // Coder's default maximum: 100 years and 25 days.
-            max_token_lifetime: Duration::hours(876_600),
-            liveness: Liveness::default(),
-            log_budget: LogBudget::default(),
-            reaper: Reaper::default(),
-            acquire_wait: std::time::Duration::from_secs(30),
-            acquire_max_wait: std::time::Duration::from_secs(60),
-            secure_cookies: false,
-        }
-    }
-}
+use crate::hashing::PasswordHasher;
+use crate::lifecycle::Lifecycle;
+use crate::limits::Limits;
+use crate::metrics::Metrics;
 
 /// Wakes whoever waits for work or for a job's progress, from the store's change notices.
 #[derive(Debug)]
@@ -96,19 +67,31 @@ pub struct AppState {
     pub store: Store,
     pub settings: Settings,
     pub signals: Arc<Signals>,
-    /// See [`crate::secrets::decoy_hash`].
-    pub decoy_hash: String,
+    /// Every password check goes through it: at most one per CPU core at once.
+    pub passwords: PasswordHasher,
+    pub metrics: Metrics,
+    pub limits: Limits,
+    pub lifecycle: Lifecycle,
 }
 
 impl AppState {
-    pub fn new(store: Store, settings: Settings) -> Self {
+    /// Fails only when the password hashing threads cannot be started.
+    pub fn new(store: Store, settings: Settings, limits: Limits) -> std::io::Result<Self> {
         let signals = Arc::new(Signals::new());
         let notices = Arc::clone(&signals);
         store.subscribe(move |event| notices.notice(event));
-        Self { store, settings, signals, decoy_hash: crate::secrets::decoy_hash() }
+        Ok(Self {
+            store,
+            settings,
+            signals,
+            passwords: PasswordHasher::per_core()?,
+            metrics: Metrics::new(),
+            limits,
+            lifecycle: Lifecycle::new(),
+        })
     }
 
-    /// Runs blocking work (database calls, password hashing) off the async workers.
+    /// Runs blocking work (database calls) off the async workers.
     pub async fn run<T: Send + 'static>(&self, work: impl FnOnce(&Store) -> T + Send + 'static) -> Result<T, ApiError> {
         let store = self.store.clone();
         Ok(actix_web::web::block(move || work(&store)).await?)

@@ -8,6 +8,7 @@ mod convert;
 mod error;
 mod events;
 pub mod migrate;
+pub mod observe;
 pub(crate) mod repos;
 mod schema;
 #[cfg(feature = "testing")]

@@ -1,9 +1,10 @@
-//! `cargo xtask bench jobs|acquire`: seeds a database, starts the real server in this
-//! process, and measures through HTTP. Always measured in an optimised build: a debug
+//! `cargo xtask bench jobs|acquire|login-flood`: seeds a database, starts the real server,
+//! and measures through HTTP. Always measured in an optimised build: a debug
 //! `cargo xtask` re-runs itself with `--release`.
 
 mod acquire;
 mod jobs;
+mod login_flood;
 mod world;
 
 use std::process::Command;
@@ -17,6 +18,8 @@ pub enum Bench {
     Jobs(JobsArgs),
     /// Acquisitions per second with concurrent daemons.
     Acquire(AcquireArgs),
+    /// A reader's latency and the server's memory while many clients send wrong-password logins.
+    LoginFlood(LoginFloodArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -62,6 +65,21 @@ pub struct AcquireArgs {
     pub daemons: usize,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct LoginFloodArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Concurrent clients sending wrong-password logins.
+    #[arg(long, default_value_t = 200)]
+    pub clients: usize,
+    /// How long the flood lasts.
+    #[arg(long, default_value_t = 20)]
+    pub seconds: u64,
+    /// How long the reader is measured alone first.
+    #[arg(long, default_value_t = 10)]
+    pub baseline_seconds: u64,
+}
+
 pub fn run(bench: Bench) -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
         return rerun_optimised();
@@ -69,6 +87,7 @@ pub fn run(bench: Bench) -> anyhow::Result<()> {
     match bench {
         Bench::Jobs(args) => jobs::run(&args),
         Bench::Acquire(args) => acquire::run(&args),
+        Bench::LoginFlood(args) => login_flood::run(&args),
     }
 }
 

@@ -7,13 +7,10 @@ use std::time::Duration as StdDuration;
 
 use anyhow::Context;
 use api::ServerConfig;
-use api::state::Settings;
 use chrono::{Duration, Utc};
 use domain::auth::{LoginType, NewApiKey, hash_secret};
 use domain::organization::OrganizationRef;
-use domain::provisioner::{
-    JobState, Liveness, NewDaemon, NewProvisionerKey, ProvisionerKeyName, ProvisionerType, Tags,
-};
+use domain::provisioner::{JobState, NewDaemon, NewProvisionerKey, ProvisionerKeyName, ProvisionerType, Tags};
 use domain::repo::{ApiKeyRepo, DaemonRepo, OrganizationRepo, ProvisionerKeyRepo, UserRepo};
 use domain::user::{Email, NewUser, Password, UserRealName, Username};
 use storage::testing::bulk::BulkJob;
@@ -191,13 +188,9 @@ pub fn seed(db: &TestDatabase, plan: &Plan) -> anyhow::Result<World> {
 
 /// Starts the real server on its own thread.
 fn serve(url: &str) -> anyhow::Result<(std::net::SocketAddr, actix_web::dev::ServerHandle)> {
-    let config = ServerConfig {
-        http_address: "127.0.0.1:0".into(),
-        database_url: url.to_owned(),
-        pool: PoolOptions::default(),
-        settings: Settings { liveness: Liveness::default(), ..Settings::default() },
-        workers: None,
-    };
+    let mut config = ServerConfig::new("127.0.0.1:0", url);
+    // One client sends thousands of requests a minute on purpose: as `--api-rate-limit 0`.
+    config.api_rate_limit = 0;
     let (ready, started) = mpsc::channel();
     thread::spawn(move || {
         let result = actix_web::rt::System::new().block_on(async move {

@@ -84,7 +84,18 @@ pub fn token_from_request(req: &HttpRequest) -> Option<String> {
     from_cookie().or_else(from_query).or_else(from_header).or_else(from_bearer)
 }
 
-pub(super) async fn authenticate(req: &HttpRequest) -> Result<Actor, ApiError> {
+/// The signed-in caller. Checked once per request: the rate limiter may have asked first,
+/// and the request's log line names the user.
+pub(crate) async fn authenticate(req: &HttpRequest) -> Result<Actor, ApiError> {
+    if let Some(actor) = req.extensions().get::<Actor>() {
+        return Ok(actor.clone());
+    }
+    let actor = check_token(req).await?;
+    req.extensions_mut().insert(actor.clone());
+    Ok(actor)
+}
+
+async fn check_token(req: &HttpRequest) -> Result<Actor, ApiError> {
     let state = super::state(req)?;
     let raw = token_from_request(req).ok_or_else(|| ApiError::unauthorized(&AuthFailure::Missing))?;
     let token = ApiToken::parse(&raw).map_err(|e| ApiError::unauthorized(&AuthFailure::Format(e)))?;

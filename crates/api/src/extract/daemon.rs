@@ -1,5 +1,5 @@
-use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
+use actix_web::{HttpMessage, HttpRequest};
 use domain::auth::hash_secret;
 use domain::provisioner::{ProvisionerDaemon, ProvisionerKey};
 use domain::repo::{DaemonRepo, ProvisionerKeyRepo};
@@ -15,7 +15,13 @@ pub struct DaemonKey {
     pub key: ProvisionerKey,
 }
 
-async fn authenticate(req: &HttpRequest) -> Result<DaemonKey, ApiError> {
+/// The key a request presented, looked up once per request (the rate limiter may have
+/// looked first): `None` when no key has that secret.
+#[derive(Debug, Clone)]
+struct LookedUp(Option<ProvisionerKey>);
+
+/// The daemon's key, from the `Coder-Provisioner-Daemon-Key` header.
+pub(crate) async fn authenticate(req: &HttpRequest) -> Result<DaemonKey, ApiError> {
     let raw = req.headers().get(DAEMON_KEY_HEADER).and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or("");
     if raw.is_empty() {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "provisioner daemon key required"));
@@ -24,9 +30,17 @@ async fn authenticate(req: &HttpRequest) -> Result<DaemonKey, ApiError> {
         return Err(ApiError::bad_request("provisioner daemon key invalid")
             .detail(format!("must be {PROVISIONER_KEY_LEN} characters")));
     }
-    let hashed = hash_secret(raw);
-    let state = super::state(req)?;
-    let key = state.db(move |store| store.provisioner_key_by_hash(&hashed)).await?;
+    let cached = req.extensions().get::<LookedUp>().cloned();
+    let key = match cached {
+        Some(LookedUp(key)) => key,
+        None => {
+            let hashed = hash_secret(raw);
+            let state = super::state(req)?;
+            let key = state.db(move |store| store.provisioner_key_by_hash(&hashed)).await?;
+            req.extensions_mut().insert(LookedUp(key.clone()));
+            key
+        }
+    };
     let key = key.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "provisioner daemon key invalid"))?;
     Ok(DaemonKey { key })
 }

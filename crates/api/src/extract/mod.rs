@@ -6,7 +6,6 @@ mod actor;
 mod daemon;
 mod json;
 mod organization;
-pub mod peer;
 mod query;
 mod user;
 
@@ -16,6 +15,8 @@ pub use json::{Json, json_config};
 pub use organization::InOrganization;
 pub use query::QueryParams;
 pub use user::{TargetUser, find_user as find_member_user};
+/// For the rate limiter, which must know the caller before the route runs.
+pub(crate) use {actor::authenticate as signed_in, daemon::authenticate as daemon_key};
 
 use actix_web::{HttpRequest, web};
 

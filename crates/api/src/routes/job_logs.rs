@@ -74,6 +74,8 @@ pub fn follow(
                 _ = wait_for(&mut signals, job) => {}
                 _ = tokio::time::sleep(SAFETY_POLL) => {}
                 _ = lines.closed() => return,
+                // A stopping server ends its streams; the client follows again elsewhere.
+                () = state.lifecycle.stopping() => return,
             }
         }
     });
@@ -111,6 +113,7 @@ fn websocket(
 ) -> Result<HttpResponse, ApiError> {
     let (response, mut session, mut incoming) = actix_ws::handle(req, payload)
         .map_err(|e| ApiError::bad_request("Failed to accept websocket.").detail(e.to_string()))?;
+    let state = req.app_data::<web::Data<AppState>>().cloned();
     actix_web::rt::spawn(async move {
         loop {
             tokio::select! {
@@ -134,7 +137,12 @@ fn websocket(
                 },
             }
         }
-        let _ = session.close(Some(CloseReason { code: CloseCode::Normal, description: Some("done".into()) })).await;
+        let reason = if state.is_some_and(|state| state.lifecycle.is_stopping()) {
+            CloseReason { code: CloseCode::Away, description: Some("The server is shutting down.".into()) }
+        } else {
+            CloseReason { code: CloseCode::Normal, description: Some("done".into()) }
+        };
+        let _ = session.close(Some(reason)).await;
     });
     Ok(response)
 }

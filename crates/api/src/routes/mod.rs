@@ -60,5 +60,5 @@ pub fn api_v2(cfg: &mut ServiceConfig) {
 
 /// Routes outside `/api/v2`.
 pub fn root(cfg: &mut ServiceConfig) {
-    cfg.service(health::healthz);
+    cfg.service(health::healthz).service(health::readyz);
 }

@@ -10,8 +10,8 @@ use domain::provisioner::{JobErrorCode, NewDaemon, ProvisionerType, QueueInfo, T
 use domain::repo::{DaemonFilter, DaemonJobRefusal, DaemonRepo, JobRepo, OpError};
 use domain::validation::FieldError;
 
+use crate::dispatch;
 use crate::error::ApiError;
-use crate::extract::peer::client_gone;
 use crate::extract::{DaemonKey, InOrganization, Json, KeyDaemon, QueryParams, uuid_segment};
 use crate::respond;
 use crate::state::{AppState, now};
@@ -116,9 +116,6 @@ pub async fn heartbeat(state: web::Data<AppState>, daemon: KeyDaemon) -> Result<
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Looks again at least this often while waiting, in case a notice was missed.
-const SAFETY_POLL: Duration = Duration::from_secs(5);
-
 /// Acquire provisioner job
 #[utoipa::path(
     tag = "Provisioner daemons",
@@ -152,33 +149,9 @@ pub async fn acquire(
         let detail = format!("Query param \"timeout\" must be at most {} seconds", max.as_secs());
         return Err(ApiError::invalid_query(vec![crate::wire::ValidationError::new("timeout", detail)]));
     }
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut queue = state.signals.queue();
-    let id = daemon.daemon.id;
-    loop {
-        // A daemon that hung up must not be handed a job it will never hear of.
-        if client_gone(&req) {
-            return Ok(HttpResponse::NoContent().finish());
-        }
-        // Marked seen before looking, so a notice arriving meanwhile is not lost.
-        queue.borrow_and_update();
-        if let Some(job) = state.db(move |store| store.acquire_job(id, now())).await? {
-            if client_gone(&req) {
-                let job_id = job.id;
-                state.db(move |store| store.release_job(id, job_id)).await?;
-                return Ok(HttpResponse::NoContent().finish());
-            }
-            return Ok(respond::ok(&ProvisionerJob::new(job, QueueInfo::default())));
-        }
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            return Ok(HttpResponse::NoContent().finish());
-        }
-        let nap = (deadline - now).min(SAFETY_POLL);
-        tokio::select! {
-            _ = queue.changed() => {}
-            _ = tokio::time::sleep(nap) => {}
-        }
+    match dispatch::acquire(&state, &req, daemon.daemon.id, wait).await? {
+        Some(job) => Ok(respond::ok(&ProvisionerJob::new(job, QueueInfo::default()))),
+        None => Ok(HttpResponse::NoContent().finish()),
     }
 }
 
@@ -245,6 +218,7 @@ pub async fn complete(
     let job = uuid_segment(&req, "job")?;
     let id = daemon.daemon.id;
     let done = state.run(move |store| store.complete_job(id, job, now())).await?.map_err(refusal)?;
+    state.metrics.queue.job_changed(&done);
     Ok(respond::ok(&ProvisionerJob::new(done, QueueInfo::default())))
 }
 
@@ -277,5 +251,6 @@ pub async fn fail(
     checks.finish()?;
     let (id, code) = (daemon.daemon.id, code.map(str::to_owned));
     let failed = state.run(move |store| store.fail_job(id, job, error, code, now())).await?.map_err(refusal)?;
+    state.metrics.queue.job_changed(&failed);
     Ok(respond::ok(&ProvisionerJob::new(failed, QueueInfo::default())))
 }

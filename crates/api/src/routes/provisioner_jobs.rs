@@ -154,7 +154,10 @@ pub async fn cancel(
             .await?;
     let (organization, job) = (scope.organization.id, view.job.id);
     match state.run(move |store| store.cancel_job(organization, job, now())).await? {
-        Ok(_) => Ok(respond::message(StatusCode::OK, "Job has been marked as canceled...")),
+        Ok(canceled) => {
+            state.metrics.queue.job_changed(&canceled);
+            Ok(respond::message(StatusCode::OK, "Job has been marked as canceled..."))
+        }
         Err(OpError::Refused(refusal)) => Err(ApiError::bad_request(refusal.to_string())),
         Err(OpError::Repo(error)) => Err(error.into()),
     }

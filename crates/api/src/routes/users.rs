@@ -33,7 +33,7 @@ fn strong_password(raw: &str, identity: &Identity) -> Result<Password, ApiError>
 }
 
 async fn hash(state: &AppState, password: Password) -> Result<String, ApiError> {
-    state.run(move |_| secrets::hash_password(&password)).await?.map_err(|error| ApiError::internal(&error))
+    state.passwords.hash(password).await
 }
 
 fn new_user(identity: Identity, hashed_password: String, organization_ids: Vec<uuid::Uuid>) -> NewUser {
@@ -127,17 +127,15 @@ pub async fn login(state: web::Data<AppState>, body: Json<LoginWithPasswordReque
         checks.check::<()>(Err(FieldError::required("password")));
     }
     checks.finish()?;
-    let decoy = state.decoy_hash.clone();
-    let found = state
-        .run(move |store| -> Result<_, RepoError> {
-            let found = store.user_for_login(&body.email)?;
-            // The same slow check whether or not the e-mail exists.
-            let hash = found.as_ref().map_or(decoy.as_str(), |(_, hash)| hash.as_str());
-            let matches = secrets::verify_password(&body.password, hash);
-            Ok(found.filter(|_| matches).map(|(user, _)| user))
-        })
-        .await??;
-    let user = found.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "Incorrect email or password."))?;
+    // The hashing turn first: a flood of sign-ins waits there, before any database work.
+    let turn = state.passwords.turn().await?;
+    let email = body.email;
+    let (found, hash) = state.db(move |store| store.user_for_login(&email)).await?.unzip();
+    // The same slow check whether or not the e-mail exists.
+    let matches = turn.verify(body.password, hash).await?;
+    let user = found
+        .filter(|_| matches)
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "Incorrect email or password."))?;
     if user.status == UserStatus::Suspended {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

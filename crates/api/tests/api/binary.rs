@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const API: &str = env!("CARGO_BIN_EXE_api");
+pub(crate) const API: &str = env!("CARGO_BIN_EXE_api");
 
 fn run(args: &[&str]) -> Output {
     Command::new(API).args(args).env("RUST_LOG", "error").output().unwrap_or_else(|e| panic!("cannot run api: {e}"))
@@ -49,12 +49,12 @@ fn an_address_in_use_is_one_clear_error() {
     assert!(line.starts_with(&format!("error: cannot listen on {address}")), "{line}");
 }
 
-fn free_address() -> String {
+pub(crate) fn free_address() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     listener.local_addr().map(|a| a.to_string()).unwrap_or_default()
 }
 
-fn wait_healthy(address: &str) {
+pub(crate) fn wait_healthy(address: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if reqwest::blocking::get(format!("http://{address}/healthz")).is_ok_and(|r| r.status() == 200) {
@@ -65,12 +65,12 @@ fn wait_healthy(address: &str) {
     panic!("the server at {address} never became healthy");
 }
 
-fn signal(child: &Child, name: &str) {
+pub(crate) fn signal(child: &Child, name: &str) {
     let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status();
     assert!(status.is_ok_and(|s| s.success()), "kill -{name} failed");
 }
 
-fn wait_exit(child: &mut Child, within: Duration) -> Option<i32> {
+pub(crate) fn wait_exit(child: &mut Child, within: Duration) -> Option<i32> {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use api::ServerConfig;
-use api::state::Settings;
+use api::config::Settings;
 use serde_json::{Value, json};
 use storage::PoolOptions;
 use storage::testing::{Backend, TestDatabase};
@@ -13,6 +13,8 @@ pub const PASSWORD: &str = "correct-horse-battery-staple";
 
 pub struct TestApp {
     pub base: String,
+    /// The metrics listener's base URL, when metrics are on.
+    pub metrics: Option<String>,
     http: reqwest::Client,
     pub backend: Backend,
     pub state: actix_web::web::Data<api::state::AppState>,
@@ -145,22 +147,60 @@ impl TestApp {
     }
 
     fn config(db: &TestDatabase, settings: Settings) -> ServerConfig {
-        ServerConfig {
-            http_address: "127.0.0.1:0".into(),
-            database_url: db.url().to_owned(),
-            pool: PoolOptions { max_size: 8, connection_timeout: Duration::from_secs(5) },
-            settings,
-            workers: Some(2),
-        }
+        let mut config = ServerConfig::new("127.0.0.1:0", db.url());
+        config.pool = PoolOptions { max_size: 8, connection_timeout: Duration::from_secs(5) };
+        config.settings = settings;
+        config.workers = Some(2);
+        config
     }
 
     async fn start(db: TestDatabase, config: ServerConfig) -> Self {
         let application = api::Application::build(config).await.unwrap_or_else(|e| panic!("cannot start: {e:#}"));
         let base = format!("http://{}", application.address());
+        let metrics = application.metrics_address().map(|address| format!("http://{address}"));
         let state = application.state();
         actix_web::rt::spawn(application.run());
         let http = reqwest::Client::builder().build().unwrap_or_else(|e| panic!("{e}"));
-        Self { base, http, backend: db.backend(), state, db }
+        Self { base, metrics, http, backend: db.backend(), state, db }
+    }
+
+    /// A server with its Prometheus listener on (on a free port).
+    pub async fn with_metrics(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |config| config.prometheus_address = Some("127.0.0.1:0".into())).await
+    }
+
+    /// Metrics on and the API limit off (`--api-rate-limit 0`), for tests that send
+    /// thousands of requests a minute.
+    pub async fn with_metrics_unlimited(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |config| {
+            config.prometheus_address = Some("127.0.0.1:0".into());
+            config.api_rate_limit = 0;
+        })
+        .await
+    }
+
+    /// What the metrics listener serves now.
+    pub async fn scrape(&self) -> Scrape {
+        let base = self.metrics.as_deref().unwrap_or_else(|| panic!("metrics are off"));
+        let response = self.http.get(format!("{base}/metrics")).send().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(response.status().as_u16(), 200);
+        Scrape(response.text().await.unwrap_or_default())
+    }
+
+    /// Scrapes until `check` holds (a request is counted once its response has been sent,
+    /// which can be a moment after the client read it), or fails with the last scrape.
+    pub async fn scrape_until(&self, what: &str, check: impl Fn(&Scrape) -> bool) -> Scrape {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let scrape = self.scrape().await;
+            if check(&scrape) {
+                return scrape;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("{what} never held; last scrape:\n{}", scrape.0);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Another server on the same database (a second replica, or a restart).
@@ -239,15 +279,60 @@ impl TestApp {
     }
 }
 
-/// Writes `async fn name(app: TestApp)` once and runs it on SQLite and on PostgreSQL.
+/// A scrape of the metrics listener, in the Prometheus text format.
+pub struct Scrape(pub String);
+
+impl Scrape {
+    /// `(name, labels)` of every sample.
+    fn samples(&self) -> impl Iterator<Item = (&str, Vec<(&str, &str)>, f64)> {
+        self.0.lines().filter(|line| !line.starts_with('#') && !line.is_empty()).filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (name, labels) = match series.split_once('{') {
+                Some((name, rest)) => (name, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            let labels = labels
+                .split("\",")
+                .filter(|pair| !pair.is_empty())
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(key, value)| (key, value.trim_matches('"')))
+                .collect();
+            Some((name, labels, value.parse().ok()?))
+        })
+    }
+
+    /// The value of the sample with this name and exactly these labels (in any order).
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.samples()
+            .find(|(n, l, _)| *n == name && l.len() == labels.len() && labels.iter().all(|pair| l.contains(pair)))
+            .map(|(_, _, value)| value)
+    }
+
+    /// `value`, or 0 when the series does not exist (yet).
+    pub fn count(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.value(name, labels).unwrap_or(0.0)
+    }
+
+    /// How many samples have names starting with `prefix`.
+    pub fn series(&self, prefix: &str) -> usize {
+        self.samples().filter(|(name, _, _)| name.starts_with(prefix)).count()
+    }
+}
+
+/// Writes `async fn name(app: TestApp)` once and runs it on SQLite and on PostgreSQL. The
+/// server comes from `TestApp::spawn`, or from another constructor taking a backend:
+/// `on_both_backends!(with_metrics: name, ...)`.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(spawn: $($name),*);
+    };
+    ($spawn:ident: $($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[actix_web::test]
                 async fn $name() {
-                    if let Some(app) = $crate::harness::TestApp::spawn(storage::testing::Backend::Sqlite).await {
+                    if let Some(app) = $crate::harness::TestApp::$spawn(storage::testing::Backend::Sqlite).await {
                         super::$name(app).await;
                     }
                 }
@@ -257,7 +342,7 @@ macro_rules! on_both_backends {
             $(
                 #[actix_web::test]
                 async fn $name() {
-                    if let Some(app) = $crate::harness::TestApp::spawn(storage::testing::Backend::Postgres).await {
+                    if let Some(app) = $crate::harness::TestApp::$spawn(storage::testing::Backend::Postgres).await {
                         super::$name(app).await;
                     }
                 }

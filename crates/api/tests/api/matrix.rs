@@ -25,6 +25,7 @@ const CALLERS: [Caller; 5] = [Caller::Owner, Caller::OrgAdmin, Caller::OrgMember
 /// organization, anonymous])`.
 const MATRIX: &[(&str, &str, [u16; 5])] = &[
     ("GET", "/healthz", [200, 200, 200, 200, 200]),
+    ("GET", "/readyz", [200, 200, 200, 200, 200]),
     ("GET", "/api/v2/users/first", [200, 200, 200, 200, 200]),
     ("POST", "/api/v2/users/first", [409, 409, 409, 409, 409]),
     ("POST", "/api/v2/users/login", [201, 201, 201, 201, 201]),
@@ -138,7 +139,7 @@ impl World {
         let daemon = self.daemon.id;
         let job = self.job;
         match (method, route) {
-            ("GET", "/healthz") => ("/healthz".into(), None),
+            ("GET", "/healthz" | "/readyz") => (route.into(), None),
             ("GET", "/api/v2/users/first") => (route.into(), None),
             ("POST", "/api/v2/users/first") => {
                 (route.into(), Some(json!({ "email": "x@example.com", "username": "x", "password": PASSWORD })))

@@ -29,13 +29,9 @@ impl TestServer {
     /// backend is not available here (PostgreSQL without `TEST_DATABASE_URL`).
     pub async fn spawn(backend: Backend) -> Option<Self> {
         let db = TestDatabase::new(backend)?;
-        let config = ServerConfig {
-            http_address: "127.0.0.1:0".into(),
-            database_url: db.url().to_owned(),
-            pool: PoolOptions { max_size: 8, connection_timeout: Duration::from_secs(5) },
-            settings: Default::default(),
-            workers: Some(2),
-        };
+        let mut config = ServerConfig::new("127.0.0.1:0", db.url());
+        config.pool = PoolOptions { max_size: 8, connection_timeout: Duration::from_secs(5) };
+        config.workers = Some(2);
         let application = api::Application::build(config).await.unwrap_or_else(|e| panic!("cannot start: {e:#}"));
         let base = format!("http://{}", application.address());
         actix_web::rt::spawn(application.run());

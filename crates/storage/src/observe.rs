@@ -1,0 +1,93 @@
+//! What operators read: whether the database answers, and the queue's gauges. The gauges are
+//! read when scraped, so that every server on one database reports the same numbers; they
+//! touch only active jobs (the status index) and daemons, never the job history.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+use domain::provisioner::JobStatus;
+use domain::repo::RepoError;
+
+use crate::Store;
+use crate::convert::naive;
+use crate::error::Fail;
+use crate::schema::{organizations, provisioner_daemons, provisioner_jobs};
+
+/// Active jobs of one organization, provisioner and status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveJobs {
+    pub organization: String,
+    pub provisioner: String,
+    pub status: JobStatus,
+    pub count: i64,
+}
+
+/// Online daemons of one organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnlineDaemons {
+    pub organization: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueGauges {
+    /// Pending, running and canceling jobs.
+    pub jobs: Vec<ActiveJobs>,
+    pub daemons: Vec<OnlineDaemons>,
+}
+
+const ACTIVE: [JobStatus; 3] = [JobStatus::Pending, JobStatus::Running, JobStatus::Canceling];
+
+impl Store {
+    /// A trivial query on a connection obtained within `timeout`.
+    pub fn ping(&self, timeout: Duration) -> Result<(), RepoError> {
+        let mut conn = self.pool.get_timeout(timeout).map_err(Fail::<std::convert::Infallible>::Pool)?;
+        diesel::sql_query("SELECT 1").execute(&mut conn).map_err(Fail::from)?;
+        Ok(())
+    }
+
+    /// Active jobs per organization, provisioner and status, and the daemons seen after
+    /// `online_after` per organization, by organization name (live organizations only).
+    pub fn queue_gauges(&self, online_after: DateTime<Utc>) -> Result<QueueGauges, RepoError> {
+        let gauges = self.read(|conn| -> Result<QueueGauges, Fail> {
+            let statuses = ACTIVE.map(JobStatus::as_str);
+            let jobs: Vec<(String, String, String, i64)> = provisioner_jobs::table
+                .filter(provisioner_jobs::status.eq_any(statuses))
+                .group_by((provisioner_jobs::organization_id, provisioner_jobs::provisioner, provisioner_jobs::status))
+                .select((
+                    provisioner_jobs::organization_id,
+                    provisioner_jobs::provisioner,
+                    provisioner_jobs::status,
+                    count_star(),
+                ))
+                .load(conn)?;
+            let daemons: Vec<(String, i64)> = provisioner_daemons::table
+                .filter(provisioner_daemons::last_seen_at.gt(naive(online_after)))
+                .group_by(provisioner_daemons::organization_id)
+                .select((provisioner_daemons::organization_id, count_star()))
+                .load(conn)?;
+            let names: HashMap<String, String> = organizations::table
+                .filter(organizations::deleted_at.is_null())
+                .select((organizations::id, organizations::name))
+                .load::<(String, String)>(conn)?
+                .into_iter()
+                .collect();
+            let mut gauges = QueueGauges::default();
+            for (organization, provisioner, status, count) in jobs {
+                let Some(organization) = names.get(&organization).cloned() else { continue };
+                let status =
+                    JobStatus::parse(&status).ok_or_else(|| Fail::corrupt(format!("job status {status:?}")))?;
+                gauges.jobs.push(ActiveJobs { organization, provisioner, status, count });
+            }
+            for (organization, count) in daemons {
+                let Some(organization) = names.get(&organization).cloned() else { continue };
+                gauges.daemons.push(OnlineDaemons { organization, count });
+            }
+            Ok(gauges)
+        })?;
+        Ok(gauges)
+    }
+}
