@@ -125,6 +125,62 @@ impl TestDatabase {
     }
 }
 
+/// One index and the bytes it takes on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSize {
+    pub table: String,
+    pub index: String,
+    pub bytes: i64,
+}
+
+#[derive(QueryableByName)]
+struct IndexSizeRow {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = Text)]
+    index_name: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    bytes: i64,
+}
+
+impl TestDatabase {
+    /// Every index of the schema with its size: `pg_relation_size` on PostgreSQL, the pages
+    /// `dbstat` counts on SQLite. Sorted by table, then index.
+    pub fn index_sizes(&self) -> Result<Vec<IndexSize>, String> {
+        let rows: Vec<IndexSizeRow> = match self.backend {
+            Backend::Postgres => {
+                let mut conn = PgConnection::establish(&self.url).map_err(|e| e.to_string())?;
+                diesel::sql_query(
+                    "SELECT t.relname::text AS table_name, i.relname::text AS index_name, \
+                     pg_relation_size(i.oid) AS bytes \
+                     FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid \
+                     JOIN pg_namespace n ON n.oid = t.relnamespace \
+                     WHERE n.nspname = 'public' AND t.relname NOT LIKE '\\_\\_%'",
+                )
+                .load(&mut conn)
+                .map_err(|e| e.to_string())?
+            }
+            Backend::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite://");
+                let mut conn = SqliteConnection::establish(path).map_err(|e| e.to_string())?;
+                diesel::sql_query(
+                    "SELECT m.tbl_name AS table_name, m.name AS index_name, SUM(d.pgsize) AS bytes \
+                     FROM sqlite_master m JOIN dbstat d ON d.name = m.name \
+                     WHERE m.type = 'index' AND m.tbl_name NOT LIKE '\\_\\_%' ESCAPE '\\' GROUP BY m.name",
+                )
+                .load(&mut conn)
+                .map_err(|e| e.to_string())?
+            }
+        };
+        let mut sizes: Vec<IndexSize> = rows
+            .into_iter()
+            .map(|row| IndexSize { table: row.table_name, index: row.index_name, bytes: row.bytes })
+            .collect();
+        sizes.sort_by(|a, b| (&a.table, &a.index).cmp(&(&b.table, &b.index)));
+        Ok(sizes)
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Some((server, name)) = &self.postgres
