@@ -1,6 +1,6 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use domain::provisioner::{DaemonJob, JobMetadata, NewDaemon, ProvisionerDaemon, ProvisionerType, Tags};
+use domain::provisioner::{DaemonJob, JobMetadata, NewDaemon, ProvisionerDaemon, ProvisionerType, Tags, protocol};
 use domain::repo::{DaemonFilter, DaemonRepo, RepoResult};
 use uuid::Uuid;
 
@@ -156,7 +156,7 @@ impl DaemonRepo for Store {
                             provisioner_daemons::key_id.eq(text(new.key_id)),
                             provisioner_daemons::name.eq(&new.name),
                             provisioner_daemons::version.eq(&new.version),
-                            provisioner_daemons::api_version.eq(API_VERSION),
+                            provisioner_daemons::api_version.eq(protocol::API_VERSION),
                             provisioner_daemons::provisioners.eq(&provisioners),
                             provisioner_daemons::tag_set_id.eq(&tag_set),
                             provisioner_daemons::created_at.eq(naive(now)),
@@ -203,6 +203,3 @@ impl DaemonRepo for Store {
         self.read(|conn| find(conn, daemon)).map_err(Into::into)
     }
 }
-
-/// The daemon protocol version this server speaks (the plain HTTP one).
-pub(crate) const API_VERSION: &str = "1.0";

@@ -6,6 +6,7 @@ use domain::authz::JobScope;
 use domain::provisioner::{
     JobState, JobStatus, JobType, Liveness, LogBudget, LogLevel, LogLine, LogSource, NewJob, NewLogLine,
     ProvisionerJob, ProvisionerType, Queue, QueuedJob, ReapVerdict, Reaper, Tags, Worker, check_worker,
+    release_untouched,
 };
 use domain::repo::{DaemonJobRefusal, JobFilter, JobRepo, JobUpdateOutcome, OpResult, QueuedJobView, RepoResult};
 use uuid::Uuid;
@@ -433,9 +434,7 @@ impl JobRepo for Store {
                 Err(Fail::Refused(_)) => return Ok(false),
                 Err(other) => return Err(other.map_refusal(|_| Fail::NotFound)),
             };
-            // Untouched since it was taken: started and last updated at the same instant.
-            let untouched = row.started_at == Some(row.updated_at);
-            let Some(state) = row.state().release().filter(|_| untouched) else {
+            let Some(state) = release_untouched(&row.state(), utc(row.updated_at)) else {
                 return Ok(false);
             };
             diesel::update(provisioner_jobs::table.find(&row.id))

@@ -1,6 +1,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use domain::membership::{Membership, OrgRole};
+use domain::organization::member_may_leave;
 use domain::repo::{LastMember, Member, MembershipRepo, OpResult, RepoResult};
 use uuid::Uuid;
 
@@ -85,7 +86,7 @@ impl MembershipRepo for Store {
                 .filter(organization_members::organization_id.eq(text(organization)))
                 .count()
                 .get_result(conn)?;
-            if members <= 1 {
+            if !member_may_leave(u64::try_from(members).unwrap_or(0)) {
                 return Err(Fail::Refused(LastMember));
             }
             diesel::delete(organization_members::table.find(membership_of(organization, user))).execute(conn)?;

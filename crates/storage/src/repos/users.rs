@@ -3,9 +3,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use domain::membership::{OrgRole, SiteRole};
-use domain::organization::OrganizationRef;
+use domain::organization::{OrganizationRef, member_may_leave};
 use domain::repo::{FirstUserExists, OpResult, RepoResult, SoleMember, UnknownOrganization, UserLookup, UserRepo};
-use domain::user::{NewUser, User, UserStatus};
+use domain::user::{NewUser, User, UserStatus, onboarding};
 use uuid::Uuid;
 
 use super::lower;
@@ -136,14 +136,15 @@ fn insert_user(conn: &mut AnyConnection, new: &NewUser, now: DateTime<Utc>) -> R
         ))
         .execute(conn)
         .conflict_on("username")?;
-    // None listed, or the nil UUID: the default organization, as in Coder.
-    let requested = if new.organization_ids.is_empty() { vec![Uuid::nil()] } else { new.organization_ids.clone() };
-    for requested in requested {
-        let reference = if requested.is_nil() { OrganizationRef::Default } else { OrganizationRef::Id(requested) };
+    for reference in onboarding::organizations_to_join(&new.organization_ids) {
+        let requested = match reference {
+            OrganizationRef::Id(id) => id,
+            _ => Uuid::nil(),
+        };
         let organization = find(conn, &reference)?.ok_or(Fail::Refused(UnknownOrganization(requested)))?;
         add_member_row(conn, organization.id, user_id, String::new(), now).or_else(|fail| {
             match fail {
-                // The same organization listed twice.
+                // The default organization named by its id and as the default.
                 Fail::Conflict(_) => Ok(()),
                 other => Err(other),
             }
@@ -159,7 +160,7 @@ fn delete(conn: &mut AnyConnection, user: Uuid, now: DateTime<Utc>) -> Result<()
             .filter(organization_members::organization_id.eq(text(*organization)))
             .count()
             .get_result(conn)?;
-        if members <= 1 {
+        if !member_may_leave(u64::try_from(members).unwrap_or(0)) {
             let name = find(conn, &OrganizationRef::Id(*organization))?.map(|o| o.name).unwrap_or_default();
             return Err(Fail::Refused(SoleMember { organization: name }));
         }
@@ -193,7 +194,7 @@ impl UserRepo for Store {
             if users::table.select(users::id).first::<String>(conn).optional()?.is_some() {
                 return Err(Fail::Refused(FirstUserExists));
             }
-            let first = NewUser { site_roles: vec![SiteRole::Owner], organization_ids: vec![], ..new.clone() };
+            let first = onboarding::first_user(new.clone());
             // Only a missing default organization could be refused here: a broken setup.
             let user = insert_user(conn, &first, now).map_err(|fail| fail.map_refusal(|_| Fail::NotFound))?;
             let default = find(conn, &OrganizationRef::Default)?.ok_or(Fail::NotFound)?;
