@@ -9,6 +9,7 @@ mod error;
 mod events;
 pub mod migrate;
 pub(crate) mod repos;
+mod rows;
 mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;

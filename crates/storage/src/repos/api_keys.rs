@@ -1,61 +1,14 @@
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use domain::auth::{ApiKey, KeyRefresh, LoginType, NewApiKey};
 use domain::repo::{ApiKeyRepo, RepoResult};
 use uuid::Uuid;
 
 use crate::Store;
-use crate::convert::{id, naive, text, utc};
+use crate::convert::{naive, text};
 use crate::error::{ConflictOn, Fail};
+use crate::rows::api_keys::ApiKeyRow;
 use crate::schema::{api_keys, users};
-
-#[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = api_keys)]
-struct ApiKeyRow {
-    id: String,
-    hashed_secret: Vec<u8>,
-    user_id: String,
-    login_type: String,
-    token_name: String,
-    lifetime_seconds: i64,
-    expires_at: NaiveDateTime,
-    last_used: NaiveDateTime,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-}
-
-impl ApiKeyRow {
-    fn into_domain(self) -> Result<ApiKey, Fail> {
-        Ok(ApiKey {
-            user_id: id(&self.user_id)?,
-            login_type: LoginType::parse(&self.login_type)
-                .ok_or_else(|| Fail::corrupt(format_args!("login type {:?}", self.login_type)))?,
-            id: self.id,
-            hashed_secret: self.hashed_secret,
-            token_name: self.token_name,
-            lifetime_seconds: self.lifetime_seconds,
-            expires_at: utc(self.expires_at),
-            last_used: utc(self.last_used),
-            created_at: utc(self.created_at),
-            updated_at: utc(self.updated_at),
-        })
-    }
-
-    fn from_domain(key: &ApiKey) -> Self {
-        Self {
-            id: key.id.clone(),
-            hashed_secret: key.hashed_secret.clone(),
-            user_id: text(key.user_id),
-            login_type: key.login_type.as_str().to_owned(),
-            token_name: key.token_name.clone(),
-            lifetime_seconds: key.lifetime_seconds,
-            expires_at: naive(key.expires_at),
-            last_used: naive(key.last_used),
-            created_at: naive(key.created_at),
-            updated_at: naive(key.updated_at),
-        }
-    }
-}
 
 impl ApiKeyRepo for Store {
     fn insert_api_key(&self, key: NewApiKey, now: DateTime<Utc>) -> RepoResult<ApiKey> {

@@ -4,37 +4,19 @@ use domain::provisioner::{DaemonJob, JobMetadata, NewDaemon, ProvisionerDaemon, 
 use domain::repo::{DaemonFilter, DaemonRepo, RepoResult};
 use uuid::Uuid;
 
-use super::jobs::state_of;
 use super::lower;
 use super::organizations::find_live;
 use super::tag_sets;
 use crate::Store;
 use crate::conn::AnyConnection;
-use crate::convert::{id, join_list, naive, split_list, text, utc};
+use crate::convert::{id, join_list, naive, text, utc};
 use crate::error::{ConflictOn, Fail};
+use crate::rows::daemons::{DaemonRow, provisioners_of};
+use crate::rows::jobs::state_of;
 use crate::schema::{provisioner_daemons, provisioner_jobs, provisioner_keys};
 
 type Backend = <AnyConnection as Connection>::Backend;
 type DaemonQuery = provisioner_daemons::BoxedQuery<'static, Backend>;
-
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = provisioner_daemons)]
-pub(crate) struct DaemonRow {
-    pub(crate) id: String,
-    pub(crate) organization_id: String,
-    key_id: String,
-    name: String,
-    version: String,
-    api_version: String,
-    pub(crate) provisioners: String,
-    pub(crate) tag_set_id: String,
-    pub(crate) created_at: NaiveDateTime,
-    last_seen_at: NaiveDateTime,
-}
-
-pub(crate) fn provisioners_of(stored: &str) -> Vec<ProvisionerType> {
-    split_list(stored).map(|name| ProvisionerType::from_stored(name.to_owned())).collect()
-}
 
 /// A daemon's latest job in one state: running (not completed) or finished.
 fn daemon_job(conn: &mut AnyConnection, daemon: &str, finished: bool) -> Result<Option<DaemonJob>, Fail> {

@@ -4,126 +4,24 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use domain::authz::JobScope;
 use domain::provisioner::{
-    JobState, JobStatus, JobType, Liveness, LogBudget, LogLevel, LogLine, LogSource, NewJob, NewLogLine,
-    ProvisionerJob, ProvisionerType, Queue, QueuedJob, ReapVerdict, Reaper, Tags, Worker, check_worker,
-    release_untouched,
+    JobState, JobStatus, Liveness, LogBudget, LogLevel, LogLine, LogSource, NewJob, NewLogLine, ProvisionerJob,
+    ProvisionerType, Queue, QueuedJob, ReapVerdict, Reaper, Worker, check_worker, release_untouched,
 };
 use domain::repo::{DaemonJobRefusal, JobFilter, JobRepo, JobUpdateOutcome, OpResult, QueuedJobView, RepoResult};
 use uuid::Uuid;
 
-use super::daemons::{DaemonRow, provisioners_of};
 use super::tag_sets;
 use crate::Store;
 use crate::conn::{AnyConnection, with_row_lock};
 use crate::convert::{id, naive, text, utc};
 use crate::error::Fail;
 use crate::events::StoreEvent;
+use crate::rows::daemons::{DaemonRow, provisioners_of};
+use crate::rows::jobs::{JobRow, StateChange};
 use crate::schema::{provisioner_daemons, provisioner_job_logs, provisioner_jobs};
 
 type Backend = <AnyConnection as Connection>::Backend;
 type JobQuery = provisioner_jobs::BoxedQuery<'static, Backend>;
-
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = provisioner_jobs)]
-struct JobRow {
-    id: String,
-    organization_id: String,
-    initiator_id: String,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-    started_at: Option<NaiveDateTime>,
-    completed_at: Option<NaiveDateTime>,
-    canceled_at: Option<NaiveDateTime>,
-    error: Option<String>,
-    error_code: Option<String>,
-    job_type: String,
-    provisioner: String,
-    file_id: Option<String>,
-    tag_set_id: String,
-    input: String,
-    metadata: String,
-    worker_id: Option<String>,
-    logs_length: i64,
-    logs_overflowed: bool,
-}
-
-pub(crate) fn state_of(
-    started_at: Option<NaiveDateTime>,
-    completed_at: Option<NaiveDateTime>,
-    canceled_at: Option<NaiveDateTime>,
-    error: Option<String>,
-    error_code: Option<String>,
-) -> JobState {
-    JobState {
-        started_at: started_at.map(utc),
-        completed_at: completed_at.map(utc),
-        canceled_at: canceled_at.map(utc),
-        error,
-        error_code,
-    }
-}
-
-impl JobRow {
-    fn state(&self) -> JobState {
-        state_of(self.started_at, self.completed_at, self.canceled_at, self.error.clone(), self.error_code.clone())
-    }
-
-    fn worker<R>(&self) -> Result<Option<Uuid>, Fail<R>> {
-        self.worker_id.as_deref().map(id).transpose()
-    }
-
-    fn into_domain<R>(
-        self,
-        tags: &HashMap<String, Tags>,
-        worker_names: &HashMap<String, String>,
-    ) -> Result<ProvisionerJob, Fail<R>> {
-        let state = self.state();
-        Ok(ProvisionerJob {
-            id: id(&self.id)?,
-            organization_id: id(&self.organization_id)?,
-            initiator_id: id(&self.initiator_id)?,
-            created_at: utc(self.created_at),
-            updated_at: utc(self.updated_at),
-            worker_id: self.worker()?,
-            worker_name: self.worker_id.as_ref().and_then(|w| worker_names.get(w)).cloned().unwrap_or_default(),
-            state,
-            job_type: JobType::parse(&self.job_type).map_err(Fail::corrupt)?,
-            provisioner: ProvisionerType::from_stored(self.provisioner),
-            file_id: self.file_id.as_deref().map(id).transpose()?,
-            tags: tags.get(&self.tag_set_id).cloned().ok_or_else(|| Fail::corrupt("missing tag set"))?,
-            input: serde_json::from_str(&self.input).map_err(Fail::corrupt)?,
-            metadata: serde_json::from_str(&self.metadata).map_err(Fail::corrupt)?,
-            logs_overflowed: self.logs_overflowed,
-        })
-    }
-}
-
-/// The columns a change of state writes, status included, always together.
-#[derive(AsChangeset, Insertable)]
-#[diesel(table_name = provisioner_jobs, treat_none_as_null = true)]
-struct StateChange {
-    started_at: Option<NaiveDateTime>,
-    completed_at: Option<NaiveDateTime>,
-    canceled_at: Option<NaiveDateTime>,
-    error: Option<String>,
-    error_code: Option<String>,
-    status: String,
-    updated_at: NaiveDateTime,
-}
-
-impl StateChange {
-    fn new(state: &JobState, now: DateTime<Utc>) -> Self {
-        Self {
-            started_at: state.started_at.map(naive),
-            completed_at: state.completed_at.map(naive),
-            canceled_at: state.canceled_at.map(naive),
-            error: state.error.clone(),
-            error_code: state.error_code.clone(),
-            status: state.status().as_str().to_owned(),
-            updated_at: naive(now),
-        }
-    }
-}
 
 fn save_state(conn: &mut AnyConnection, job: &str, state: &JobState, now: DateTime<Utc>) -> QueryResult<()> {
     diesel::update(provisioner_jobs::table.find(job)).set(StateChange::new(state, now)).execute(conn)?;

@@ -1,40 +1,20 @@
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use domain::membership::{Membership, OrgRole};
+use domain::membership::OrgRole;
 use domain::organization::member_may_leave;
 use domain::repo::{LastMember, Member, MembershipRepo, OpResult, RepoResult};
 use uuid::Uuid;
 
 use super::lower;
 use super::organizations::{add_member_row, find_live};
-use super::users::{UserRow, org_roles, org_roles_column, with_memberships};
+use super::users::with_memberships;
 use crate::Store;
 use crate::conn::AnyConnection;
-use crate::convert::{id, naive, text, utc};
+use crate::convert::{naive, text};
 use crate::error::Fail;
+use crate::rows::members::MemberRow;
+use crate::rows::users::{UserRow, org_roles_column};
 use crate::schema::{organization_members, users};
-
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = organization_members)]
-struct MemberRow {
-    organization_id: String,
-    user_id: String,
-    roles: String,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-}
-
-impl MemberRow {
-    fn into_domain<R>(self) -> Result<Membership, Fail<R>> {
-        Ok(Membership {
-            organization_id: id(&self.organization_id)?,
-            user_id: id(&self.user_id)?,
-            roles: org_roles(&self.roles)?,
-            created_at: utc(self.created_at),
-            updated_at: utc(self.updated_at),
-        })
-    }
-}
 
 /// Members of a live organization (optionally just one user), ordered by username.
 fn load<R>(conn: &mut AnyConnection, organization: Uuid, only: Option<Uuid>) -> Result<Vec<Member>, Fail<R>> {

@@ -1,4 +1,4 @@
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use domain::organization::{
     DeletionBlockers, DeletionRefusal, NewOrganization, Organization, OrganizationPatch, OrganizationRef,
@@ -11,50 +11,10 @@ use uuid::Uuid;
 use super::lower;
 use crate::Store;
 use crate::conn::{AnyConnection, write_transaction};
-use crate::convert::{id, naive, text, utc};
+use crate::convert::{naive, text};
 use crate::error::{ConflictOn, Fail};
+use crate::rows::organizations::OrganizationRow;
 use crate::schema::{organization_members, organizations, provisioner_jobs, provisioner_keys};
-
-#[derive(Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = organizations)]
-struct OrganizationRow {
-    id: String,
-    name: String,
-    display_name: String,
-    description: String,
-    icon: String,
-    is_default: bool,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-}
-
-impl OrganizationRow {
-    fn into_domain<R>(self) -> Result<Organization, Fail<R>> {
-        Ok(Organization {
-            id: id(&self.id)?,
-            name: self.name,
-            display_name: self.display_name,
-            description: self.description,
-            icon: self.icon,
-            is_default: self.is_default,
-            created_at: utc(self.created_at),
-            updated_at: utc(self.updated_at),
-        })
-    }
-
-    fn from_domain(organization: &Organization) -> Self {
-        Self {
-            id: text(organization.id),
-            name: organization.name.clone(),
-            display_name: organization.display_name.clone(),
-            description: organization.description.clone(),
-            icon: organization.icon.clone(),
-            is_default: organization.is_default,
-            created_at: naive(organization.created_at),
-            updated_at: naive(organization.updated_at),
-        }
-    }
-}
 
 /// Live organizations only: a deleted one is gone for every lookup, by id too.
 fn live() -> organizations::BoxedQuery<'static, <AnyConnection as Connection>::Backend> {

@@ -1,4 +1,4 @@
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use domain::provisioner::{NewProvisionerKey, ProvisionerKey};
 use domain::repo::{ProvisionerKeyRepo, RepoResult};
@@ -11,17 +11,8 @@ use crate::Store;
 use crate::conn::AnyConnection;
 use crate::convert::{id, naive, text, utc};
 use crate::error::{ConflictOn, Fail};
+use crate::rows::provisioner_keys::KeyRow;
 use crate::schema::{organizations, provisioner_keys, provisioner_tag_sets};
-
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = provisioner_keys)]
-struct KeyRow {
-    id: String,
-    organization_id: String,
-    name: String,
-    hashed_secret: Vec<u8>,
-    created_at: NaiveDateTime,
-}
 
 /// Keys of live organizations, with their tags.
 fn load(

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::conn::{AnyConnection, per_backend};
 use crate::error::Fail;
+use crate::rows::tag_sets::parse;
 use crate::schema::provisioner_tag_sets;
 
 pub(crate) fn fingerprint(tags: &Tags) -> String {
@@ -27,10 +28,6 @@ pub(crate) fn ensure(conn: &mut AnyConnection, tags: &Tags) -> QueryResult<Strin
         per_backend!(conn, |c| insert.execute(c))?;
     }
     Ok(id)
-}
-
-fn parse<R>(stored: &str) -> Result<Tags, Fail<R>> {
-    serde_json::from_str(stored).map(Tags::from_normalised).map_err(Fail::corrupt)
 }
 
 /// The tag sets with these ids.

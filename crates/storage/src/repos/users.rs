@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use domain::membership::{OrgRole, SiteRole};
 use domain::organization::{OrganizationRef, member_may_leave};
@@ -12,35 +12,10 @@ use super::lower;
 use super::organizations::{add_member_row, find};
 use crate::Store;
 use crate::conn::AnyConnection;
-use crate::convert::{id, join_list, naive, split_list, text, utc};
+use crate::convert::{id, naive, text};
 use crate::error::{ConflictOn, Fail};
+use crate::rows::users::{UserRow, org_roles, site_roles_column};
 use crate::schema::{api_keys, organization_members, organizations, users};
-
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = users)]
-pub(crate) struct UserRow {
-    id: String,
-    email: String,
-    username: String,
-    name: String,
-    status: String,
-    site_roles: String,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-    last_seen_at: NaiveDateTime,
-}
-
-pub(crate) fn site_roles_column(roles: &[SiteRole]) -> String {
-    join_list(roles.iter().map(|role| role.name()))
-}
-
-pub(crate) fn org_roles_column(roles: &[OrgRole]) -> String {
-    join_list(roles.iter().map(|role| role.name()))
-}
-
-pub(crate) fn org_roles<R>(stored: &str) -> Result<Vec<OrgRole>, Fail<R>> {
-    OrgRole::parse_list(&split_list(stored).collect::<Vec<_>>()).map_err(Fail::corrupt)
-}
 
 type Memberships = BTreeMap<String, Vec<(Uuid, Vec<OrgRole>)>>;
 
@@ -66,21 +41,8 @@ pub(crate) fn with_memberships<R>(conn: &mut AnyConnection, rows: Vec<UserRow>) 
     let mut memberships = memberships(conn, &ids)?;
     rows.into_iter()
         .map(|row| {
-            let site_roles =
-                SiteRole::parse_list(&split_list(&row.site_roles).collect::<Vec<_>>()).map_err(Fail::corrupt)?;
-            Ok(User {
-                id: id(&row.id)?,
-                memberships: memberships.remove(&row.id).unwrap_or_default(),
-                email: row.email,
-                username: row.username,
-                name: row.name,
-                status: UserStatus::parse(&row.status)
-                    .ok_or_else(|| Fail::corrupt(format_args!("status {:?}", row.status)))?,
-                site_roles,
-                created_at: utc(row.created_at),
-                updated_at: utc(row.updated_at),
-                last_seen_at: utc(row.last_seen_at),
-            })
+            let memberships = memberships.remove(&row.id).unwrap_or_default();
+            row.into_domain(memberships)
         })
         .collect()
 }
