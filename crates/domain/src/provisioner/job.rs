@@ -1,5 +1,4 @@
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::status::{JobState, JobStatus};
@@ -86,16 +85,13 @@ impl JobErrorCode {
 }
 
 /// What the job works on.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobInput {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_version_id: Option<Uuid>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace_build_id: Option<Uuid>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkspaceTransition {
     Start,
     Stop,
@@ -103,8 +99,7 @@ pub enum WorkspaceTransition {
 }
 
 /// Descriptive details shown beside a job.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobMetadata {
     pub template_version_name: String,
     pub template_id: Option<Uuid>,
@@ -167,11 +162,5 @@ mod tests {
         assert!(ProvisionerType::parse("provisioner", "ansible").is_err());
         assert_eq!(JobErrorCode::parse("INSUFFICIENT_QUOTA"), Ok(JobErrorCode::InsufficientQuota));
         assert!(JobErrorCode::parse("OOPS").is_err());
-    }
-
-    #[test]
-    fn metadata_reads_partial_json() {
-        let metadata: Result<JobMetadata, _> = serde_json::from_str(r#"{"template_name":"docker"}"#);
-        assert_eq!(metadata.ok().map(|m| m.template_name), Some("docker".to_owned()));
     }
 }

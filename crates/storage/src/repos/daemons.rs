@@ -1,6 +1,6 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use domain::provisioner::{DaemonJob, JobMetadata, NewDaemon, ProvisionerDaemon, ProvisionerType, Tags, protocol};
+use domain::provisioner::{DaemonJob, NewDaemon, ProvisionerDaemon, ProvisionerType, Tags, protocol};
 use domain::repo::{DaemonFilter, DaemonRepo, RepoResult};
 use uuid::Uuid;
 
@@ -12,6 +12,7 @@ use crate::conn::AnyConnection;
 use crate::convert::{id, join_list, naive, text, utc};
 use crate::error::{ConflictOn, Fail};
 use crate::rows::daemons::{DaemonRow, provisioners_of};
+use crate::rows::job_documents::metadata_from_json;
 use crate::rows::jobs::state_of;
 use crate::schema::{provisioner_daemons, provisioner_jobs, provisioner_keys};
 
@@ -50,7 +51,7 @@ fn daemon_job(conn: &mut AnyConnection, daemon: &str, finished: bool) -> Result<
     let Some((job_id, started_at, completed_at, canceled_at, error, error_code, metadata)) = row else {
         return Ok(None);
     };
-    let metadata: JobMetadata = serde_json::from_str(&metadata).map_err(Fail::corrupt)?;
+    let metadata = metadata_from_json(&metadata)?;
     Ok(Some(DaemonJob {
         id: id(&job_id)?,
         status: state_of(started_at, completed_at, canceled_at, error, error_code).status(),

@@ -17,6 +17,7 @@ use crate::convert::{id, naive, text, utc};
 use crate::error::Fail;
 use crate::events::StoreEvent;
 use crate::rows::daemons::{DaemonRow, provisioners_of};
+use crate::rows::job_documents::{input_json, metadata_json};
 use crate::rows::jobs::{JobRow, StateChange};
 use crate::schema::{provisioner_daemons, provisioner_job_logs, provisioner_jobs};
 
@@ -193,8 +194,8 @@ impl JobRepo for Store {
                     provisioner_jobs::provisioner.eq(new.provisioner.as_str()),
                     provisioner_jobs::file_id.eq(new.file_id.map(text)),
                     provisioner_jobs::tag_set_id.eq(tag_set),
-                    provisioner_jobs::input.eq(serde_json::to_string(&new.input).map_err(Fail::corrupt)?),
-                    provisioner_jobs::metadata.eq(serde_json::to_string(&new.metadata).map_err(Fail::corrupt)?),
+                    provisioner_jobs::input.eq(input_json(&new.input)?),
+                    provisioner_jobs::metadata.eq(metadata_json(&new.metadata)?),
                     StateChange::new(&state, now),
                 ))
                 .execute(conn)?;

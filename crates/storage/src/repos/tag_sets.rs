@@ -4,17 +4,11 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 use domain::provisioner::{TagFilter, Tags};
-use sha2::{Digest, Sha256};
 
 use crate::conn::{AnyConnection, per_backend};
 use crate::error::Fail;
-use crate::rows::tag_sets::parse;
+use crate::rows::tag_sets::{canonical, fingerprint, parse};
 use crate::schema::provisioner_tag_sets;
-
-pub(crate) fn fingerprint(tags: &Tags) -> String {
-    let digest = Sha256::digest(tags.canonical().as_bytes());
-    hex::encode(&digest[..16])
-}
 
 /// The id of this tag set, storing it first if it is new.
 pub(crate) fn ensure(conn: &mut AnyConnection, tags: &Tags) -> QueryResult<String> {
@@ -22,7 +16,7 @@ pub(crate) fn ensure(conn: &mut AnyConnection, tags: &Tags) -> QueryResult<Strin
     let known =
         provisioner_tag_sets::table.find(&id).select(provisioner_tag_sets::id).first::<String>(conn).optional()?;
     if known.is_none() {
-        let row = (provisioner_tag_sets::id.eq(&id), provisioner_tag_sets::tags.eq(tags.canonical()));
+        let row = (provisioner_tag_sets::id.eq(&id), provisioner_tag_sets::tags.eq(canonical(tags)));
         // Another writer may store the same set at the same moment: both get the same id.
         let insert = diesel::insert_into(provisioner_tag_sets::table).values(row).on_conflict_do_nothing();
         per_backend!(conn, |c| insert.execute(c))?;

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use domain::provisioner::{JobState, JobType, ProvisionerJob, ProvisionerType, Tags};
 use uuid::Uuid;
 
+use super::job_documents::{input_from_json, metadata_from_json};
 use crate::convert::{id, naive, utc};
 use crate::error::Fail;
 use crate::schema::provisioner_jobs;
@@ -77,8 +78,8 @@ impl JobRow {
             provisioner: ProvisionerType::from_stored(self.provisioner),
             file_id: self.file_id.as_deref().map(id).transpose()?,
             tags: tags.get(&self.tag_set_id).cloned().ok_or_else(|| Fail::corrupt("missing tag set"))?,
-            input: serde_json::from_str(&self.input).map_err(Fail::corrupt)?,
-            metadata: serde_json::from_str(&self.metadata).map_err(Fail::corrupt)?,
+            input: input_from_json(&self.input)?,
+            metadata: metadata_from_json(&self.metadata)?,
             logs_overflowed: self.logs_overflowed,
         })
     }

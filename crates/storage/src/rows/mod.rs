@@ -4,6 +4,7 @@
 
 pub(crate) mod api_keys;
 pub(crate) mod daemons;
+pub(crate) mod job_documents;
 pub(crate) mod jobs;
 pub(crate) mod members;
 pub(crate) mod organizations;
