@@ -65,6 +65,7 @@ on_both_backends!(
     logs_stop_at_the_budget_and_mark_the_job,
     the_reaper_fails_hung_jobs_with_coders_message,
     a_tag_filter_matches_jobs_whose_tags_contain_it,
+    a_job_whose_answer_cannot_be_read_is_not_created,
 );
 
 fn organization(f: &Fixture, name: &str) -> Uuid {
@@ -328,4 +329,24 @@ fn a_tag_filter_matches_jobs_whose_tags_contain_it(f: Fixture) {
     };
     let found = f.store.jobs(acme, &filter, Liveness::default(), now()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(found.into_iter().map(|v| v.job.id).collect::<Vec<_>>(), vec![one]);
+}
+
+fn a_job_whose_answer_cannot_be_read_is_not_created(f: Fixture) {
+    let acme = organization(&f, "acme");
+    // The queue numbers of the answer read the daemons: take them away mid-flight.
+    f.db.execute("ALTER TABLE provisioner_daemons RENAME TO provisioner_daemons_away");
+    let new = NewJob {
+        organization_id: acme,
+        initiator_id: f.owner,
+        job_type: JobType::TemplateVersionImport,
+        provisioner: ProvisionerType::parse("provisioner", "echo").unwrap_or_else(|e| panic!("{e}")),
+        file_id: None,
+        tags: tags(&[]),
+        input: JobInput::default(),
+        metadata: JobMetadata::default(),
+    };
+    let created = f.store.create_job(&new, Liveness::default(), now());
+    assert!(created.is_err(), "{created:?}");
+    f.db.execute("ALTER TABLE provisioner_daemons_away RENAME TO provisioner_daemons");
+    assert_eq!(all_jobs(&f, acme), vec![], "an error was answered for a job that exists");
 }

@@ -180,7 +180,7 @@ fn finish(
 
 impl JobRepo for Store {
     fn create_job(&self, new: &NewJob, liveness: Liveness, now: DateTime<Utc>) -> RepoResult<QueuedJobView> {
-        let created = self.write(|conn, events| {
+        self.write(|conn, events| {
             let job = text(Uuid::now_v7());
             let tag_set = tag_sets::ensure(conn, &new.tags)?;
             let state = JobState::default();
@@ -200,10 +200,9 @@ impl JobRepo for Store {
                 ))
                 .execute(conn)?;
             events.push(StoreEvent::QueueChanged);
-            load_job(conn, &job)
-        })?;
-        // Its place in the queue is read after the commit: the write lock is not held for it.
-        self.read(|conn| {
+            // Everything the answer needs is read before the commit: once the job exists,
+            // nothing may fail and make its creator retry into a duplicate.
+            let created = load_job(conn, &job)?;
             with_queue(conn, new.organization_id, vec![created], liveness, now)?.pop().ok_or(Fail::NotFound)
         })
         .map_err(Into::into)
