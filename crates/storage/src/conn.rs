@@ -9,6 +9,8 @@ use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::result::Error as DieselError;
 
+use crate::health::{PoolHealth, Reachability};
+
 /// Every query is written once against this; diesel dispatches to the backend.
 #[derive(diesel::MultiConnection)]
 pub enum AnyConnection {
@@ -164,12 +166,16 @@ impl Default for PoolOptions {
     }
 }
 
-/// Connections are opened lazily; the caller checks the database is reachable first.
+/// Connections are opened lazily; the caller checks the database is reachable first. An
+/// outage is logged when it starts and when it ends, not at every failed attempt.
 pub(crate) fn pool(url: &DatabaseUrl, options: PoolOptions) -> Pool {
+    let health = PoolHealth(Reachability::new("connection pool"));
     r2d2::Pool::builder()
         .max_size(options.max_size)
         .min_idle(Some(0))
         .connection_timeout(options.connection_timeout)
+        .error_handler(Box::new(health.clone()))
+        .event_handler(Box::new(health))
         .build_unchecked(Manager { url: url.clone() })
 }
 

@@ -7,6 +7,7 @@ pub mod conn;
 mod convert;
 mod error;
 mod events;
+mod health;
 pub mod migrate;
 pub(crate) mod repos;
 mod rows;

@@ -1,6 +1,8 @@
 //! Throw-away databases for tests and benchmarks: a SQLite file in a temporary directory, or
 //! a fresh PostgreSQL database on the server named by `TEST_DATABASE_URL`, dropped afterwards.
 
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::Once;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -122,6 +124,112 @@ impl TestDatabase {
             )
         };
         admin.batch_execute(&sql).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// A PostgreSQL server of a test's own, in a temporary directory on a free port: for tests
+/// that stop and restart the database, which must never happen to the shared server behind
+/// `TEST_DATABASE_URL`. Stopped and removed when dropped.
+pub struct PrivateCluster {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+}
+
+impl PrivateCluster {
+    /// Creates and starts the cluster. `None` (after saying so) when PostgreSQL's server
+    /// programs are not installed; with `REQUIRE_POSTGRES=1` that fails the test instead.
+    pub fn start() -> Option<Self> {
+        let Some(bin) = server_programs() else {
+            let required = std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+            assert!(!required, "REQUIRE_POSTGRES=1 but no PostgreSQL server programs (initdb, pg_ctl) were found");
+            eprintln!("skipped: no PostgreSQL server programs for a private cluster");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
+        // PostgreSQL refuses to run as root: the cluster belongs to `postgres` then.
+        if running_as_root() {
+            run(Command::new("chown").arg("-R").arg("postgres").arg(dir.path()));
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|address| address.port())
+            .unwrap_or_else(|e| panic!("no free port: {e}"));
+        let cluster = Self { dir, bin, port };
+        run(cluster.tool("initdb").arg("-D").arg(cluster.data()).args(["-A", "trust", "-U", "postgres"]));
+        cluster.start_again();
+        Some(cluster)
+    }
+
+    /// A database on this cluster (`postgres` exists from the start).
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Shuts the server down as an administrator would (`pg_ctl stop -m fast`): sessions end.
+    pub fn stop(&self) {
+        run(self.tool("pg_ctl").arg("-D").arg(self.data()).args(["-m", "fast", "-w", "stop"]));
+    }
+
+    /// Starts the server and returns once it accepts connections.
+    pub fn start_again(&self) {
+        let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1", self.port, self.dir.path().display());
+        let log = self.dir.path().join("log");
+        run(self.tool("pg_ctl").arg("-D").arg(self.data()).arg("-l").arg(log).args(["-w", "-o", &options, "start"]));
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn tool(&self, name: &str) -> Command {
+        let program = self.bin.join(name);
+        if running_as_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(program);
+            command
+        } else {
+            Command::new(program)
+        }
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let _ = self.tool("pg_ctl").arg("-D").arg(self.data()).args(["-m", "immediate", "-w", "stop"]).output();
+    }
+}
+
+/// The newest installed PostgreSQL's `bin` directory (Debian's layout), or `PG_BIN`.
+fn server_programs() -> Option<PathBuf> {
+    if let Ok(bin) = std::env::var("PG_BIN") {
+        return Some(PathBuf::from(bin));
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let version = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn running_as_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+}
+
+fn run(command: &mut Command) {
+    let output = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    if !output.status.success() {
+        panic!(
+            "{command:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 }
 
