@@ -222,6 +222,30 @@ mod tests {
         assert_eq!(DatabaseUrl::parse("sqlite://:memory:"), Err(UrlError::InMemory));
     }
 
+    #[derive(diesel::QueryableByName)]
+    struct ForeignKeys {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        foreign_keys: i32,
+    }
+
+    #[test]
+    fn every_pooled_sqlite_connection_enforces_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = DatabaseUrl::Sqlite(dir.path().join("pool.db"));
+        let options = PoolOptions { max_size: 4, connection_timeout: Duration::from_secs(5) };
+        let pool = pool(&url, options);
+        // All four at once: each is a connection of its own.
+        let mut held: Vec<_> = (0..4).map(|_| pool.get().unwrap_or_else(|e| panic!("{e}"))).collect();
+        for conn in &mut held {
+            let AnyConnection::Sqlite(sqlite) = &mut **conn else {
+                panic!("not SQLite");
+            };
+            let setting: ForeignKeys =
+                diesel::sql_query("PRAGMA foreign_keys").get_result(sqlite).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(setting.foreign_keys, 1);
+        }
+    }
+
     #[test]
     fn passwords_are_masked_in_logs() {
         let url = DatabaseUrl::parse("postgres://app:s3cret@db:5432/api").unwrap_or_else(|e| panic!("{e}"));

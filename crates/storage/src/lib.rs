@@ -4,7 +4,6 @@
 //! differ (row locks, upserts) match on the connection in one place each.
 
 pub mod conn;
-mod convert;
 mod error;
 mod events;
 mod health;
@@ -12,6 +11,7 @@ pub mod migrate;
 pub(crate) mod repos;
 mod rows;
 mod schema;
+mod sql_types;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -10,6 +10,8 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
+use crate::conn::{AnyConnection, DatabaseUrl};
+
 /// The backends a test can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -91,20 +93,23 @@ impl TestDatabase {
 
     /// Runs SQL on this database behind the application's back (to break it, in tests).
     pub fn execute(&self, sql: &str) {
-        let result = match self.backend {
-            Backend::Postgres => PgConnection::establish(&self.url)
-                .map_err(|e| e.to_string())
-                .and_then(|mut c| c.batch_execute(sql).map_err(|e| e.to_string())),
-            Backend::Sqlite => {
-                let path = self.url.trim_start_matches("sqlite://");
-                SqliteConnection::establish(path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|mut c| c.batch_execute(sql).map_err(|e| e.to_string()))
-            }
-        };
-        if let Err(error) = result {
+        if let Err(error) = self.try_execute(sql) {
             panic!("cannot run {sql:?}: {error}");
         }
+    }
+
+    /// Runs SQL on this database behind the application's back; the database's refusal as
+    /// text (to check a constraint holds).
+    pub fn try_execute(&self, sql: &str) -> Result<(), String> {
+        match self.connect()? {
+            AnyConnection::Postgresql(mut conn) => conn.batch_execute(sql).map_err(|e| e.to_string()),
+            AnyConnection::Sqlite(mut conn) => conn.batch_execute(sql).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// A connection of its own to this database, configured as the server's are.
+    pub fn connect(&self) -> Result<AnyConnection, String> {
+        DatabaseUrl::parse(&self.url).map_err(|e| e.to_string())?.establish().map_err(|e| e.to_string())
     }
 
     /// PostgreSQL: refuses new connections and ends the open ones (`true`), or lets them in
@@ -361,10 +366,10 @@ pub mod bulk {
 
     use crate::Store;
     use crate::conn::{per_backend, write_transaction};
-    use crate::convert::{naive, text};
     use crate::error::Fail;
     use crate::repos::tag_sets;
     use crate::schema::provisioner_jobs;
+    use crate::sql_types::{Id, Instant, Json};
 
     /// One historical or pending job.
     pub struct BulkJob {
@@ -402,24 +407,25 @@ pub mod bulk {
                             .map(|job| {
                                 let state = &job.state;
                                 (
-                                    provisioner_jobs::id.eq(text(job.id)),
-                                    provisioner_jobs::organization_id.eq(text(organization)),
-                                    provisioner_jobs::initiator_id.eq(text(initiator)),
-                                    provisioner_jobs::created_at.eq(naive(job.created_at)),
-                                    provisioner_jobs::updated_at
-                                        .eq(naive(state.completed_at.or(state.started_at).unwrap_or(job.created_at))),
-                                    provisioner_jobs::started_at.eq(state.started_at.map(naive)),
-                                    provisioner_jobs::completed_at.eq(state.completed_at.map(naive)),
-                                    provisioner_jobs::canceled_at.eq(state.canceled_at.map(naive)),
+                                    provisioner_jobs::id.eq(Id(job.id)),
+                                    provisioner_jobs::organization_id.eq(Id(organization)),
+                                    provisioner_jobs::initiator_id.eq(Id(initiator)),
+                                    provisioner_jobs::created_at.eq(Instant::from(job.created_at)),
+                                    provisioner_jobs::updated_at.eq(Instant::from(
+                                        state.completed_at.or(state.started_at).unwrap_or(job.created_at),
+                                    )),
+                                    provisioner_jobs::started_at.eq(state.started_at.map(Instant::from)),
+                                    provisioner_jobs::completed_at.eq(state.completed_at.map(Instant::from)),
+                                    provisioner_jobs::canceled_at.eq(state.canceled_at.map(Instant::from)),
                                     provisioner_jobs::error.eq(state.error.clone()),
                                     provisioner_jobs::status.eq(state.status().as_str()),
                                     provisioner_jobs::job_type.eq("template_version_import"),
                                     provisioner_jobs::provisioner.eq(provisioner),
                                     provisioner_jobs::tag_set_id
-                                        .eq(tag_set_ids.get(&job.tags).cloned().unwrap_or_default()),
-                                    provisioner_jobs::input.eq("{}"),
-                                    provisioner_jobs::metadata.eq("{}"),
-                                    provisioner_jobs::worker_id.eq(job.worker.map(text)),
+                                        .eq(tag_set_ids.get(&job.tags).copied().unwrap_or(Id(Uuid::nil()))),
+                                    provisioner_jobs::input.eq(Json(serde_json::json!({}))),
+                                    provisioner_jobs::metadata.eq(Json(serde_json::json!({}))),
+                                    provisioner_jobs::worker_id.eq(job.worker.map(Id)),
                                 )
                             })
                             .collect()

@@ -3,8 +3,6 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use diesel::prelude::*;
-use diesel::sql_types::Text;
 use domain::authz::JobScope;
 use domain::organization::{NewOrganization, OrganizationName, OrganizationPatch, OrganizationRef};
 use domain::provisioner::{
@@ -54,7 +52,6 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
-    migrations_create_the_same_columns_on_both_backends,
     the_default_organization_exists_from_the_first_start,
     organization_names_are_unique_regardless_of_case,
     a_deleted_organization_is_gone_and_its_name_free,
@@ -131,43 +128,6 @@ fn all_jobs(f: &Fixture, organization: Uuid) -> Vec<QueuedJobView> {
         scope: JobScope::All,
     };
     f.store.jobs(organization, &filter, Liveness::default(), now()).unwrap_or_else(|e| panic!("{e}"))
-}
-
-#[derive(QueryableByName, PartialEq, Eq, Debug, PartialOrd, Ord)]
-struct Column {
-    #[diesel(sql_type = Text)]
-    table_name: String,
-    #[diesel(sql_type = Text)]
-    column_name: String,
-}
-
-fn migrations_create_the_same_columns_on_both_backends(f: Fixture) {
-    let url = f.db.url().to_owned();
-    let mut columns: Vec<Column> = match f.db.backend() {
-        Backend::Postgres => {
-            let mut conn = PgConnection::establish(&url).unwrap_or_else(|e| panic!("{e}"));
-            diesel::sql_query(
-                "SELECT table_name::text AS table_name, column_name::text AS column_name FROM information_schema.columns \
-                 WHERE table_schema = 'public' AND table_name NOT LIKE '\\_\\_%'",
-            )
-            .load(&mut conn)
-            .unwrap_or_else(|e| panic!("{e}"))
-        }
-        Backend::Sqlite => {
-            let path = url.trim_start_matches("sqlite://");
-            let mut conn = SqliteConnection::establish(path).unwrap_or_else(|e| panic!("{e}"));
-            diesel::sql_query(
-                "SELECT m.name AS table_name, p.name AS column_name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
-                 WHERE m.type = 'table' AND m.name NOT LIKE '\\_\\_%' ESCAPE '\\' AND m.name <> 'sqlite_sequence'",
-            )
-            .load(&mut conn)
-            .unwrap_or_else(|e| panic!("{e}"))
-        }
-    };
-    columns.sort();
-    let listed: Vec<String> = columns.iter().map(|c| format!("{}.{}", c.table_name, c.column_name)).collect();
-    let expected = include_str!("schema_columns.txt").lines().map(str::to_owned).collect::<Vec<_>>();
-    assert_eq!(listed, expected);
 }
 
 fn the_default_organization_exists_from_the_first_start(f: Fixture) {

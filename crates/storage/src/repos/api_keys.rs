@@ -5,10 +5,10 @@ use domain::repo::{ApiKeyRepo, RepoResult};
 use uuid::Uuid;
 
 use crate::Store;
-use crate::convert::{naive, text};
 use crate::error::{ConflictOn, Fail};
 use crate::rows::api_keys::ApiKeyRow;
 use crate::schema::{api_keys, users};
+use crate::sql_types::{Id, Instant};
 
 impl ApiKeyRepo for Store {
     fn insert_api_key(&self, key: NewApiKey, now: DateTime<Utc>) -> RepoResult<ApiKey> {
@@ -35,13 +35,13 @@ impl ApiKeyRepo for Store {
         self.write(|conn, _| {
             diesel::update(api_keys::table.find(&key.id))
                 .set((
-                    api_keys::last_used.eq(naive(refresh.last_used)),
-                    api_keys::expires_at.eq(naive(refresh.expires_at)),
-                    api_keys::updated_at.eq(naive(refresh.last_used)),
+                    api_keys::last_used.eq(Instant::from(refresh.last_used)),
+                    api_keys::expires_at.eq(Instant::from(refresh.expires_at)),
+                    api_keys::updated_at.eq(Instant::from(refresh.last_used)),
                 ))
                 .execute(conn)?;
-            diesel::update(users::table.find(text(key.user_id)))
-                .set(users::last_seen_at.eq(naive(refresh.last_used)))
+            diesel::update(users::table.find(Id(key.user_id)))
+                .set(users::last_seen_at.eq(Instant::from(refresh.last_used)))
                 .execute(conn)?;
             Ok(())
         })
@@ -51,7 +51,7 @@ impl ApiKeyRepo for Store {
     fn tokens(&self, user: Uuid) -> RepoResult<Vec<ApiKey>> {
         self.read(|conn| {
             let rows = api_keys::table
-                .filter(api_keys::user_id.eq(text(user)))
+                .filter(api_keys::user_id.eq(Id(user)))
                 .filter(api_keys::login_type.eq(LoginType::Token.as_str()))
                 .order((api_keys::created_at, api_keys::id))
                 .select(ApiKeyRow::as_select())
@@ -63,10 +63,9 @@ impl ApiKeyRepo for Store {
 
     fn delete_api_key(&self, user: Uuid, key_id: &str) -> RepoResult<()> {
         self.write(|conn, _| {
-            let deleted = diesel::delete(
-                api_keys::table.filter(api_keys::id.eq(key_id)).filter(api_keys::user_id.eq(text(user))),
-            )
-            .execute(conn)?;
+            let deleted =
+                diesel::delete(api_keys::table.filter(api_keys::id.eq(key_id)).filter(api_keys::user_id.eq(Id(user))))
+                    .execute(conn)?;
             if deleted == 0 { Err(Fail::NotFound) } else { Ok(()) }
         })
         .map_err(Into::into)

@@ -5,10 +5,8 @@ use domain::provisioner::{JobInput, JobMetadata, WorkspaceTransition};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::Fail;
-
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct InputDocument {
+pub(crate) struct InputDocument {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     template_version_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -17,7 +15,7 @@ struct InputDocument {
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-enum TransitionDocument {
+pub(crate) enum TransitionDocument {
     Start,
     Stop,
     Delete,
@@ -25,7 +23,7 @@ enum TransitionDocument {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(default)]
-struct MetadataDocument {
+pub(crate) struct MetadataDocument {
     template_version_name: String,
     template_id: Option<Uuid>,
     template_name: String,
@@ -56,58 +54,66 @@ impl From<TransitionDocument> for WorkspaceTransition {
     }
 }
 
-pub(crate) fn input_json<R>(input: &JobInput) -> Result<String, Fail<R>> {
-    let document =
-        InputDocument { template_version_id: input.template_version_id, workspace_build_id: input.workspace_build_id };
-    serde_json::to_string(&document).map_err(Fail::corrupt)
+impl From<&JobInput> for InputDocument {
+    fn from(input: &JobInput) -> Self {
+        Self { template_version_id: input.template_version_id, workspace_build_id: input.workspace_build_id }
+    }
 }
 
-pub(crate) fn input_from_json<R>(stored: &str) -> Result<JobInput, Fail<R>> {
-    let document: InputDocument = serde_json::from_str(stored).map_err(Fail::corrupt)?;
-    Ok(JobInput { template_version_id: document.template_version_id, workspace_build_id: document.workspace_build_id })
+impl From<InputDocument> for JobInput {
+    fn from(document: InputDocument) -> Self {
+        Self { template_version_id: document.template_version_id, workspace_build_id: document.workspace_build_id }
+    }
 }
 
-pub(crate) fn metadata_json<R>(metadata: &JobMetadata) -> Result<String, Fail<R>> {
-    let document = MetadataDocument {
-        template_version_name: metadata.template_version_name.clone(),
-        template_id: metadata.template_id,
-        template_name: metadata.template_name.clone(),
-        template_display_name: metadata.template_display_name.clone(),
-        template_icon: metadata.template_icon.clone(),
-        workspace_id: metadata.workspace_id,
-        workspace_name: metadata.workspace_name.clone(),
-        workspace_build_transition: metadata.workspace_build_transition.map(Into::into),
-    };
-    serde_json::to_string(&document).map_err(Fail::corrupt)
+impl From<&JobMetadata> for MetadataDocument {
+    fn from(metadata: &JobMetadata) -> Self {
+        Self {
+            template_version_name: metadata.template_version_name.clone(),
+            template_id: metadata.template_id,
+            template_name: metadata.template_name.clone(),
+            template_display_name: metadata.template_display_name.clone(),
+            template_icon: metadata.template_icon.clone(),
+            workspace_id: metadata.workspace_id,
+            workspace_name: metadata.workspace_name.clone(),
+            workspace_build_transition: metadata.workspace_build_transition.map(Into::into),
+        }
+    }
 }
 
-pub(crate) fn metadata_from_json<R>(stored: &str) -> Result<JobMetadata, Fail<R>> {
-    let document: MetadataDocument = serde_json::from_str(stored).map_err(Fail::corrupt)?;
-    Ok(JobMetadata {
-        template_version_name: document.template_version_name,
-        template_id: document.template_id,
-        template_name: document.template_name,
-        template_display_name: document.template_display_name,
-        template_icon: document.template_icon,
-        workspace_id: document.workspace_id,
-        workspace_name: document.workspace_name,
-        workspace_build_transition: document.workspace_build_transition.map(Into::into),
-    })
+impl From<MetadataDocument> for JobMetadata {
+    fn from(document: MetadataDocument) -> Self {
+        Self {
+            template_version_name: document.template_version_name,
+            template_id: document.template_id,
+            template_name: document.template_name,
+            template_display_name: document.template_display_name,
+            template_icon: document.template_icon,
+            workspace_id: document.workspace_id,
+            workspace_name: document.workspace_name,
+            workspace_build_transition: document.workspace_build_transition.map(Into::into),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn metadata_from_json(stored: &str) -> Option<JobMetadata> {
+        serde_json::from_str::<MetadataDocument>(stored).ok().map(Into::into)
+    }
+
     #[test]
     fn metadata_reads_partial_json() {
-        let metadata = metadata_from_json::<()>(r#"{"template_name":"docker"}"#).ok();
+        let metadata = metadata_from_json(r#"{"template_name":"docker"}"#);
         assert_eq!(metadata.map(|m| m.template_name), Some("docker".to_owned()));
     }
 
     #[test]
     fn an_empty_input_is_an_empty_object() {
-        assert_eq!(input_json::<()>(&JobInput::default()).ok().as_deref(), Some("{}"));
+        let stored = serde_json::to_string(&InputDocument::from(&JobInput::default())).ok();
+        assert_eq!(stored.as_deref(), Some("{}"));
     }
 
     #[test]
@@ -119,9 +125,10 @@ mod tests {
             workspace_build_transition: Some(WorkspaceTransition::Delete),
             ..JobMetadata::default()
         };
-        let stored = metadata_json::<()>(&metadata).unwrap_or_default();
+        let stored = serde_json::to_string(&MetadataDocument::from(&metadata)).unwrap_or_default();
         assert!(stored.contains(r#""workspace_build_transition":"delete""#), "{stored}");
-        assert_eq!(metadata_from_json::<()>(&stored).ok(), Some(metadata));
-        assert_eq!(input_from_json::<()>(&input_json::<()>(&input).unwrap_or_default()).ok(), Some(input));
+        assert_eq!(metadata_from_json(&stored), Some(metadata));
+        let stored = serde_json::to_string(&InputDocument::from(&input)).unwrap_or_default();
+        assert_eq!(serde_json::from_str::<InputDocument>(&stored).ok().map(JobInput::from), Some(input));
     }
 }
