@@ -1,6 +1,8 @@
 //! Throw-away databases for tests and benchmarks: a SQLite file in a temporary directory, or
 //! a fresh PostgreSQL database on the server named by `TEST_DATABASE_URL`, dropped afterwards.
 
+pub mod previous_release;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Once;
@@ -105,6 +107,21 @@ impl TestDatabase {
             AnyConnection::Postgresql(mut conn) => conn.batch_execute(sql).map_err(|e| e.to_string()),
             AnyConnection::Sqlite(mut conn) => conn.batch_execute(sql).map_err(|e| e.to_string()),
         }
+    }
+
+    /// How many rows `table` holds, deleted or not.
+    pub fn count_rows(&self, table: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            rows: i64,
+        }
+        let sql = format!("SELECT count(*) AS rows FROM {table}");
+        let counted: QueryResult<Count> = match self.connect().unwrap_or_else(|e| panic!("{e}")) {
+            AnyConnection::Postgresql(mut conn) => diesel::sql_query(&sql).get_result(&mut conn),
+            AnyConnection::Sqlite(mut conn) => diesel::sql_query(&sql).get_result(&mut conn),
+        };
+        counted.unwrap_or_else(|e| panic!("{sql}: {e}")).rows
     }
 
     /// A connection of its own to this database, configured as the server's are.
