@@ -14,4 +14,5 @@ mod provisioner_jobs;
 mod provisioner_keys;
 mod swagger;
 mod tokens;
+mod upgrade;
 mod users;
