@@ -108,6 +108,7 @@ ALTER TABLE provisioner_daemons
 
 DROP INDEX provisioner_jobs_org_created;
 DROP INDEX provisioner_jobs_org_initiator;
+DROP INDEX provisioner_jobs_active_updated;
 ALTER TABLE provisioner_jobs
     DROP CONSTRAINT provisioner_jobs_status_known,
     DROP CONSTRAINT provisioner_jobs_job_type_known,
@@ -135,6 +136,7 @@ ALTER TABLE provisioner_jobs
     ADD CONSTRAINT provisioner_jobs_tag_set_id_fkey FOREIGN KEY (tag_set_id) REFERENCES provisioner_tag_sets (id);
 CREATE INDEX provisioner_jobs_org_created ON provisioner_jobs (organization_id, created_at DESC, id DESC);
 CREATE INDEX provisioner_jobs_org_initiator ON provisioner_jobs (organization_id, initiator_id, created_at DESC, id DESC);
+CREATE INDEX provisioner_jobs_status_updated ON provisioner_jobs (status, updated_at);
 
 ALTER TABLE provisioner_job_logs
     DROP CONSTRAINT provisioner_job_logs_source_known,

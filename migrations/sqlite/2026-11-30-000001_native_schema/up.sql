@@ -227,8 +227,10 @@ CREATE INDEX provisioner_jobs_org_created ON provisioner_jobs (organization_id, 
 CREATE INDEX provisioner_jobs_org_initiator ON provisioner_jobs (organization_id, initiator_id, created_at, id);
 -- The queue and status filters: an organization's jobs in one status, oldest first.
 CREATE INDEX provisioner_jobs_org_status ON provisioner_jobs (organization_id, status, created_at, id);
--- The reaper: active jobs by their last update.
-CREATE INDEX provisioner_jobs_status_updated ON provisioner_jobs (status, updated_at);
+-- The reaper: active jobs (only) by their last update. Queries name the same statuses
+-- literally, so that the planner can match them to this predicate.
+CREATE INDEX provisioner_jobs_active_updated ON provisioner_jobs (updated_at)
+    WHERE status IN ('pending', 'running', 'canceling');
 -- A daemon's current and previous job.
 CREATE INDEX provisioner_jobs_worker ON provisioner_jobs (worker_id, completed_at);
 

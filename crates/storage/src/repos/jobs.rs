@@ -24,6 +24,15 @@ use crate::sql_types::{Id, Instant, Json};
 type Backend = <AnyConnection as Connection>::Backend;
 type JobQuery = provisioner_jobs::BoxedQuery<'static, Backend>;
 
+/// Pending, running or canceling, spelled as the predicate of the partial index
+/// `provisioner_jobs_active_updated`: a planner uses a partial index only for a query that
+/// states its condition, and a bound parameter cannot (its value is not known when planning).
+const ACTIVE: &str = "provisioner_jobs.status IN ('pending', 'running', 'canceling')";
+
+fn active() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql(ACTIVE)
+}
+
 fn save_state(conn: &mut AnyConnection, job: Id, state: &JobState, now: DateTime<Utc>) -> QueryResult<()> {
     diesel::update(provisioner_jobs::table.find(job)).set(StateChange::new(state, now)).execute(conn)?;
     Ok(())
@@ -437,6 +446,7 @@ impl JobRepo for Store {
         self.write(|conn, events| {
             let started: Vec<&str> = [JobStatus::Running, JobStatus::Canceling].iter().map(|s| s.as_str()).collect();
             let overdue = provisioner_jobs::table
+                .filter(active())
                 .filter(
                     provisioner_jobs::status
                         .eq(JobStatus::Pending.as_str())
@@ -482,5 +492,17 @@ impl JobRepo for Store {
             Ok(reaped)
         })
         .map_err(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reapers_literal_names_the_domains_active_statuses() {
+        let active: Vec<String> =
+            JobStatus::ALL.into_iter().filter(|s| s.is_active()).map(|s| format!("'{}'", s.as_str())).collect();
+        assert_eq!(ACTIVE, format!("provisioner_jobs.status IN ({})", active.join(", ")));
     }
 }
