@@ -9,6 +9,8 @@ use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::result::Error as DieselError;
 
+use crate::health::{PoolHealth, Reachability};
+
 /// Every query is written once against this; diesel dispatches to the backend.
 #[derive(diesel::MultiConnection)]
 pub enum AnyConnection {
@@ -164,12 +166,16 @@ impl Default for PoolOptions {
     }
 }
 
-/// Connections are opened lazily; the caller checks the database is reachable first.
+/// Connections are opened lazily; the caller checks the database is reachable first. An
+/// outage is logged when it starts and when it ends, not at every failed attempt.
 pub(crate) fn pool(url: &DatabaseUrl, options: PoolOptions) -> Pool {
+    let health = PoolHealth(Reachability::new("connection pool"));
     r2d2::Pool::builder()
         .max_size(options.max_size)
         .min_idle(Some(0))
         .connection_timeout(options.connection_timeout)
+        .error_handler(Box::new(health.clone()))
+        .event_handler(Box::new(health))
         .build_unchecked(Manager { url: url.clone() })
 }
 
@@ -214,6 +220,30 @@ mod tests {
         assert!(matches!(DatabaseUrl::parse("mysql://u@h/db"), Err(UrlError::Unsupported(_))));
         assert!(matches!(DatabaseUrl::parse("api.db"), Err(UrlError::Unsupported(_))));
         assert_eq!(DatabaseUrl::parse("sqlite://:memory:"), Err(UrlError::InMemory));
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct ForeignKeys {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        foreign_keys: i32,
+    }
+
+    #[test]
+    fn every_pooled_sqlite_connection_enforces_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = DatabaseUrl::Sqlite(dir.path().join("pool.db"));
+        let options = PoolOptions { max_size: 4, connection_timeout: Duration::from_secs(5) };
+        let pool = pool(&url, options);
+        // All four at once: each is a connection of its own.
+        let mut held: Vec<_> = (0..4).map(|_| pool.get().unwrap_or_else(|e| panic!("{e}"))).collect();
+        for conn in &mut held {
+            let AnyConnection::Sqlite(sqlite) = &mut **conn else {
+                panic!("not SQLite");
+            };
+            let setting: ForeignKeys =
+                diesel::sql_query("PRAGMA foreign_keys").get_result(sqlite).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(setting.foreign_keys, 1);
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use diesel::sql_types::Text;
 use uuid::Uuid;
 
 use crate::conn::AnyConnection;
+use crate::health::{Backoff, Reachability};
 
 /// Something changed that someone may be waiting for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,28 +88,43 @@ impl Events {
 const POLL: Duration = Duration::from_millis(25);
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
-/// Listens on PostgreSQL until the hub is gone, reconnecting with backoff.
+/// Listens on PostgreSQL until the hub is gone. A lost connection is tried again at once,
+/// then after short waits that start over after every success, so wake-ups between servers
+/// return within a fraction of a second of the database; the loss and the return are logged,
+/// the attempts in between are not.
 pub(crate) fn spawn_listener(url: String, hub: Weak<EventHub>) -> std::io::Result<()> {
     thread::Builder::new().name("pg-listen".into()).spawn(move || {
-        let mut backoff = Duration::from_millis(250);
+        let health = Reachability::new("notification listener");
+        let mut backoff = Backoff::new();
         while hub.strong_count() > 0 {
-            match listen(&url, &hub) {
-                Ok(()) => return,
+            let conn = match subscribe(&url) {
+                Ok(conn) => conn,
                 Err(error) => {
-                    tracing::warn!(%error, "lost the PostgreSQL notification listener; reconnecting");
-                    thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    health.failed(&error);
+                    thread::sleep(backoff.next_wait());
+                    continue;
                 }
+            };
+            health.succeeded();
+            backoff.reset();
+            match relay(conn, &hub) {
+                Ok(()) => return,
+                Err(error) => health.failed(&error),
             }
         }
     })?;
     Ok(())
 }
 
-/// Returns `Ok` when the hub is gone, `Err` when the connection failed.
-fn listen(url: &str, hub: &Weak<EventHub>) -> QueryResult<()> {
-    let mut conn = PgConnection::establish(url).map_err(|e| diesel::result::Error::QueryBuilderError(e.into()))?;
+/// A connection listening on both channels.
+fn subscribe(url: &str) -> Result<PgConnection, Box<dyn std::error::Error>> {
+    let mut conn = PgConnection::establish(url)?;
     conn.batch_execute(&format!("LISTEN {QUEUE_CHANNEL}; LISTEN {JOB_CHANNEL};"))?;
+    Ok(conn)
+}
+
+/// Passes notices on; returns `Ok` when the hub is gone, `Err` when the connection fails.
+fn relay(mut conn: PgConnection, hub: &Weak<EventHub>) -> QueryResult<()> {
     // Anything sent while we were away is lost: tell everyone to look again.
     match hub.upgrade() {
         Some(hub) => hub.publish(StoreEvent::Resync),

@@ -4,13 +4,15 @@
 //! differ (row locks, upserts) match on the connection in one place each.
 
 pub mod conn;
-mod convert;
 mod error;
 mod events;
+mod health;
 pub mod migrate;
 pub mod observe;
 pub(crate) mod repos;
+mod rows;
 mod schema;
+mod sql_types;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -88,7 +90,9 @@ impl Store {
     }
 
     /// Runs a use case in one write transaction; the events it records reach other servers
-    /// if it commits, and this process after it did.
+    /// if it commits, and this process after it did. Whatever the use case answers is read
+    /// inside `f`: once the change is committed nothing may fail, or a client would be told
+    /// of an error for a change that was made (and retry it).
     fn write<T, R>(&self, f: impl FnOnce(&mut AnyConnection, &mut Events) -> Result<T, Fail<R>>) -> Result<T, Fail<R>> {
         let mut conn = self.conn()?;
         let mut events = Events::default();

@@ -12,9 +12,9 @@ use domain::provisioner::JobStatus;
 use domain::repo::RepoError;
 
 use crate::Store;
-use crate::convert::naive;
 use crate::error::Fail;
 use crate::schema::{organizations, provisioner_daemons, provisioner_jobs};
+use crate::sql_types::{Id, Instant};
 
 /// Active jobs of one organization, provisioner and status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +54,7 @@ impl Store {
     pub fn queue_gauges(&self, online_after: DateTime<Utc>) -> Result<QueueGauges, RepoError> {
         let gauges = self.read(|conn| -> Result<QueueGauges, Fail> {
             let statuses = ACTIVE.map(JobStatus::as_str);
-            let jobs: Vec<(String, String, String, i64)> = provisioner_jobs::table
+            let jobs: Vec<(Id, String, String, i64)> = provisioner_jobs::table
                 .filter(provisioner_jobs::status.eq_any(statuses))
                 .group_by((provisioner_jobs::organization_id, provisioner_jobs::provisioner, provisioner_jobs::status))
                 .select((
@@ -64,15 +64,15 @@ impl Store {
                     count_star(),
                 ))
                 .load(conn)?;
-            let daemons: Vec<(String, i64)> = provisioner_daemons::table
-                .filter(provisioner_daemons::last_seen_at.gt(naive(online_after)))
+            let daemons: Vec<(Id, i64)> = provisioner_daemons::table
+                .filter(provisioner_daemons::last_seen_at.gt(Instant::from(online_after)))
                 .group_by(provisioner_daemons::organization_id)
                 .select((provisioner_daemons::organization_id, count_star()))
                 .load(conn)?;
-            let names: HashMap<String, String> = organizations::table
+            let names: HashMap<Id, String> = organizations::table
                 .filter(organizations::deleted_at.is_null())
                 .select((organizations::id, organizations::name))
-                .load::<(String, String)>(conn)?
+                .load::<(Id, String)>(conn)?
                 .into_iter()
                 .collect();
             let mut gauges = QueueGauges::default();

@@ -1,12 +1,18 @@
 //! Throw-away databases for tests and benchmarks: a SQLite file in a temporary directory, or
 //! a fresh PostgreSQL database on the server named by `TEST_DATABASE_URL`, dropped afterwards.
 
+pub mod previous_release;
+
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::Once;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
+
+use crate::conn::{AnyConnection, DatabaseUrl};
 
 /// The backends a test can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,20 +95,38 @@ impl TestDatabase {
 
     /// Runs SQL on this database behind the application's back (to break it, in tests).
     pub fn execute(&self, sql: &str) {
-        let result = match self.backend {
-            Backend::Postgres => PgConnection::establish(&self.url)
-                .map_err(|e| e.to_string())
-                .and_then(|mut c| c.batch_execute(sql).map_err(|e| e.to_string())),
-            Backend::Sqlite => {
-                let path = self.url.trim_start_matches("sqlite://");
-                SqliteConnection::establish(path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|mut c| c.batch_execute(sql).map_err(|e| e.to_string()))
-            }
-        };
-        if let Err(error) = result {
+        if let Err(error) = self.try_execute(sql) {
             panic!("cannot run {sql:?}: {error}");
         }
+    }
+
+    /// Runs SQL on this database behind the application's back; the database's refusal as
+    /// text (to check a constraint holds).
+    pub fn try_execute(&self, sql: &str) -> Result<(), String> {
+        match self.connect()? {
+            AnyConnection::Postgresql(mut conn) => conn.batch_execute(sql).map_err(|e| e.to_string()),
+            AnyConnection::Sqlite(mut conn) => conn.batch_execute(sql).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// How many rows `table` holds, deleted or not.
+    pub fn count_rows(&self, table: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            rows: i64,
+        }
+        let sql = format!("SELECT count(*) AS rows FROM {table}");
+        let counted: QueryResult<Count> = match self.connect().unwrap_or_else(|e| panic!("{e}")) {
+            AnyConnection::Postgresql(mut conn) => diesel::sql_query(&sql).get_result(&mut conn),
+            AnyConnection::Sqlite(mut conn) => diesel::sql_query(&sql).get_result(&mut conn),
+        };
+        counted.unwrap_or_else(|e| panic!("{sql}: {e}")).rows
+    }
+
+    /// A connection of its own to this database, configured as the server's are.
+    pub fn connect(&self) -> Result<AnyConnection, String> {
+        DatabaseUrl::parse(&self.url).map_err(|e| e.to_string())?.establish().map_err(|e| e.to_string())
     }
 
     /// PostgreSQL: refuses new connections and ends the open ones (`true`), or lets them in
@@ -122,6 +146,168 @@ impl TestDatabase {
             )
         };
         admin.batch_execute(&sql).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// A PostgreSQL server of a test's own, in a temporary directory on a free port: for tests
+/// that stop and restart the database, which must never happen to the shared server behind
+/// `TEST_DATABASE_URL`. Stopped and removed when dropped.
+pub struct PrivateCluster {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+}
+
+impl PrivateCluster {
+    /// Creates and starts the cluster. `None` (after saying so) when PostgreSQL's server
+    /// programs are not installed; with `REQUIRE_POSTGRES=1` that fails the test instead.
+    pub fn start() -> Option<Self> {
+        let Some(bin) = server_programs() else {
+            let required = std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+            assert!(!required, "REQUIRE_POSTGRES=1 but no PostgreSQL server programs (initdb, pg_ctl) were found");
+            eprintln!("skipped: no PostgreSQL server programs for a private cluster");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
+        // PostgreSQL refuses to run as root: the cluster belongs to `postgres` then.
+        if running_as_root() {
+            run(Command::new("chown").arg("-R").arg("postgres").arg(dir.path()));
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|address| address.port())
+            .unwrap_or_else(|e| panic!("no free port: {e}"));
+        let cluster = Self { dir, bin, port };
+        run(cluster.tool("initdb").arg("-D").arg(cluster.data()).args(["-A", "trust", "-U", "postgres"]));
+        cluster.start_again();
+        Some(cluster)
+    }
+
+    /// A database on this cluster (`postgres` exists from the start).
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Shuts the server down as an administrator would (`pg_ctl stop -m fast`): sessions end.
+    pub fn stop(&self) {
+        run(self.tool("pg_ctl").arg("-D").arg(self.data()).args(["-m", "fast", "-w", "stop"]));
+    }
+
+    /// Starts the server and returns once it accepts connections.
+    pub fn start_again(&self) {
+        let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1", self.port, self.dir.path().display());
+        let log = self.dir.path().join("log");
+        run(self.tool("pg_ctl").arg("-D").arg(self.data()).arg("-l").arg(log).args(["-w", "-o", &options, "start"]));
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn tool(&self, name: &str) -> Command {
+        let program = self.bin.join(name);
+        if running_as_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(program);
+            command
+        } else {
+            Command::new(program)
+        }
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let _ = self.tool("pg_ctl").arg("-D").arg(self.data()).args(["-m", "immediate", "-w", "stop"]).output();
+    }
+}
+
+/// The newest installed PostgreSQL's `bin` directory (Debian's layout), or `PG_BIN`.
+fn server_programs() -> Option<PathBuf> {
+    if let Ok(bin) = std::env::var("PG_BIN") {
+        return Some(PathBuf::from(bin));
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let version = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn running_as_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+}
+
+fn run(command: &mut Command) {
+    let output = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    if !output.status.success() {
+        panic!(
+            "{command:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// One index and the bytes it takes on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSize {
+    pub table: String,
+    pub index: String,
+    pub bytes: i64,
+}
+
+#[derive(QueryableByName)]
+struct IndexSizeRow {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = Text)]
+    index_name: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    bytes: i64,
+}
+
+impl TestDatabase {
+    /// Every index of the schema with its size: `pg_relation_size` on PostgreSQL, the pages
+    /// `dbstat` counts on SQLite. Sorted by table, then index.
+    pub fn index_sizes(&self) -> Result<Vec<IndexSize>, String> {
+        let rows: Vec<IndexSizeRow> = match self.backend {
+            Backend::Postgres => {
+                let mut conn = PgConnection::establish(&self.url).map_err(|e| e.to_string())?;
+                diesel::sql_query(
+                    "SELECT t.relname::text AS table_name, i.relname::text AS index_name, \
+                     pg_relation_size(i.oid) AS bytes \
+                     FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid \
+                     JOIN pg_namespace n ON n.oid = t.relnamespace \
+                     WHERE n.nspname = 'public' AND t.relname NOT LIKE '\\_\\_%'",
+                )
+                .load(&mut conn)
+                .map_err(|e| e.to_string())?
+            }
+            Backend::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite://");
+                let mut conn = SqliteConnection::establish(path).map_err(|e| e.to_string())?;
+                diesel::sql_query(
+                    "SELECT m.tbl_name AS table_name, m.name AS index_name, SUM(d.pgsize) AS bytes \
+                     FROM sqlite_master m JOIN dbstat d ON d.name = m.name \
+                     WHERE m.type = 'index' AND m.tbl_name NOT LIKE '\\_\\_%' ESCAPE '\\' GROUP BY m.name",
+                )
+                .load(&mut conn)
+                .map_err(|e| e.to_string())?
+            }
+        };
+        let mut sizes: Vec<IndexSize> = rows
+            .into_iter()
+            .map(|row| IndexSize { table: row.table_name, index: row.index_name, bytes: row.bytes })
+            .collect();
+        sizes.sort_by(|a, b| (&a.table, &a.index).cmp(&(&b.table, &b.index)));
+        Ok(sizes)
     }
 }
 
@@ -197,10 +383,10 @@ pub mod bulk {
 
     use crate::Store;
     use crate::conn::{per_backend, write_transaction};
-    use crate::convert::{naive, text};
     use crate::error::Fail;
     use crate::repos::tag_sets;
     use crate::schema::provisioner_jobs;
+    use crate::sql_types::{Id, Instant, Json};
 
     /// One historical or pending job.
     pub struct BulkJob {
@@ -238,24 +424,25 @@ pub mod bulk {
                             .map(|job| {
                                 let state = &job.state;
                                 (
-                                    provisioner_jobs::id.eq(text(job.id)),
-                                    provisioner_jobs::organization_id.eq(text(organization)),
-                                    provisioner_jobs::initiator_id.eq(text(initiator)),
-                                    provisioner_jobs::created_at.eq(naive(job.created_at)),
-                                    provisioner_jobs::updated_at
-                                        .eq(naive(state.completed_at.or(state.started_at).unwrap_or(job.created_at))),
-                                    provisioner_jobs::started_at.eq(state.started_at.map(naive)),
-                                    provisioner_jobs::completed_at.eq(state.completed_at.map(naive)),
-                                    provisioner_jobs::canceled_at.eq(state.canceled_at.map(naive)),
+                                    provisioner_jobs::id.eq(Id(job.id)),
+                                    provisioner_jobs::organization_id.eq(Id(organization)),
+                                    provisioner_jobs::initiator_id.eq(Id(initiator)),
+                                    provisioner_jobs::created_at.eq(Instant::from(job.created_at)),
+                                    provisioner_jobs::updated_at.eq(Instant::from(
+                                        state.completed_at.or(state.started_at).unwrap_or(job.created_at),
+                                    )),
+                                    provisioner_jobs::started_at.eq(state.started_at.map(Instant::from)),
+                                    provisioner_jobs::completed_at.eq(state.completed_at.map(Instant::from)),
+                                    provisioner_jobs::canceled_at.eq(state.canceled_at.map(Instant::from)),
                                     provisioner_jobs::error.eq(state.error.clone()),
                                     provisioner_jobs::status.eq(state.status().as_str()),
                                     provisioner_jobs::job_type.eq("template_version_import"),
                                     provisioner_jobs::provisioner.eq(provisioner),
                                     provisioner_jobs::tag_set_id
-                                        .eq(tag_set_ids.get(&job.tags).cloned().unwrap_or_default()),
-                                    provisioner_jobs::input.eq("{}"),
-                                    provisioner_jobs::metadata.eq("{}"),
-                                    provisioner_jobs::worker_id.eq(job.worker.map(text)),
+                                        .eq(tag_set_ids.get(&job.tags).copied().unwrap_or(Id(Uuid::nil()))),
+                                    provisioner_jobs::input.eq(Json(serde_json::json!({}))),
+                                    provisioner_jobs::metadata.eq(Json(serde_json::json!({}))),
+                                    provisioner_jobs::worker_id.eq(job.worker.map(Id)),
                                 )
                             })
                             .collect()

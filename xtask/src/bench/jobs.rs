@@ -36,7 +36,23 @@ pub fn run(args: &JobsArgs) -> anyhow::Result<()> {
             println!("{name:<28} {median:>7.2} ms {p95:>7.2} ms {iterations:>8} {size:>8}");
         }
         world.stop();
+        print_index_sizes(&db)?;
     }
+    Ok(())
+}
+
+/// What the schema's indexes cost on disk at this size of history.
+fn print_index_sizes(db: &storage::testing::TestDatabase) -> anyhow::Result<()> {
+    let sizes = db.index_sizes().map_err(|e| anyhow::anyhow!("cannot read index sizes: {e}"))?;
+    let measure = match db.backend() {
+        storage::testing::Backend::Postgres => "pg_relation_size",
+        storage::testing::Backend::Sqlite => "dbstat pages",
+    };
+    println!("\n{:<58} {:>12} ({measure})", "index", "bytes");
+    for size in &sizes {
+        println!("{:<58} {:>12}", format!("{}.{}", size.table, size.index), size.bytes);
+    }
+    println!("{:<58} {:>12}", "total", sizes.iter().map(|s| s.bytes).sum::<i64>());
     Ok(())
 }
 

@@ -19,4 +19,5 @@ mod rate_limits;
 mod slow_bodies;
 mod swagger;
 mod tokens;
+mod upgrade;
 mod users;

@@ -2,11 +2,13 @@
 
 mod deletion;
 mod display_name;
+mod members;
 mod name;
 mod reference;
 
 pub use deletion::{DeletionBlockers, DeletionRefusal, check_deletable};
 pub use display_name::DisplayName;
+pub use members::member_may_leave;
 pub use name::{OrganizationName, OrganizationNameError};
 pub use reference::OrganizationRef;
 

@@ -1,5 +1,4 @@
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::status::{JobState, JobStatus};
@@ -71,19 +70,16 @@ closed_set! {
 }
 
 /// What the job works on.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobInput {
     /// The template version it imports or plans.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_version_id: Option<Uuid>,
     /// The workspace build it carries out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace_build_id: Option<Uuid>,
 }
 
 /// What a workspace build does to its workspace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkspaceTransition {
     /// Bring the workspace up.
     Start,
@@ -94,8 +90,7 @@ pub enum WorkspaceTransition {
 }
 
 /// Descriptive details shown beside a job.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobMetadata {
     /// Name of the template version.
     pub template_version_name: String,
@@ -190,11 +185,5 @@ mod tests {
         assert!(ProvisionerType::parse("provisioner", "ansible").is_err());
         assert_eq!(JobErrorCode::parse("INSUFFICIENT_QUOTA"), Ok(JobErrorCode::InsufficientQuota));
         assert!(JobErrorCode::parse("OOPS").is_err());
-    }
-
-    #[test]
-    fn metadata_reads_partial_json() {
-        let metadata: Result<JobMetadata, _> = serde_json::from_str(r#"{"template_name":"docker"}"#);
-        assert_eq!(metadata.ok().map(|m| m.template_name), Some("docker".to_owned()));
     }
 }

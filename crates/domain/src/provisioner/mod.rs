@@ -4,8 +4,10 @@ mod daemon;
 mod job;
 mod key;
 mod logs;
+pub mod protocol;
 mod queue;
 mod reaper;
+mod release;
 mod status;
 mod tags;
 
@@ -17,5 +19,6 @@ pub use key::{NewProvisionerKey, ProvisionerKey, ProvisionerKeyName, Provisioner
 pub use logs::{LogBudget, LogLevel, LogLine, LogSource, NewLogLine};
 pub use queue::{Queue, QueueInfo, QueuedJob, Worker};
 pub use reaper::{ReapVerdict, Reaper};
+pub use release::release_untouched;
 pub use status::{CancelRefusal, FinishRefusal, JobState, JobStatus, NotYourJob, check_worker};
 pub use tags::{TagError, TagFilter, Tags};

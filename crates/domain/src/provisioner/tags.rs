@@ -79,11 +79,6 @@ impl Tags {
     pub fn as_map(&self) -> &BTreeMap<String, String> {
         &self.0
     }
-
-    /// A stable text form: equal tag sets give equal strings.
-    pub fn canonical(&self) -> String {
-        serde_json::to_string(&self.0).unwrap_or_default()
-    }
 }
 
 /// Tags a list is filtered by: jobs whose tags contain all of these (not normalised).
@@ -176,10 +171,5 @@ mod tests {
         assert!(TagFilter(raw(&[("scope", "organization")])).matches(&job));
         assert!(!TagFilter(raw(&[("a", "2")])).matches(&job));
         assert!(TagFilter::default().matches(&job));
-    }
-
-    #[test]
-    fn the_canonical_form_does_not_depend_on_insertion_order() {
-        assert_eq!(tags(&[("a", "1"), ("b", "2")]).canonical(), tags(&[("b", "2"), ("a", "1")]).canonical());
     }
 }

@@ -1,6 +1,7 @@
 //! Users: who signs in, and what they are on the site.
 
 mod email;
+pub mod onboarding;
 mod password;
 mod real_name;
 mod self_change;

@@ -1,85 +1,79 @@
-use chrono::{DateTime, NaiveDateTime, Utc};
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use domain::provisioner::{DaemonJob, JobMetadata, NewDaemon, ProvisionerDaemon, ProvisionerType, Tags};
+use domain::provisioner::{DaemonJob, JobMetadata, NewDaemon, ProvisionerDaemon, ProvisionerType, Tags, protocol};
 use domain::repo::{DaemonFilter, DaemonRepo, RepoResult};
 use uuid::Uuid;
 
-use super::jobs::state_of;
 use super::lower;
 use super::organizations::find_live;
 use super::tag_sets;
 use crate::Store;
 use crate::conn::AnyConnection;
-use crate::convert::{id, join_list, naive, split_list, text, utc};
 use crate::error::{ConflictOn, Fail};
-use crate::schema::{provisioner_daemons, provisioner_jobs, provisioner_keys};
+use crate::rows::daemons::{DaemonRow, provisioners_of};
+use crate::rows::job_documents::MetadataDocument;
+use crate::rows::jobs::{StateColumns, state_of};
+use crate::schema::{provisioner_daemon_provisioners, provisioner_daemons, provisioner_jobs, provisioner_keys};
+use crate::sql_types::{Id, Instant, Json};
 
 type Backend = <AnyConnection as Connection>::Backend;
 type DaemonQuery = provisioner_daemons::BoxedQuery<'static, Backend>;
 
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = provisioner_daemons)]
-pub(crate) struct DaemonRow {
-    pub(crate) id: String,
-    pub(crate) organization_id: String,
-    key_id: String,
-    name: String,
-    version: String,
-    api_version: String,
-    pub(crate) provisioners: String,
-    pub(crate) tag_set_id: String,
-    pub(crate) created_at: NaiveDateTime,
-    last_seen_at: NaiveDateTime,
-}
-
-pub(crate) fn provisioners_of(stored: &str) -> Vec<ProvisionerType> {
-    split_list(stored).map(|name| ProvisionerType::from_stored(name.to_owned())).collect()
+/// The provisioner types these daemons offer, by daemon.
+pub(crate) fn provisioners(
+    conn: &mut AnyConnection,
+    daemons: impl IntoIterator<Item = Id>,
+) -> QueryResult<HashMap<Id, Vec<ProvisionerType>>> {
+    let daemons: Vec<Id> = daemons.into_iter().collect();
+    let rows: Vec<(Id, String)> = provisioner_daemon_provisioners::table
+        .filter(provisioner_daemon_provisioners::daemon_id.eq_any(daemons))
+        .select((provisioner_daemon_provisioners::daemon_id, provisioner_daemon_provisioners::provisioner))
+        .load(conn)?;
+    let mut names: HashMap<Id, Vec<String>> = HashMap::new();
+    for (daemon, provisioner) in rows {
+        names.entry(daemon).or_default().push(provisioner);
+    }
+    Ok(names.into_iter().map(|(daemon, names)| (daemon, provisioners_of(names))).collect())
 }
 
 /// A daemon's latest job in one state: running (not completed) or finished.
-fn daemon_job(conn: &mut AnyConnection, daemon: &str, finished: bool) -> Result<Option<DaemonJob>, Fail> {
-    type JobColumns = (
-        String,
-        Option<NaiveDateTime>,
-        Option<NaiveDateTime>,
-        Option<NaiveDateTime>,
-        Option<String>,
-        Option<String>,
-        String,
-    );
+fn daemon_job(conn: &mut AnyConnection, daemon: Id, finished: bool) -> Result<Option<DaemonJob>, Fail> {
     let query = provisioner_jobs::table.filter(provisioner_jobs::worker_id.eq(daemon)).into_boxed();
     let query = if finished {
         query.filter(provisioner_jobs::completed_at.is_not_null()).order(provisioner_jobs::completed_at.desc())
     } else {
         query.filter(provisioner_jobs::completed_at.is_null()).order(provisioner_jobs::started_at.desc())
     };
-    let row: Option<JobColumns> = query
+    let row: Option<(Id, StateColumns, Json<MetadataDocument>)> = query
         .select((
             provisioner_jobs::id,
-            provisioner_jobs::started_at,
-            provisioner_jobs::completed_at,
-            provisioner_jobs::canceled_at,
-            provisioner_jobs::error,
-            provisioner_jobs::error_code,
+            (
+                provisioner_jobs::started_at,
+                provisioner_jobs::completed_at,
+                provisioner_jobs::canceled_at,
+                provisioner_jobs::error,
+                provisioner_jobs::error_code,
+            ),
             provisioner_jobs::metadata,
         ))
         .first(conn)
         .optional()?;
-    let Some((job_id, started_at, completed_at, canceled_at, error, error_code, metadata)) = row else {
-        return Ok(None);
-    };
-    let metadata: JobMetadata = serde_json::from_str(&metadata).map_err(Fail::corrupt)?;
-    Ok(Some(DaemonJob {
-        id: id(&job_id)?,
-        status: state_of(started_at, completed_at, canceled_at, error, error_code).status(),
-        template_name: metadata.template_name,
-        template_icon: metadata.template_icon,
-        template_display_name: metadata.template_display_name,
+    Ok(row.map(|(job, state, Json(metadata))| {
+        let metadata = JobMetadata::from(metadata);
+        DaemonJob {
+            id: job.0,
+            status: state_of(state).status(),
+            template_name: metadata.template_name,
+            template_icon: metadata.template_icon,
+            template_display_name: metadata.template_display_name,
+        }
     }))
 }
 
-/// Daemons with their key's name, tags and jobs, newest first; those whose tags `keep`
-/// refuses are left out before `limit` applies.
+/// Daemons with their key's name, tags, provisioners and jobs, newest first; those whose tags
+/// `keep` refuses are left out before `limit` applies.
 fn load(
     conn: &mut AnyConnection,
     filter: impl FnOnce(DaemonQuery) -> DaemonQuery,
@@ -91,83 +85,101 @@ fn load(
         .order((provisioner_daemons::created_at.desc(), provisioner_daemons::id.desc()))
         .select((DaemonRow::as_select(), provisioner_keys::name))
         .load(conn)?;
-    let tags = tag_sets::load(conn, rows.iter().map(|(row, _)| &row.tag_set_id))?;
-    let tags_of = |row: &DaemonRow| tags.get(&row.tag_set_id).cloned().ok_or_else(|| Fail::corrupt("missing tag set"));
+    let tags = tag_sets::load(conn, rows.iter().map(|(row, _)| row.tag_set_id))?;
     let mut kept = Vec::new();
     for (row, key_name) in rows {
-        let tags = tags_of(&row)?;
+        let tags = tags.get(&row.tag_set_id).cloned().ok_or_else(|| Fail::corrupt("missing tag set"))?;
         if keep(&tags) && limit.is_none_or(|limit| kept.len() < limit as usize) {
             kept.push((row, key_name, tags));
         }
     }
+    let mut provisioners = provisioners(conn, kept.iter().map(|(row, _, _)| row.id))?;
     kept.into_iter()
         .map(|(row, key_name, tags)| {
             Ok(ProvisionerDaemon {
-                current_job: daemon_job(conn, &row.id, false)?,
-                previous_job: daemon_job(conn, &row.id, true)?,
-                id: id(&row.id)?,
-                organization_id: id(&row.organization_id)?,
-                key_id: id(&row.key_id)?,
+                current_job: daemon_job(conn, row.id, false)?,
+                previous_job: daemon_job(conn, row.id, true)?,
+                provisioners: provisioners.remove(&row.id).unwrap_or_default(),
+                id: row.id.0,
+                organization_id: row.organization_id.0,
+                key_id: row.key_id.0,
                 key_name,
                 name: row.name,
                 version: row.version,
                 api_version: row.api_version,
-                provisioners: provisioners_of(&row.provisioners),
                 tags,
-                created_at: utc(row.created_at),
-                last_seen_at: utc(row.last_seen_at),
+                created_at: row.created_at.0,
+                last_seen_at: row.last_seen_at.0,
             })
         })
         .collect()
 }
 
-fn find(conn: &mut AnyConnection, daemon: Uuid) -> Result<Option<ProvisionerDaemon>, Fail> {
-    Ok(load(conn, |q| q.filter(provisioner_daemons::id.eq(text(daemon))), |_| true, None)?.pop())
+fn find(conn: &mut AnyConnection, daemon: Id) -> Result<Option<ProvisionerDaemon>, Fail> {
+    Ok(load(conn, |q| q.filter(provisioner_daemons::id.eq(daemon)), |_| true, None)?.pop())
+}
+
+/// Makes these, each once, the provisioner types the daemon offers.
+fn replace_provisioners(conn: &mut AnyConnection, daemon: Id, offered: &[ProvisionerType]) -> QueryResult<()> {
+    diesel::delete(
+        provisioner_daemon_provisioners::table.filter(provisioner_daemon_provisioners::daemon_id.eq(daemon)),
+    )
+    .execute(conn)?;
+    let mut names: Vec<&str> = offered.iter().map(ProvisionerType::as_str).collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        diesel::insert_into(provisioner_daemon_provisioners::table)
+            .values((
+                provisioner_daemon_provisioners::daemon_id.eq(daemon),
+                provisioner_daemon_provisioners::provisioner.eq(name),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 impl DaemonRepo for Store {
     fn register_daemon(&self, new: &NewDaemon, now: DateTime<Utc>) -> RepoResult<ProvisionerDaemon> {
         self.write(|conn, _| {
             let tag_set = tag_sets::ensure(conn, &new.tags)?;
-            let provisioners = join_list(new.provisioners.iter().map(ProvisionerType::as_str));
             let same_name = provisioner_daemons::table
-                .filter(provisioner_daemons::organization_id.eq(text(new.organization_id)))
+                .filter(provisioner_daemons::organization_id.eq(Id(new.organization_id)))
                 .filter(lower(provisioner_daemons::name).eq(new.name.to_lowercase()));
-            let existing: Option<String> = same_name.select(provisioner_daemons::id).first(conn).optional()?;
-            let daemon_id = match existing {
+            let existing: Option<Id> = same_name.select(provisioner_daemons::id).first(conn).optional()?;
+            let daemon = match existing {
                 Some(existing) => {
-                    diesel::update(provisioner_daemons::table.find(&existing))
+                    diesel::update(provisioner_daemons::table.find(existing))
                         .set((
-                            provisioner_daemons::key_id.eq(text(new.key_id)),
+                            provisioner_daemons::key_id.eq(Id(new.key_id)),
                             provisioner_daemons::version.eq(&new.version),
-                            provisioner_daemons::provisioners.eq(&provisioners),
-                            provisioner_daemons::tag_set_id.eq(&tag_set),
-                            provisioner_daemons::last_seen_at.eq(naive(now)),
+                            provisioner_daemons::tag_set_id.eq(tag_set),
+                            provisioner_daemons::last_seen_at.eq(Instant::from(now)),
                         ))
                         .execute(conn)?;
                     existing
                 }
                 None => {
-                    let fresh = text(Uuid::now_v7());
+                    let fresh = Id(Uuid::now_v7());
                     diesel::insert_into(provisioner_daemons::table)
                         .values((
-                            provisioner_daemons::id.eq(&fresh),
-                            provisioner_daemons::organization_id.eq(text(new.organization_id)),
-                            provisioner_daemons::key_id.eq(text(new.key_id)),
+                            provisioner_daemons::id.eq(fresh),
+                            provisioner_daemons::organization_id.eq(Id(new.organization_id)),
+                            provisioner_daemons::key_id.eq(Id(new.key_id)),
                             provisioner_daemons::name.eq(&new.name),
                             provisioner_daemons::version.eq(&new.version),
-                            provisioner_daemons::api_version.eq(API_VERSION),
-                            provisioner_daemons::provisioners.eq(&provisioners),
-                            provisioner_daemons::tag_set_id.eq(&tag_set),
-                            provisioner_daemons::created_at.eq(naive(now)),
-                            provisioner_daemons::last_seen_at.eq(naive(now)),
+                            provisioner_daemons::api_version.eq(protocol::API_VERSION),
+                            provisioner_daemons::tag_set_id.eq(tag_set),
+                            provisioner_daemons::created_at.eq(Instant::from(now)),
+                            provisioner_daemons::last_seen_at.eq(Instant::from(now)),
                         ))
                         .execute(conn)
                         .conflict_on("name")?;
                     fresh
                 }
             };
-            find(conn, id(&daemon_id)?)?.ok_or(Fail::NotFound)
+            replace_provisioners(conn, daemon, &new.provisioners)?;
+            find(conn, daemon)?.ok_or(Fail::NotFound)
         })
         .map_err(Into::into)
     }
@@ -176,10 +188,10 @@ impl DaemonRepo for Store {
         self.write(|conn, _| {
             let seen = diesel::update(
                 provisioner_daemons::table
-                    .filter(provisioner_daemons::id.eq(text(daemon)))
-                    .filter(provisioner_daemons::key_id.eq(text(key))),
+                    .filter(provisioner_daemons::id.eq(Id(daemon)))
+                    .filter(provisioner_daemons::key_id.eq(Id(key))),
             )
-            .set(provisioner_daemons::last_seen_at.eq(naive(now)))
+            .set(provisioner_daemons::last_seen_at.eq(Instant::from(now)))
             .execute(conn)?;
             if seen == 0 { Err(Fail::NotFound) } else { Ok(()) }
         })
@@ -189,9 +201,9 @@ impl DaemonRepo for Store {
     fn daemons(&self, organization: Uuid, filter: &DaemonFilter) -> RepoResult<Vec<ProvisionerDaemon>> {
         self.read(|conn| {
             find_live(conn, organization)?;
-            let ids: Vec<String> = filter.ids.iter().copied().map(text).collect();
+            let ids: Vec<Id> = filter.ids.iter().copied().map(Id).collect();
             let in_organization = |q: DaemonQuery| {
-                let q = q.filter(provisioner_daemons::organization_id.eq(text(organization)));
+                let q = q.filter(provisioner_daemons::organization_id.eq(Id(organization)));
                 if ids.is_empty() { q } else { q.filter(provisioner_daemons::id.eq_any(ids)) }
             };
             load(conn, in_organization, |tags| filter.tags.matches(tags), filter.limit)
@@ -200,9 +212,6 @@ impl DaemonRepo for Store {
     }
 
     fn daemon(&self, daemon: Uuid) -> RepoResult<Option<ProvisionerDaemon>> {
-        self.read(|conn| find(conn, daemon)).map_err(Into::into)
+        self.read(|conn| find(conn, Id(daemon))).map_err(Into::into)
     }
 }
-
-/// The daemon protocol version this server speaks (the plain HTTP one).
-pub(crate) const API_VERSION: &str = "1.0";

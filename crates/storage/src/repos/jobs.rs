@@ -1,154 +1,65 @@
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use domain::authz::JobScope;
 use domain::provisioner::{
-    JobState, JobStatus, JobType, Liveness, LogBudget, LogLevel, LogLine, LogSource, NewJob, NewLogLine,
-    ProvisionerJob, ProvisionerType, Queue, QueuedJob, ReapVerdict, Reaper, Tags, Worker, check_worker,
+    JobState, JobStatus, Liveness, LogBudget, LogLevel, LogLine, LogSource, NewJob, NewLogLine, ProvisionerJob,
+    ProvisionerType, Queue, QueuedJob, ReapVerdict, Reaper, Tags, Worker, check_worker, release_untouched,
 };
 use domain::repo::{DaemonJobRefusal, JobFilter, JobRepo, JobUpdateOutcome, OpResult, QueuedJobView, RepoResult};
 use uuid::Uuid;
 
-use super::daemons::{DaemonRow, provisioners_of};
 use super::tag_sets;
 use crate::Store;
 use crate::conn::{AnyConnection, with_row_lock};
-use crate::convert::{id, naive, text, utc};
 use crate::error::Fail;
 use crate::events::StoreEvent;
-use crate::schema::{provisioner_daemons, provisioner_job_logs, provisioner_jobs};
+use crate::rows::daemons::provisioners_of;
+use crate::rows::job_documents::{InputDocument, MetadataDocument};
+use crate::rows::jobs::{JobRow, LogRow, StateChange};
+use crate::schema::{provisioner_daemon_provisioners, provisioner_daemons, provisioner_job_logs, provisioner_jobs};
+use crate::sql_types::{Id, Instant, Json};
 
 type Backend = <AnyConnection as Connection>::Backend;
 type JobQuery = provisioner_jobs::BoxedQuery<'static, Backend>;
 
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = provisioner_jobs)]
-struct JobRow {
-    id: String,
-    organization_id: String,
-    initiator_id: String,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-    started_at: Option<NaiveDateTime>,
-    completed_at: Option<NaiveDateTime>,
-    canceled_at: Option<NaiveDateTime>,
-    error: Option<String>,
-    error_code: Option<String>,
-    job_type: String,
-    provisioner: String,
-    file_id: Option<String>,
-    tag_set_id: String,
-    input: String,
-    metadata: String,
-    worker_id: Option<String>,
-    logs_length: i64,
-    logs_overflowed: bool,
+/// Pending, running or canceling, spelled as the predicate of the partial index
+/// `provisioner_jobs_active_updated`: a planner uses a partial index only for a query that
+/// states its condition, and a bound parameter cannot (its value is not known when planning).
+const ACTIVE: &str = "provisioner_jobs.status IN ('pending', 'running', 'canceling')";
+
+fn active() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql(ACTIVE)
 }
 
-pub(crate) fn state_of(
-    started_at: Option<NaiveDateTime>,
-    completed_at: Option<NaiveDateTime>,
-    canceled_at: Option<NaiveDateTime>,
-    error: Option<String>,
-    error_code: Option<String>,
-) -> JobState {
-    JobState {
-        started_at: started_at.map(utc),
-        completed_at: completed_at.map(utc),
-        canceled_at: canceled_at.map(utc),
-        error,
-        error_code,
-    }
-}
-
-impl JobRow {
-    fn state(&self) -> JobState {
-        state_of(self.started_at, self.completed_at, self.canceled_at, self.error.clone(), self.error_code.clone())
-    }
-
-    fn worker<R>(&self) -> Result<Option<Uuid>, Fail<R>> {
-        self.worker_id.as_deref().map(id).transpose()
-    }
-
-    fn into_domain<R>(
-        self,
-        tags: &HashMap<String, Tags>,
-        worker_names: &HashMap<String, String>,
-    ) -> Result<ProvisionerJob, Fail<R>> {
-        let state = self.state();
-        Ok(ProvisionerJob {
-            id: id(&self.id)?,
-            organization_id: id(&self.organization_id)?,
-            initiator_id: id(&self.initiator_id)?,
-            created_at: utc(self.created_at),
-            updated_at: utc(self.updated_at),
-            worker_id: self.worker()?,
-            worker_name: self.worker_id.as_ref().and_then(|w| worker_names.get(w)).cloned().unwrap_or_default(),
-            state,
-            job_type: JobType::parse(&self.job_type).map_err(Fail::corrupt)?,
-            provisioner: ProvisionerType::from_stored(self.provisioner),
-            file_id: self.file_id.as_deref().map(id).transpose()?,
-            tags: tags.get(&self.tag_set_id).cloned().ok_or_else(|| Fail::corrupt("missing tag set"))?,
-            input: serde_json::from_str(&self.input).map_err(Fail::corrupt)?,
-            metadata: serde_json::from_str(&self.metadata).map_err(Fail::corrupt)?,
-            logs_overflowed: self.logs_overflowed,
-        })
-    }
-}
-
-/// The columns a change of state writes, status included, always together.
-#[derive(AsChangeset, Insertable)]
-#[diesel(table_name = provisioner_jobs, treat_none_as_null = true)]
-struct StateChange {
-    started_at: Option<NaiveDateTime>,
-    completed_at: Option<NaiveDateTime>,
-    canceled_at: Option<NaiveDateTime>,
-    error: Option<String>,
-    error_code: Option<String>,
-    status: String,
-    updated_at: NaiveDateTime,
-}
-
-impl StateChange {
-    fn new(state: &JobState, now: DateTime<Utc>) -> Self {
-        Self {
-            started_at: state.started_at.map(naive),
-            completed_at: state.completed_at.map(naive),
-            canceled_at: state.canceled_at.map(naive),
-            error: state.error.clone(),
-            error_code: state.error_code.clone(),
-            status: state.status().as_str().to_owned(),
-            updated_at: naive(now),
-        }
-    }
-}
-
-fn save_state(conn: &mut AnyConnection, job: &str, state: &JobState, now: DateTime<Utc>) -> QueryResult<()> {
+fn save_state(conn: &mut AnyConnection, job: Id, state: &JobState, now: DateTime<Utc>) -> QueryResult<()> {
     diesel::update(provisioner_jobs::table.find(job)).set(StateChange::new(state, now)).execute(conn)?;
     Ok(())
 }
 
 fn load_jobs<R>(conn: &mut AnyConnection, query: JobQuery) -> Result<Vec<ProvisionerJob>, Fail<R>> {
     let rows: Vec<JobRow> = query.select(JobRow::as_select()).load(conn)?;
-    let tags = tag_sets::load(conn, rows.iter().map(|row| &row.tag_set_id))?;
+    let tags = tag_sets::load(conn, rows.iter().map(|row| row.tag_set_id))?;
     // A long history has few distinct workers: ask for each once.
-    let workers: std::collections::BTreeSet<&String> = rows.iter().filter_map(|row| row.worker_id.as_ref()).collect();
-    let worker_names: HashMap<String, String> = if workers.is_empty() {
+    let mut workers: Vec<Id> = rows.iter().filter_map(|row| row.worker_id).collect();
+    workers.sort_unstable();
+    workers.dedup();
+    let worker_names: HashMap<Id, String> = if workers.is_empty() {
         HashMap::new()
     } else {
         provisioner_daemons::table
             .filter(provisioner_daemons::id.eq_any(workers))
             .select((provisioner_daemons::id, provisioner_daemons::name))
-            .load::<(String, String)>(conn)?
+            .load::<(Id, String)>(conn)?
             .into_iter()
             .collect()
     };
     rows.into_iter().map(|row| row.into_domain(&tags, &worker_names)).collect()
 }
 
-fn load_job<R>(conn: &mut AnyConnection, job: &str) -> Result<ProvisionerJob, Fail<R>> {
-    load_jobs(conn, provisioner_jobs::table.filter(provisioner_jobs::id.eq(job.to_owned())).into_boxed())?
+fn load_job<R>(conn: &mut AnyConnection, job: Id) -> Result<ProvisionerJob, Fail<R>> {
+    load_jobs(conn, provisioner_jobs::table.filter(provisioner_jobs::id.eq(job)).into_boxed())?
         .pop()
         .ok_or(Fail::NotFound)
 }
@@ -165,9 +76,9 @@ fn queue_for<R>(
     if !jobs.iter().any(|job| job.status() == JobStatus::Pending) {
         return Ok(Queue::default());
     }
-    let organization = text(organization);
-    let pending: Vec<(String, NaiveDateTime, String, String)> = provisioner_jobs::table
-        .filter(provisioner_jobs::organization_id.eq(&organization))
+    let organization = Id(organization);
+    let pending: Vec<(Id, Instant, String, Id)> = provisioner_jobs::table
+        .filter(provisioner_jobs::organization_id.eq(organization))
         .filter(provisioner_jobs::status.eq(JobStatus::Pending.as_str()))
         .select((
             provisioner_jobs::id,
@@ -176,37 +87,54 @@ fn queue_for<R>(
             provisioner_jobs::tag_set_id,
         ))
         .load(conn)?;
-    let daemons: Vec<DaemonRow> = provisioner_daemons::table
-        .filter(provisioner_daemons::organization_id.eq(&organization))
-        .filter(provisioner_daemons::last_seen_at.gt(naive(liveness.seen_after(now))))
-        .select(DaemonRow::as_select())
+    // Online daemons, one row per provisioner type each offers.
+    let offers: Vec<(Id, Instant, Id, String)> = provisioner_daemons::table
+        .inner_join(provisioner_daemon_provisioners::table)
+        .filter(provisioner_daemons::organization_id.eq(organization))
+        .filter(provisioner_daemons::last_seen_at.gt(Instant::from(liveness.seen_after(now))))
+        .order(provisioner_daemons::id)
+        .select((
+            provisioner_daemons::id,
+            provisioner_daemons::created_at,
+            provisioner_daemons::tag_set_id,
+            provisioner_daemon_provisioners::provisioner,
+        ))
         .load(conn)?;
-    let tag_set_ids = pending.iter().map(|(_, _, _, tag_set)| tag_set).chain(daemons.iter().map(|d| &d.tag_set_id));
+    let mut daemons: Vec<(Id, Instant, Id, Vec<String>)> = Vec::new();
+    for (daemon, created_at, tag_set, provisioner) in offers {
+        match daemons.last_mut() {
+            Some((last, _, _, offered)) if *last == daemon => offered.push(provisioner),
+            _ => daemons.push((daemon, created_at, tag_set, vec![provisioner])),
+        }
+    }
+    let tag_set_ids = pending.iter().map(|(_, _, _, tag_set)| *tag_set).chain(daemons.iter().map(|d| d.2));
     let tags = tag_sets::load(conn, tag_set_ids)?;
     // Thousands of pending jobs share a few provisioners and tag sets: hold each once and lend it.
     let provisioners: HashMap<&str, ProvisionerType> = pending
         .iter()
         .map(|(_, _, provisioner, _)| (provisioner.as_str(), ProvisionerType::from_stored(provisioner.clone())))
         .collect();
-    let offered: Vec<Vec<ProvisionerType>> =
-        daemons.iter().map(|daemon| provisioners_of(&daemon.provisioners)).collect();
+    let daemons: Vec<(Id, Instant, Id, Vec<ProvisionerType>)> = daemons
+        .into_iter()
+        .map(|(daemon, created_at, tag_set, offered)| (daemon, created_at, tag_set, provisioners_of(offered)))
+        .collect();
     let missing = || Fail::corrupt("missing tag set");
     let mut queued = Vec::with_capacity(pending.len());
     for (job, created_at, provisioner, tag_set) in &pending {
         queued.push(QueuedJob {
-            id: id(job)?,
-            created_at: utc(*created_at),
+            id: job.0,
+            created_at: created_at.0,
             provisioner: provisioners.get(provisioner.as_str()).ok_or_else(missing)?,
             tags: tags.get(tag_set).ok_or_else(missing)?,
         });
     }
     let mut workers = Vec::with_capacity(daemons.len());
-    for (daemon, provisioners) in daemons.iter().zip(&offered) {
+    for (daemon, created_at, tag_set, offered) in &daemons {
         workers.push(Worker {
-            id: id(&daemon.id)?,
-            created_at: utc(daemon.created_at),
-            provisioners,
-            tags: tags.get(&daemon.tag_set_id).ok_or_else(missing)?,
+            id: daemon.0,
+            created_at: created_at.0,
+            provisioners: offered,
+            tags: tags.get(tag_set).ok_or_else(missing)?,
         });
     }
     Ok(Queue::new(queued, workers))
@@ -224,29 +152,29 @@ fn with_queue<R>(
 }
 
 fn organization_jobs(organization: Uuid) -> JobQuery {
-    provisioner_jobs::table.filter(provisioner_jobs::organization_id.eq(text(organization))).into_boxed()
+    provisioner_jobs::table.filter(provisioner_jobs::organization_id.eq(Id(organization))).into_boxed()
 }
 
 /// Locks one job for a change by its daemon, after checking the daemon holds it.
 fn lock_for_daemon(conn: &mut AnyConnection, daemon: Uuid, job: Uuid) -> Result<JobRow, Fail<DaemonJobRefusal>> {
     let row: JobRow =
-        with_row_lock!(conn, provisioner_jobs::table.find(text(job)).select(JobRow::as_select()), |q, c| q.first(c))?;
-    check_worker(row.worker()?, daemon).map_err(|refusal| Fail::Refused(refusal.into()))?;
+        with_row_lock!(conn, provisioner_jobs::table.find(Id(job)).select(JobRow::as_select()), |q, c| q.first(c))?;
+    check_worker(row.worker(), daemon).map_err(|refusal| Fail::Refused(refusal.into()))?;
     Ok(row)
 }
 
 fn touch_daemon(conn: &mut AnyConnection, daemon: Uuid, now: DateTime<Utc>) -> QueryResult<usize> {
-    diesel::update(provisioner_daemons::table.find(text(daemon)))
-        .set(provisioner_daemons::last_seen_at.eq(naive(now)))
+    diesel::update(provisioner_daemons::table.find(Id(daemon)))
+        .set(provisioner_daemons::last_seen_at.eq(Instant::from(now)))
         .execute(conn)
 }
 
-fn insert_logs(conn: &mut AnyConnection, job: &str, lines: &[NewLogLine], now: DateTime<Utc>) -> QueryResult<()> {
+fn insert_logs(conn: &mut AnyConnection, job: Id, lines: &[NewLogLine], now: DateTime<Utc>) -> QueryResult<()> {
     for line in lines {
         diesel::insert_into(provisioner_job_logs::table)
             .values((
                 provisioner_job_logs::job_id.eq(job),
-                provisioner_job_logs::created_at.eq(naive(now)),
+                provisioner_job_logs::created_at.eq(Instant::from(now)),
                 provisioner_job_logs::source.eq(line.source.as_str()),
                 provisioner_job_logs::level.eq(line.level.as_str()),
                 provisioner_job_logs::stage.eq(&line.stage),
@@ -269,41 +197,40 @@ fn finish(
         .write(|conn, events| {
             let row = lock_for_daemon(conn, daemon, job)?;
             let state = transition(&row.state()).map_err(|refusal| Fail::Refused(refusal.into()))?;
-            save_state(conn, &row.id, &state, now)?;
+            save_state(conn, row.id, &state, now)?;
             touch_daemon(conn, daemon, now)?;
             events.push(StoreEvent::JobChanged(job));
             events.push(StoreEvent::QueueChanged);
-            load_job(conn, &row.id)
+            load_job(conn, row.id)
         })
         .map_err(Into::into)
 }
 
 impl JobRepo for Store {
     fn create_job(&self, new: &NewJob, liveness: Liveness, now: DateTime<Utc>) -> RepoResult<QueuedJobView> {
-        let created = self.write(|conn, events| {
-            let job = text(Uuid::now_v7());
+        self.write(|conn, events| {
+            let job = Id(Uuid::now_v7());
             let tag_set = tag_sets::ensure(conn, &new.tags)?;
             let state = JobState::default();
             diesel::insert_into(provisioner_jobs::table)
                 .values((
-                    provisioner_jobs::id.eq(&job),
-                    provisioner_jobs::organization_id.eq(text(new.organization_id)),
-                    provisioner_jobs::initiator_id.eq(text(new.initiator_id)),
-                    provisioner_jobs::created_at.eq(naive(now)),
+                    provisioner_jobs::id.eq(job),
+                    provisioner_jobs::organization_id.eq(Id(new.organization_id)),
+                    provisioner_jobs::initiator_id.eq(Id(new.initiator_id)),
+                    provisioner_jobs::created_at.eq(Instant::from(now)),
                     provisioner_jobs::job_type.eq(new.job_type.as_str()),
                     provisioner_jobs::provisioner.eq(new.provisioner.as_str()),
-                    provisioner_jobs::file_id.eq(new.file_id.map(text)),
+                    provisioner_jobs::file_id.eq(new.file_id.map(Id)),
                     provisioner_jobs::tag_set_id.eq(tag_set),
-                    provisioner_jobs::input.eq(serde_json::to_string(&new.input).map_err(Fail::corrupt)?),
-                    provisioner_jobs::metadata.eq(serde_json::to_string(&new.metadata).map_err(Fail::corrupt)?),
+                    provisioner_jobs::input.eq(Json(InputDocument::from(&new.input))),
+                    provisioner_jobs::metadata.eq(Json(MetadataDocument::from(&new.metadata))),
                     StateChange::new(&state, now),
                 ))
                 .execute(conn)?;
             events.push(StoreEvent::QueueChanged);
-            load_job(conn, &job)
-        })?;
-        // Its place in the queue is read after the commit: the write lock is not held for it.
-        self.read(|conn| {
+            // Everything the answer needs is read before the commit: once the job exists,
+            // nothing may fail and make its creator retry into a duplicate.
+            let created = load_job(conn, job)?;
             with_queue(conn, new.organization_id, vec![created], liveness, now)?.pop().ok_or(Fail::NotFound)
         })
         .map_err(Into::into)
@@ -320,7 +247,7 @@ impl JobRepo for Store {
             let mut query = organization_jobs(organization);
             if !filter.ids.is_empty() {
                 query =
-                    query.filter(provisioner_jobs::id.eq_any(filter.ids.iter().copied().map(text).collect::<Vec<_>>()));
+                    query.filter(provisioner_jobs::id.eq_any(filter.ids.iter().copied().map(Id).collect::<Vec<_>>()));
             }
             if !filter.statuses.is_empty() {
                 query = query.filter(
@@ -328,10 +255,10 @@ impl JobRepo for Store {
                 );
             }
             if let Some(initiator) = filter.initiator {
-                query = query.filter(provisioner_jobs::initiator_id.eq(text(initiator)));
+                query = query.filter(provisioner_jobs::initiator_id.eq(Id(initiator)));
             }
             if let JobScope::InitiatedBy(user) = filter.scope {
-                query = query.filter(provisioner_jobs::initiator_id.eq(text(user)));
+                query = query.filter(provisioner_jobs::initiator_id.eq(Id(user)));
             }
             if !filter.tags.is_empty() {
                 query = query.filter(provisioner_jobs::tag_set_id.eq_any(tag_sets::matching(conn, &filter.tags)?));
@@ -354,7 +281,7 @@ impl JobRepo for Store {
         now: DateTime<Utc>,
     ) -> RepoResult<Option<QueuedJobView>> {
         self.read(|conn| {
-            let jobs = load_jobs(conn, organization_jobs(organization).filter(provisioner_jobs::id.eq(text(job))))?;
+            let jobs = load_jobs(conn, organization_jobs(organization).filter(provisioner_jobs::id.eq(Id(job))))?;
             Ok(with_queue(conn, organization, jobs, liveness, now)?.pop())
         })
         .map_err(Into::into)
@@ -370,40 +297,47 @@ impl JobRepo for Store {
             let row: JobRow = with_row_lock!(
                 conn,
                 provisioner_jobs::table
-                    .filter(provisioner_jobs::organization_id.eq(text(organization)))
-                    .filter(provisioner_jobs::id.eq(text(job)))
+                    .filter(provisioner_jobs::organization_id.eq(Id(organization)))
+                    .filter(provisioner_jobs::id.eq(Id(job)))
                     .select(JobRow::as_select()),
                 |q, c| q.first(c)
             )?;
             let state = row.state().cancel(now).map_err(Fail::Refused)?;
-            save_state(conn, &row.id, &state, now)?;
+            save_state(conn, row.id, &state, now)?;
             events.push(StoreEvent::JobChanged(job));
             events.push(StoreEvent::QueueChanged);
-            load_job(conn, &row.id)
+            load_job(conn, row.id)
         })
         .map_err(Into::into)
     }
 
     fn acquire_job(&self, daemon: Uuid, now: DateTime<Utc>) -> RepoResult<Option<ProvisionerJob>> {
         self.write(|conn, _| {
-            let worker: DaemonRow =
-                provisioner_daemons::table.find(text(daemon)).select(DaemonRow::as_select()).first(conn)?;
+            let worker = Id(daemon);
+            let (organization, tag_set, name): (Id, Id, String) = provisioner_daemons::table
+                .find(worker)
+                .select((
+                    provisioner_daemons::organization_id,
+                    provisioner_daemons::tag_set_id,
+                    provisioner_daemons::name,
+                ))
+                .first(conn)?;
             touch_daemon(conn, daemon, now)?;
-            let provisioners: Vec<String> =
-                provisioners_of(&worker.provisioners).iter().map(|p| p.as_str().to_owned()).collect();
             // The tag sets this daemon can run, decided over the (small) table of distinct sets
             // rather than over every waiting job.
-            let worker_tags = tag_sets::load(conn, [&worker.tag_set_id])?
-                .remove(&worker.tag_set_id)
-                .ok_or_else(|| Fail::corrupt("missing tag set"))?;
-            let runnable = tag_sets::runnable_by(conn, &worker_tags)?;
+            let sets: HashMap<Id, Tags> = tag_sets::all(conn)?;
+            let worker_tags = sets.get(&tag_set).ok_or_else(|| Fail::corrupt("missing tag set"))?;
+            let runnable = tag_sets::runnable_by(&sets, worker_tags);
             if runnable.is_empty() {
                 return Ok(None);
             }
+            let offered = provisioner_daemon_provisioners::table
+                .filter(provisioner_daemon_provisioners::daemon_id.eq(worker))
+                .select(provisioner_daemon_provisioners::provisioner);
             let oldest = provisioner_jobs::table
-                .filter(provisioner_jobs::organization_id.eq(worker.organization_id.clone()))
+                .filter(provisioner_jobs::organization_id.eq(organization))
                 .filter(provisioner_jobs::status.eq(JobStatus::Pending.as_str()))
-                .filter(provisioner_jobs::provisioner.eq_any(provisioners))
+                .filter(provisioner_jobs::provisioner.eq_any(offered))
                 .filter(provisioner_jobs::tag_set_id.eq_any(runnable))
                 .order((provisioner_jobs::created_at, provisioner_jobs::id))
                 .limit(1);
@@ -416,12 +350,14 @@ impl JobRepo for Store {
             let Some(state) = row.state().start(now) else {
                 return Ok(None);
             };
-            diesel::update(provisioner_jobs::table.find(&row.id))
-                .set((StateChange::new(&state, now), provisioner_jobs::worker_id.eq(Some(text(daemon)))))
+            diesel::update(provisioner_jobs::table.find(row.id))
+                .set((StateChange::new(&state, now), provisioner_jobs::worker_id.eq(Some(worker))))
                 .execute(conn)?;
             // No notice: a job starting wakes nobody (followers wait for its lines or its end),
-            // and on PostgreSQL every NOTIFY serialises commits.
-            load_job(conn, &row.id).map(Some)
+            // and on PostgreSQL every NOTIFY serialises commits. The answer is the row as just
+            // written, with this daemon's name: nothing needs reading again.
+            let started = row.started_by(worker, &state, now);
+            started.into_domain(&sets, &HashMap::from([(worker, name)])).map(Some)
         })
         .map_err(Into::into)
     }
@@ -433,13 +369,11 @@ impl JobRepo for Store {
                 Err(Fail::Refused(_)) => return Ok(false),
                 Err(other) => return Err(other.map_refusal(|_| Fail::NotFound)),
             };
-            // Untouched since it was taken: started and last updated at the same instant.
-            let untouched = row.started_at == Some(row.updated_at);
-            let Some(state) = row.state().release().filter(|_| untouched) else {
+            let Some(state) = release_untouched(&row.state(), row.updated_at.0) else {
                 return Ok(false);
             };
-            diesel::update(provisioner_jobs::table.find(&row.id))
-                .set((StateChange::new(&state, utc(row.updated_at)), provisioner_jobs::worker_id.eq(None::<String>)))
+            diesel::update(provisioner_jobs::table.find(row.id))
+                .set((StateChange::new(&state, row.updated_at.0), provisioner_jobs::worker_id.eq(None::<Id>)))
                 .execute(conn)?;
             events.push(StoreEvent::QueueChanged);
             Ok(true)
@@ -462,13 +396,13 @@ impl JobRepo for Store {
             let used = u64::try_from(row.logs_length).unwrap_or(0);
             let (admitted, overflowed) = budget.admit(used, logs);
             let admitted = &logs[..admitted];
-            insert_logs(conn, &row.id, admitted, now)?;
+            insert_logs(conn, row.id, admitted, now)?;
             let added = i64::try_from(LogBudget::bytes_of(admitted)).unwrap_or(i64::MAX);
-            diesel::update(provisioner_jobs::table.find(&row.id))
+            diesel::update(provisioner_jobs::table.find(row.id))
                 .set((
                     provisioner_jobs::logs_length.eq(row.logs_length.saturating_add(added)),
                     provisioner_jobs::logs_overflowed.eq(row.logs_overflowed || overflowed),
-                    provisioner_jobs::updated_at.eq(naive(now)),
+                    provisioner_jobs::updated_at.eq(Instant::from(now)),
                 ))
                 .execute(conn)?;
             touch_daemon(conn, daemon, now)?;
@@ -495,34 +429,13 @@ impl JobRepo for Store {
 
     fn job_logs(&self, job: Uuid, after: i64) -> RepoResult<Vec<LogLine>> {
         self.read(|conn| {
-            type LogColumns = (i64, String, NaiveDateTime, String, String, String, String);
-            let rows: Vec<LogColumns> = provisioner_job_logs::table
-                .filter(provisioner_job_logs::job_id.eq(text(job)))
+            let rows: Vec<LogRow> = provisioner_job_logs::table
+                .filter(provisioner_job_logs::job_id.eq(Id(job)))
                 .filter(provisioner_job_logs::id.gt(after))
                 .order(provisioner_job_logs::id)
-                .select((
-                    provisioner_job_logs::id,
-                    provisioner_job_logs::job_id,
-                    provisioner_job_logs::created_at,
-                    provisioner_job_logs::source,
-                    provisioner_job_logs::level,
-                    provisioner_job_logs::stage,
-                    provisioner_job_logs::output,
-                ))
+                .select(LogRow::as_select())
                 .load(conn)?;
-            rows.into_iter()
-                .map(|(log_id, job_id, created_at, source, level, stage, output)| {
-                    Ok(LogLine {
-                        id: log_id,
-                        job_id: id(&job_id)?,
-                        created_at: utc(created_at),
-                        source: LogSource::parse(&source).map_err(Fail::corrupt)?,
-                        level: LogLevel::parse(&level).map_err(Fail::corrupt)?,
-                        stage,
-                        output,
-                    })
-                })
-                .collect()
+            rows.into_iter().map(LogRow::into_domain).collect()
         })
         .map_err(Into::into)
     }
@@ -533,13 +446,14 @@ impl JobRepo for Store {
         self.write(|conn, events| {
             let started: Vec<&str> = [JobStatus::Running, JobStatus::Canceling].iter().map(|s| s.as_str()).collect();
             let overdue = provisioner_jobs::table
+                .filter(active())
                 .filter(
                     provisioner_jobs::status
                         .eq(JobStatus::Pending.as_str())
-                        .and(provisioner_jobs::updated_at.lt(naive(reaper.pending_cutoff(now))))
+                        .and(provisioner_jobs::updated_at.lt(Instant::from(reaper.pending_cutoff(now))))
                         .or(provisioner_jobs::status
                             .eq_any(started)
-                            .and(provisioner_jobs::updated_at.lt(naive(reaper.hung_cutoff(now))))),
+                            .and(provisioner_jobs::updated_at.lt(Instant::from(reaper.hung_cutoff(now))))),
                 )
                 .order(provisioner_jobs::updated_at)
                 .limit(BATCH);
@@ -549,11 +463,11 @@ impl JobRepo for Store {
             let mut reaped = Vec::new();
             for row in rows {
                 let state = row.state();
-                let Some(verdict) = reaper.verdict(&state, utc(row.updated_at), now) else {
+                let Some(verdict) = reaper.verdict(&state, row.updated_at.0, now) else {
                     continue;
                 };
                 let last_stage: Option<String> = provisioner_job_logs::table
-                    .filter(provisioner_job_logs::job_id.eq(&row.id))
+                    .filter(provisioner_job_logs::job_id.eq(row.id))
                     .order(provisioner_job_logs::id.desc())
                     .select(provisioner_job_logs::stage)
                     .first(conn)
@@ -569,15 +483,26 @@ impl JobRepo for Store {
                         output,
                     })
                     .collect();
-                insert_logs(conn, &row.id, &notice, now)?;
-                save_state(conn, &row.id, &state.terminate(now, verdict.error_message()), now)?;
-                let job = id(&row.id)?;
-                events.push(StoreEvent::JobChanged(job));
+                insert_logs(conn, row.id, &notice, now)?;
+                save_state(conn, row.id, &state.terminate(now, verdict.error_message()), now)?;
+                events.push(StoreEvent::JobChanged(row.id.0));
                 events.push(StoreEvent::QueueChanged);
-                reaped.push((job, verdict));
+                reaped.push((row.id.0, verdict));
             }
             Ok(reaped)
         })
         .map_err(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reapers_literal_names_the_domains_active_statuses() {
+        let active: Vec<String> =
+            JobStatus::ALL.into_iter().filter(|s| s.is_active()).map(|s| format!("'{}'", s.as_str())).collect();
+        assert_eq!(ACTIVE, format!("provisioner_jobs.status IN ({})", active.join(", ")));
     }
 }

@@ -1,58 +1,56 @@
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use domain::membership::{Membership, OrgRole};
+use domain::membership::OrgRole;
+use domain::organization::member_may_leave;
 use domain::repo::{LastMember, Member, MembershipRepo, OpResult, RepoResult};
 use uuid::Uuid;
 
 use super::lower;
 use super::organizations::{add_member_row, find_live};
-use super::users::{UserRow, org_roles, org_roles_column, with_memberships};
+use super::users::{UserWithRole, assemble, user_with_role};
 use crate::Store;
 use crate::conn::AnyConnection;
-use crate::convert::{id, naive, text, utc};
 use crate::error::Fail;
-use crate::schema::{organization_members, users};
-
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = organization_members)]
-struct MemberRow {
-    organization_id: String,
-    user_id: String,
-    roles: String,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-}
-
-impl MemberRow {
-    fn into_domain<R>(self) -> Result<Membership, Fail<R>> {
-        Ok(Membership {
-            organization_id: id(&self.organization_id)?,
-            user_id: id(&self.user_id)?,
-            roles: org_roles(&self.roles)?,
-            created_at: utc(self.created_at),
-            updated_at: utc(self.updated_at),
-        })
-    }
-}
+use crate::rows::members::MemberRow;
+use crate::schema::{organization_member_roles, organization_members, user_site_roles, users};
+use crate::sql_types::{Id, Instant};
 
 /// Members of a live organization (optionally just one user), ordered by username.
 fn load<R>(conn: &mut AnyConnection, organization: Uuid, only: Option<Uuid>) -> Result<Vec<Member>, Fail<R>> {
     find_live(conn, organization)?;
     let mut query = organization_members::table
-        .inner_join(users::table)
-        .filter(organization_members::organization_id.eq(text(organization)))
+        .inner_join(users::table.left_join(user_site_roles::table))
+        .filter(organization_members::organization_id.eq(Id(organization)))
         .into_boxed();
     if let Some(user) = only {
-        query = query.filter(organization_members::user_id.eq(text(user)));
+        query = query.filter(organization_members::user_id.eq(Id(user)));
     }
-    let rows: Vec<(MemberRow, UserRow)> =
-        query.order(lower(users::username)).select((MemberRow::as_select(), UserRow::as_select())).load(conn)?;
-    let (memberships, user_rows): (Vec<MemberRow>, Vec<UserRow>) = rows.into_iter().unzip();
-    let users = with_memberships(conn, user_rows)?;
+    let rows: Vec<(MemberRow, UserWithRole)> = query
+        .order((lower(users::username), users::id))
+        .select((MemberRow::as_select(), user_with_role()))
+        .load(conn)?;
+    // A member has one row per site role; its membership row is the same in each.
+    let mut memberships: Vec<MemberRow> = Vec::new();
+    let mut user_rows = Vec::with_capacity(rows.len());
+    for (membership, user) in rows {
+        if memberships.last().is_none_or(|last| last.user_id != membership.user_id) {
+            memberships.push(membership);
+        }
+        user_rows.push(user);
+    }
+    let users = assemble(conn, user_rows)?;
     memberships
         .into_iter()
         .zip(users)
-        .map(|(membership, user)| Ok(Member { membership: membership.into_domain()?, user }))
+        .map(|(membership, user)| {
+            let roles = user
+                .memberships
+                .iter()
+                .find(|(id, _)| *id == organization)
+                .map(|(_, roles)| roles.clone())
+                .unwrap_or_default();
+            Ok(Member { membership: membership.into_domain(roles), user })
+        })
         .collect()
 }
 
@@ -60,8 +58,8 @@ fn load_one<R>(conn: &mut AnyConnection, organization: Uuid, user: Uuid) -> Resu
     load(conn, organization, Some(user))?.pop().ok_or(Fail::NotFound)
 }
 
-fn membership_of(organization: Uuid, user: Uuid) -> (String, String) {
-    (text(organization), text(user))
+fn membership_of(organization: Uuid, user: Uuid) -> (Id, Id) {
+    (Id(organization), Id(user))
 }
 
 impl MembershipRepo for Store {
@@ -72,7 +70,7 @@ impl MembershipRepo for Store {
     fn add_member(&self, organization: Uuid, user: Uuid, now: DateTime<Utc>) -> RepoResult<Member> {
         self.write(|conn, _| {
             find_live(conn, organization)?;
-            add_member_row(conn, organization, user, String::new(), now)?;
+            add_member_row(conn, organization, user, now)?;
             load_one(conn, organization, user)
         })
         .map_err(Into::into)
@@ -82,12 +80,13 @@ impl MembershipRepo for Store {
         self.write(|conn, _| {
             load_one(conn, organization, user)?;
             let members: i64 = organization_members::table
-                .filter(organization_members::organization_id.eq(text(organization)))
+                .filter(organization_members::organization_id.eq(Id(organization)))
                 .count()
                 .get_result(conn)?;
-            if members <= 1 {
+            if !member_may_leave(u64::try_from(members).unwrap_or(0)) {
                 return Err(Fail::Refused(LastMember));
             }
+            // Its roles go with it (ON DELETE CASCADE).
             diesel::delete(organization_members::table.find(membership_of(organization, user))).execute(conn)?;
             Ok(())
         })
@@ -103,11 +102,24 @@ impl MembershipRepo for Store {
     ) -> RepoResult<Member> {
         self.write(|conn, _| {
             load_one(conn, organization, user)?;
+            let (organization_id, user_id) = membership_of(organization, user);
+            diesel::delete(
+                organization_member_roles::table
+                    .filter(organization_member_roles::organization_id.eq(organization_id))
+                    .filter(organization_member_roles::user_id.eq(user_id)),
+            )
+            .execute(conn)?;
+            for role in roles {
+                diesel::insert_into(organization_member_roles::table)
+                    .values((
+                        organization_member_roles::organization_id.eq(organization_id),
+                        organization_member_roles::user_id.eq(user_id),
+                        organization_member_roles::role.eq(role.name()),
+                    ))
+                    .execute(conn)?;
+            }
             diesel::update(organization_members::table.find(membership_of(organization, user)))
-                .set((
-                    organization_members::roles.eq(org_roles_column(roles)),
-                    organization_members::updated_at.eq(naive(now)),
-                ))
+                .set(organization_members::updated_at.eq(Instant::from(now)))
                 .execute(conn)?;
             load_one(conn, organization, user)
         })

@@ -1,4 +1,4 @@
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use domain::organization::{
     DeletionBlockers, DeletionRefusal, NewOrganization, Organization, OrganizationPatch, OrganizationRef,
@@ -11,50 +11,10 @@ use uuid::Uuid;
 use super::lower;
 use crate::Store;
 use crate::conn::{AnyConnection, write_transaction};
-use crate::convert::{id, naive, text, utc};
 use crate::error::{ConflictOn, Fail};
+use crate::rows::organizations::OrganizationRow;
 use crate::schema::{organization_members, organizations, provisioner_jobs, provisioner_keys};
-
-#[derive(Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = organizations)]
-struct OrganizationRow {
-    id: String,
-    name: String,
-    display_name: String,
-    description: String,
-    icon: String,
-    is_default: bool,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-}
-
-impl OrganizationRow {
-    fn into_domain<R>(self) -> Result<Organization, Fail<R>> {
-        Ok(Organization {
-            id: id(&self.id)?,
-            name: self.name,
-            display_name: self.display_name,
-            description: self.description,
-            icon: self.icon,
-            is_default: self.is_default,
-            created_at: utc(self.created_at),
-            updated_at: utc(self.updated_at),
-        })
-    }
-
-    fn from_domain(organization: &Organization) -> Self {
-        Self {
-            id: text(organization.id),
-            name: organization.name.clone(),
-            display_name: organization.display_name.clone(),
-            description: organization.description.clone(),
-            icon: organization.icon.clone(),
-            is_default: organization.is_default,
-            created_at: naive(organization.created_at),
-            updated_at: naive(organization.updated_at),
-        }
-    }
-}
+use crate::sql_types::{Id, Instant};
 
 /// Live organizations only: a deleted one is gone for every lookup, by id too.
 fn live() -> organizations::BoxedQuery<'static, <AnyConnection as Connection>::Backend> {
@@ -64,11 +24,11 @@ fn live() -> organizations::BoxedQuery<'static, <AnyConnection as Connection>::B
 pub(crate) fn find<R>(conn: &mut AnyConnection, reference: &OrganizationRef) -> Result<Option<Organization>, Fail<R>> {
     let query = match reference {
         OrganizationRef::Default => live().filter(organizations::is_default.eq(true)),
-        OrganizationRef::Id(organization) => live().filter(organizations::id.eq(text(*organization))),
+        OrganizationRef::Id(organization) => live().filter(organizations::id.eq(Id(*organization))),
         OrganizationRef::Name(name) => live().filter(lower(organizations::name).eq(name.clone())),
     };
     let row = query.select(OrganizationRow::as_select()).first(conn).optional()?;
-    row.map(OrganizationRow::into_domain).transpose()
+    Ok(row.map(Organization::from))
 }
 
 pub(crate) fn find_live<R>(conn: &mut AnyConnection, organization: Uuid) -> Result<Organization, Fail<R>> {
@@ -92,8 +52,7 @@ pub(crate) fn ensure_default(conn: &mut AnyConnection, now: DateTime<Utc>) -> Re
             created_at: now,
             updated_at: now,
         };
-        let inserted =
-            diesel::insert_into(organizations::table).values(OrganizationRow::from_domain(&default)).execute(conn);
+        let inserted = diesel::insert_into(organizations::table).values(OrganizationRow::from(&default)).execute(conn);
         match inserted.conflict_on("is_default") {
             Ok(_) | Err(Fail::Conflict(_)) => Ok(()),
             Err(other) => Err(other),
@@ -105,16 +64,14 @@ pub(crate) fn add_member_row<R>(
     conn: &mut AnyConnection,
     organization: Uuid,
     user: Uuid,
-    roles: String,
     now: DateTime<Utc>,
 ) -> Result<(), Fail<R>> {
     diesel::insert_into(organization_members::table)
         .values((
-            organization_members::organization_id.eq(text(organization)),
-            organization_members::user_id.eq(text(user)),
-            organization_members::roles.eq(roles),
-            organization_members::created_at.eq(naive(now)),
-            organization_members::updated_at.eq(naive(now)),
+            organization_members::organization_id.eq(Id(organization)),
+            organization_members::user_id.eq(Id(user)),
+            organization_members::created_at.eq(Instant::from(now)),
+            organization_members::updated_at.eq(Instant::from(now)),
         ))
         .execute(conn)
         .conflict_on("user_id")?;
@@ -122,10 +79,10 @@ pub(crate) fn add_member_row<R>(
 }
 
 fn blockers(conn: &mut AnyConnection, organization: Uuid, deleter: Uuid) -> QueryResult<DeletionBlockers> {
-    let organization = text(organization);
+    let organization = Id(organization);
     let other_members: i64 = organization_members::table
         .filter(organization_members::organization_id.eq(&organization))
-        .filter(organization_members::user_id.ne(text(deleter)))
+        .filter(organization_members::user_id.ne(Id(deleter)))
         .count()
         .get_result(conn)?;
     let provisioner_keys: i64 =
@@ -149,13 +106,13 @@ impl OrganizationRepo for Store {
         self.read(|conn| {
             let mut query = live();
             if let Some(visible) = visible {
-                query = query.filter(organizations::id.eq_any(visible.iter().copied().map(text)));
+                query = query.filter(organizations::id.eq_any(visible.iter().copied().map(Id)));
             }
             let rows = query
                 .order((lower(organizations::name), organizations::name))
                 .select(OrganizationRow::as_select())
                 .load(conn)?;
-            rows.into_iter().map(OrganizationRow::into_domain).collect()
+            Ok(rows.into_iter().map(Organization::from).collect())
         })
         .map_err(Into::into)
     }
@@ -182,10 +139,10 @@ impl OrganizationRepo for Store {
                 updated_at: now,
             };
             diesel::insert_into(organizations::table)
-                .values(OrganizationRow::from_domain(&organization))
+                .values(OrganizationRow::from(&organization))
                 .execute(conn)
                 .conflict_on("name")?;
-            add_member_row(conn, organization.id, creator, String::new(), now)?;
+            add_member_row(conn, organization.id, creator, now)?;
             find_live(conn, organization.id)
         })
         .map_err(Into::into)
@@ -194,8 +151,8 @@ impl OrganizationRepo for Store {
     fn update_organization(&self, id: Uuid, patch: &OrganizationPatch, now: DateTime<Utc>) -> RepoResult<Organization> {
         self.write(|conn, _| {
             let changed = patch.apply_to(&find_live(conn, id)?, now);
-            diesel::update(organizations::table.filter(organizations::id.eq(text(id))))
-                .set(OrganizationRow::from_domain(&changed))
+            diesel::update(organizations::table.filter(organizations::id.eq(Id(id))))
+                .set(OrganizationRow::from(&changed))
                 .execute(conn)
                 .conflict_on("name")?;
             find_live(conn, id)
@@ -208,10 +165,10 @@ impl OrganizationRepo for Store {
             let organization = find_live(conn, id)?;
             check_deletable(&organization, &blockers(conn, id, deleter)?).map_err(Fail::Refused)?;
             // Memberships go; jobs and everything else stay as history of a deleted tenant.
-            diesel::delete(organization_members::table.filter(organization_members::organization_id.eq(text(id))))
+            diesel::delete(organization_members::table.filter(organization_members::organization_id.eq(Id(id))))
                 .execute(conn)?;
-            diesel::update(organizations::table.filter(organizations::id.eq(text(id))))
-                .set(organizations::deleted_at.eq(Some(naive(now))))
+            diesel::update(organizations::table.filter(organizations::id.eq(Id(id))))
+                .set(organizations::deleted_at.eq(Some(Instant::from(now))))
                 .execute(conn)?;
             Ok(())
         })

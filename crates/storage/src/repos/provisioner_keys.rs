@@ -1,4 +1,4 @@
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use domain::provisioner::{NewProvisionerKey, ProvisionerKey};
 use domain::repo::{ProvisionerKeyRepo, RepoResult};
@@ -9,45 +9,26 @@ use super::organizations::find_live;
 use super::tag_sets;
 use crate::Store;
 use crate::conn::AnyConnection;
-use crate::convert::{id, naive, text, utc};
 use crate::error::{ConflictOn, Fail};
-use crate::schema::{organizations, provisioner_keys, provisioner_tag_sets};
+use crate::rows::provisioner_keys::KeyRow;
+use crate::schema::{organizations, provisioner_keys};
+use crate::sql_types::{Id, Instant};
 
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = provisioner_keys)]
-struct KeyRow {
-    id: String,
-    organization_id: String,
-    name: String,
-    hashed_secret: Vec<u8>,
-    created_at: NaiveDateTime,
-}
+type KeyQuery = provisioner_keys::BoxedQuery<'static, <AnyConnection as Connection>::Backend>;
 
-/// Keys of live organizations, with their tags.
-fn load(
-    conn: &mut AnyConnection,
-    filter: impl FnOnce(
-        provisioner_keys::BoxedQuery<'static, <AnyConnection as Connection>::Backend>,
-    ) -> provisioner_keys::BoxedQuery<'static, <AnyConnection as Connection>::Backend>,
-) -> Result<Vec<ProvisionerKey>, Fail> {
+/// Keys of live organizations, with their tags, oldest first.
+fn load(conn: &mut AnyConnection, filter: impl FnOnce(KeyQuery) -> KeyQuery) -> Result<Vec<ProvisionerKey>, Fail> {
     let live_organizations = organizations::table.filter(organizations::deleted_at.is_null()).select(organizations::id);
-    let rows: Vec<(KeyRow, String)> = filter(provisioner_keys::table.into_boxed())
+    let rows: Vec<KeyRow> = filter(provisioner_keys::table.into_boxed())
         .filter(provisioner_keys::organization_id.eq_any(live_organizations))
-        .inner_join(provisioner_tag_sets::table)
         .order((provisioner_keys::created_at, provisioner_keys::id))
-        .select((KeyRow::as_select(), provisioner_tag_sets::id))
+        .select(KeyRow::as_select())
         .load(conn)?;
-    let tags = tag_sets::load(conn, rows.iter().map(|(_, tag_set)| tag_set))?;
+    let tags = tag_sets::load(conn, rows.iter().map(|row| row.tag_set_id))?;
     rows.into_iter()
-        .map(|(row, tag_set)| {
-            Ok(ProvisionerKey {
-                id: id(&row.id)?,
-                organization_id: id(&row.organization_id)?,
-                name: row.name,
-                tags: tags.get(&tag_set).cloned().ok_or_else(|| Fail::corrupt("missing tag set"))?,
-                hashed_secret: row.hashed_secret,
-                created_at: utc(row.created_at),
-            })
+        .map(|row| {
+            let tags = tags.get(&row.tag_set_id).cloned().ok_or_else(|| Fail::corrupt("missing tag set"))?;
+            Ok(row.into_domain(tags))
         })
         .collect()
 }
@@ -60,16 +41,16 @@ impl ProvisionerKeyRepo for Store {
             let tag_set = tag_sets::ensure(conn, &new.tags)?;
             diesel::insert_into(provisioner_keys::table)
                 .values((
-                    provisioner_keys::id.eq(text(key_id)),
-                    provisioner_keys::organization_id.eq(text(new.organization_id)),
+                    provisioner_keys::id.eq(Id(key_id)),
+                    provisioner_keys::organization_id.eq(Id(new.organization_id)),
                     provisioner_keys::name.eq(new.name.as_str()),
                     provisioner_keys::hashed_secret.eq(&new.hashed_secret),
                     provisioner_keys::tag_set_id.eq(tag_set),
-                    provisioner_keys::created_at.eq(naive(now)),
+                    provisioner_keys::created_at.eq(Instant::from(now)),
                 ))
                 .execute(conn)
                 .conflict_on("name")?;
-            load(conn, |q| q.filter(provisioner_keys::id.eq(text(key_id))))?.pop().ok_or(Fail::NotFound)
+            load(conn, |q| q.filter(provisioner_keys::id.eq(Id(key_id))))?.pop().ok_or(Fail::NotFound)
         })
         .map_err(Into::into)
     }
@@ -77,7 +58,7 @@ impl ProvisionerKeyRepo for Store {
     fn provisioner_keys(&self, organization: Uuid) -> RepoResult<Vec<ProvisionerKey>> {
         self.read(|conn| {
             find_live(conn, organization)?;
-            load(conn, |q| q.filter(provisioner_keys::organization_id.eq(text(organization))))
+            load(conn, |q| q.filter(provisioner_keys::organization_id.eq(Id(organization))))
         })
         .map_err(Into::into)
     }
@@ -87,7 +68,7 @@ impl ProvisionerKeyRepo for Store {
             // Its daemons go with it (ON DELETE CASCADE); their jobs stay as history.
             let deleted = diesel::delete(
                 provisioner_keys::table
-                    .filter(provisioner_keys::organization_id.eq(text(organization)))
+                    .filter(provisioner_keys::organization_id.eq(Id(organization)))
                     .filter(lower(provisioner_keys::name).eq(name.to_lowercase())),
             )
             .execute(conn)?;

@@ -1,27 +1,23 @@
 //! Tag sets are stored once each, keyed by a fingerprint of their canonical form.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use diesel::prelude::*;
 use domain::provisioner::{TagFilter, Tags};
-use sha2::{Digest, Sha256};
 
 use crate::conn::{AnyConnection, per_backend};
-use crate::error::Fail;
+use crate::rows::tag_sets::{document, fingerprint, from_document};
 use crate::schema::provisioner_tag_sets;
+use crate::sql_types::{Id, Json};
 
-pub(crate) fn fingerprint(tags: &Tags) -> String {
-    let digest = Sha256::digest(tags.canonical().as_bytes());
-    hex::encode(&digest[..16])
-}
+type Stored = (Id, Json<BTreeMap<String, String>>);
 
 /// The id of this tag set, storing it first if it is new.
-pub(crate) fn ensure(conn: &mut AnyConnection, tags: &Tags) -> QueryResult<String> {
+pub(crate) fn ensure(conn: &mut AnyConnection, tags: &Tags) -> QueryResult<Id> {
     let id = fingerprint(tags);
-    let known =
-        provisioner_tag_sets::table.find(&id).select(provisioner_tag_sets::id).first::<String>(conn).optional()?;
+    let known = provisioner_tag_sets::table.find(id).select(provisioner_tag_sets::id).first::<Id>(conn).optional()?;
     if known.is_none() {
-        let row = (provisioner_tag_sets::id.eq(&id), provisioner_tag_sets::tags.eq(tags.canonical()));
+        let row = (provisioner_tag_sets::id.eq(id), provisioner_tag_sets::tags.eq(document(tags)));
         // Another writer may store the same set at the same moment: both get the same id.
         let insert = diesel::insert_into(provisioner_tag_sets::table).values(row).on_conflict_do_nothing();
         per_backend!(conn, |c| insert.execute(c))?;
@@ -29,52 +25,32 @@ pub(crate) fn ensure(conn: &mut AnyConnection, tags: &Tags) -> QueryResult<Strin
     Ok(id)
 }
 
-fn parse<R>(stored: &str) -> Result<Tags, Fail<R>> {
-    serde_json::from_str(stored).map(Tags::from_normalised).map_err(Fail::corrupt)
-}
-
 /// The tag sets with these ids.
-pub(crate) fn load<'a, R>(
-    conn: &mut AnyConnection,
-    ids: impl IntoIterator<Item = &'a String>,
-) -> Result<HashMap<String, Tags>, Fail<R>> {
-    let mut wanted: Vec<&String> = ids.into_iter().collect();
+pub(crate) fn load(conn: &mut AnyConnection, ids: impl IntoIterator<Item = Id>) -> QueryResult<HashMap<Id, Tags>> {
+    let mut wanted: Vec<Id> = ids.into_iter().collect();
     wanted.sort();
     wanted.dedup();
-    let rows: Vec<(String, String)> = provisioner_tag_sets::table
+    let rows: Vec<Stored> = provisioner_tag_sets::table
         .filter(provisioner_tag_sets::id.eq_any(wanted))
         .select((provisioner_tag_sets::id, provisioner_tag_sets::tags))
         .load(conn)?;
-    rows.into_iter().map(|(id, tags)| Ok((id, parse(&tags)?))).collect()
+    Ok(rows.into_iter().map(|(id, tags)| (id, from_document(tags))).collect())
 }
 
-/// The ids of every stored tag set whose jobs a daemon with `daemon` tags may run.
-pub(crate) fn runnable_by<R>(conn: &mut AnyConnection, daemon: &Tags) -> Result<Vec<String>, Fail<R>> {
-    select_where(conn, |tags| daemon.can_run(tags))
-}
-
-fn select_where<R>(conn: &mut AnyConnection, keep: impl Fn(&Tags) -> bool) -> Result<Vec<String>, Fail<R>> {
-    let rows: Vec<(String, String)> =
+/// Every stored tag set. There is one row per distinct set, not per job, so this stays small
+/// while the job history grows.
+pub(crate) fn all(conn: &mut AnyConnection) -> QueryResult<HashMap<Id, Tags>> {
+    let rows: Vec<Stored> =
         provisioner_tag_sets::table.select((provisioner_tag_sets::id, provisioner_tag_sets::tags)).load(conn)?;
-    let mut ids = Vec::new();
-    for (id, tags) in rows {
-        if keep(&parse(&tags)?) {
-            ids.push(id);
-        }
-    }
-    Ok(ids)
+    Ok(rows.into_iter().map(|(id, tags)| (id, from_document(tags))).collect())
 }
 
-/// The ids of every stored tag set that contains the filter. There is one row per distinct
-/// tag set, not per job, so this stays small while the job history grows.
-pub(crate) fn matching<R>(conn: &mut AnyConnection, filter: &TagFilter) -> Result<Vec<String>, Fail<R>> {
-    let rows: Vec<(String, String)> =
-        provisioner_tag_sets::table.select((provisioner_tag_sets::id, provisioner_tag_sets::tags)).load(conn)?;
-    let mut ids = Vec::new();
-    for (id, tags) in rows {
-        if filter.matches(&parse(&tags)?) {
-            ids.push(id);
-        }
-    }
-    Ok(ids)
+/// Of `sets`, the ids of those whose jobs a daemon with `daemon` tags may run.
+pub(crate) fn runnable_by(sets: &HashMap<Id, Tags>, daemon: &Tags) -> Vec<Id> {
+    sets.iter().filter(|(_, tags)| daemon.can_run(tags)).map(|(id, _)| *id).collect()
+}
+
+/// The ids of every stored tag set that contains the filter.
+pub(crate) fn matching(conn: &mut AnyConnection, filter: &TagFilter) -> QueryResult<Vec<Id>> {
+    Ok(all(conn)?.into_iter().filter(|(_, tags)| filter.matches(tags)).map(|(id, _)| id).collect())
 }

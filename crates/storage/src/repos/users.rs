@@ -1,118 +1,136 @@
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use domain::membership::{OrgRole, SiteRole};
-use domain::organization::OrganizationRef;
+use domain::organization::{OrganizationRef, member_may_leave};
 use domain::repo::{FirstUserExists, OpResult, RepoResult, SoleMember, UnknownOrganization, UserLookup, UserRepo};
-use domain::user::{NewUser, User, UserStatus};
+use domain::user::{NewUser, User, UserStatus, onboarding};
 use uuid::Uuid;
 
 use super::lower;
 use super::organizations::{add_member_row, find};
 use crate::Store;
 use crate::conn::AnyConnection;
-use crate::convert::{id, join_list, naive, split_list, text, utc};
 use crate::error::{ConflictOn, Fail};
-use crate::schema::{api_keys, organization_members, organizations, users};
+use crate::rows::users::{UserRow, org_roles};
+use crate::schema::{api_keys, organization_member_roles, organization_members, organizations, user_site_roles, users};
+use crate::sql_types::{Id, Instant};
 
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = users)]
-pub(crate) struct UserRow {
-    id: String,
-    email: String,
-    username: String,
-    name: String,
-    status: String,
-    site_roles: String,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-    last_seen_at: NaiveDateTime,
+type Backend = <AnyConnection as Connection>::Backend;
+
+/// A user row beside one of its site role rows (or none): what user queries load.
+pub(crate) type UserWithRole = (UserRow, Option<String>);
+
+/// Live users with their site role rows, one row per role: a deleted user is gone for every
+/// lookup.
+fn live_with_roles()
+-> diesel::dsl::IntoBoxed<'static, diesel::dsl::LeftJoin<users::table, user_site_roles::table>, Backend> {
+    users::table.left_join(user_site_roles::table).filter(users::deleted_at.is_null()).into_boxed()
 }
 
-pub(crate) fn site_roles_column(roles: &[SiteRole]) -> String {
-    join_list(roles.iter().map(|role| role.name()))
+/// The columns of `UserWithRole`.
+pub(crate) fn user_with_role() -> (diesel::dsl::AsSelect<UserRow, Backend>, diesel::dsl::Nullable<user_site_roles::role>)
+{
+    (UserRow::as_select(), user_site_roles::role.nullable())
 }
 
-pub(crate) fn org_roles_column(roles: &[OrgRole]) -> String {
-    join_list(roles.iter().map(|role| role.name()))
-}
+type Memberships = HashMap<Id, Vec<(Uuid, Vec<OrgRole>)>>;
 
-pub(crate) fn org_roles<R>(stored: &str) -> Result<Vec<OrgRole>, Fail<R>> {
-    OrgRole::parse_list(&split_list(stored).collect::<Vec<_>>()).map_err(Fail::corrupt)
-}
-
-type Memberships = BTreeMap<String, Vec<(Uuid, Vec<OrgRole>)>>;
-
-/// The live memberships of these users, by user id.
-fn memberships<R>(conn: &mut AnyConnection, user_ids: &[String]) -> Result<Memberships, Fail<R>> {
-    let rows: Vec<(String, String, String)> = organization_members::table
+/// The live memberships of these users, with their roles, by user (each user's sorted by
+/// organization id).
+fn memberships<R>(conn: &mut AnyConnection, user_ids: &[Id]) -> Result<Memberships, Fail<R>> {
+    let rows: Vec<(Id, Id, Option<String>)> = organization_members::table
         .inner_join(organizations::table)
+        .left_join(
+            organization_member_roles::table.on(organization_member_roles::organization_id
+                .eq(organization_members::organization_id)
+                .and(organization_member_roles::user_id.eq(organization_members::user_id))),
+        )
         .filter(organizations::deleted_at.is_null())
         .filter(organization_members::user_id.eq_any(user_ids))
-        .order(organization_members::organization_id)
-        .select((organization_members::user_id, organization_members::organization_id, organization_members::roles))
+        .order((organization_members::user_id, organization_members::organization_id))
+        .select((
+            organization_members::user_id,
+            organization_members::organization_id,
+            organization_member_roles::role.nullable(),
+        ))
         .load(conn)?;
-    let mut by_user = Memberships::new();
-    for (user, organization, roles) in rows {
-        by_user.entry(user).or_default().push((id(&organization)?, org_roles(&roles)?));
+    let mut names: HashMap<Id, Vec<(Uuid, Vec<String>)>> = HashMap::new();
+    for (user, organization, role) in rows {
+        let memberships = names.entry(user).or_default();
+        match memberships.last_mut() {
+            Some((last, roles)) if *last == organization.0 => roles.extend(role),
+            _ => memberships.push((organization.0, role.into_iter().collect())),
+        }
     }
-    Ok(by_user)
-}
-
-/// Users with their memberships, in the order of `rows`.
-pub(crate) fn with_memberships<R>(conn: &mut AnyConnection, rows: Vec<UserRow>) -> Result<Vec<User>, Fail<R>> {
-    let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
-    let mut memberships = memberships(conn, &ids)?;
-    rows.into_iter()
-        .map(|row| {
-            let site_roles =
-                SiteRole::parse_list(&split_list(&row.site_roles).collect::<Vec<_>>()).map_err(Fail::corrupt)?;
-            Ok(User {
-                id: id(&row.id)?,
-                memberships: memberships.remove(&row.id).unwrap_or_default(),
-                email: row.email,
-                username: row.username,
-                name: row.name,
-                status: UserStatus::parse(&row.status)
-                    .ok_or_else(|| Fail::corrupt(format_args!("status {:?}", row.status)))?,
-                site_roles,
-                created_at: utc(row.created_at),
-                updated_at: utc(row.updated_at),
-                last_seen_at: utc(row.last_seen_at),
-            })
+    names
+        .into_iter()
+        .map(|(user, memberships)| {
+            let memberships = memberships
+                .into_iter()
+                .map(|(organization, roles)| Ok((organization, org_roles(&roles)?)))
+                .collect::<Result<_, Fail<R>>>()?;
+            Ok((user, memberships))
         })
         .collect()
 }
 
-/// Users not deleted: a deleted user is gone for every lookup.
-fn live() -> users::BoxedQuery<'static, <AnyConnection as Connection>::Backend> {
-    users::table.filter(users::deleted_at.is_null()).into_boxed()
+/// Users from their rows, in the order they first appear (a user's rows are adjacent), with
+/// their memberships.
+pub(crate) fn assemble<R>(conn: &mut AnyConnection, rows: Vec<UserWithRole>) -> Result<Vec<User>, Fail<R>> {
+    let mut grouped: Vec<(UserRow, Vec<String>)> = Vec::new();
+    for (row, role) in rows {
+        match grouped.last_mut() {
+            Some((last, roles)) if last.id == row.id => roles.extend(role),
+            _ => grouped.push((row, role.into_iter().collect())),
+        }
+    }
+    let ids: Vec<Id> = grouped.iter().map(|(row, _)| row.id).collect();
+    let mut memberships = memberships(conn, &ids)?;
+    grouped
+        .into_iter()
+        .map(|(row, site_roles)| {
+            let memberships = memberships.remove(&row.id).unwrap_or_default();
+            row.into_domain(&site_roles, memberships)
+        })
+        .collect()
 }
 
 pub(crate) fn find_user<R>(conn: &mut AnyConnection, lookup: &UserLookup) -> Result<Option<User>, Fail<R>> {
-    let query = live().select(UserRow::as_select());
+    let query = live_with_roles().select(user_with_role());
     let query = match lookup {
-        UserLookup::Id(user) => query.filter(users::id.eq(text(*user))),
+        UserLookup::Id(user) => query.filter(users::id.eq(Id(*user))),
         UserLookup::Username(username) => query.filter(lower(users::username).eq(username.clone())),
     };
-    let row = query.first(conn).optional()?;
-    Ok(with_memberships(conn, row.into_iter().collect())?.pop())
+    let rows = query.load(conn)?;
+    Ok(assemble(conn, rows)?.pop())
 }
 
 fn user_by_id<R>(conn: &mut AnyConnection, user: Uuid) -> Result<User, Fail<R>> {
     find_user(conn, &UserLookup::Id(user))?.ok_or(Fail::NotFound)
 }
 
+/// Makes these the user's explicit site roles.
+fn replace_site_roles(conn: &mut AnyConnection, user: Uuid, roles: &[SiteRole]) -> QueryResult<()> {
+    diesel::delete(user_site_roles::table.filter(user_site_roles::user_id.eq(Id(user)))).execute(conn)?;
+    for role in roles {
+        diesel::insert_into(user_site_roles::table)
+            .values((user_site_roles::user_id.eq(Id(user)), user_site_roles::role.eq(role.name())))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Inserts the user and its memberships; the caller holds the write transaction.
 fn insert_user(conn: &mut AnyConnection, new: &NewUser, now: DateTime<Utc>) -> Result<User, Fail<UnknownOrganization>> {
     let taken = |column: &'static str, value: &str, conn: &mut AnyConnection| -> QueryResult<bool> {
-        let query = live().select(users::id);
+        let query = users::table.filter(users::deleted_at.is_null()).select(users::id).into_boxed();
         let query = match column {
             "email" => query.filter(lower(users::email).eq(value.to_lowercase())),
             _ => query.filter(lower(users::username).eq(value.to_lowercase())),
         };
-        Ok(query.first::<String>(conn).optional()?.is_some())
+        Ok(query.first::<Id>(conn).optional()?.is_some())
     };
     if taken("username", new.username.as_str(), conn)? {
         return Err(Fail::Conflict("username"));
@@ -123,27 +141,28 @@ fn insert_user(conn: &mut AnyConnection, new: &NewUser, now: DateTime<Utc>) -> R
     let user_id = Uuid::now_v7();
     diesel::insert_into(users::table)
         .values((
-            users::id.eq(text(user_id)),
+            users::id.eq(Id(user_id)),
             users::email.eq(new.email.as_str()),
             users::username.eq(new.username.as_str()),
             users::name.eq(new.name.as_str()),
             users::hashed_password.eq(&new.hashed_password),
             users::status.eq(UserStatus::Active.as_str()),
-            users::site_roles.eq(site_roles_column(&new.site_roles)),
-            users::created_at.eq(naive(now)),
-            users::updated_at.eq(naive(now)),
-            users::last_seen_at.eq(naive(now)),
+            users::created_at.eq(Instant::from(now)),
+            users::updated_at.eq(Instant::from(now)),
+            users::last_seen_at.eq(Instant::from(now)),
         ))
         .execute(conn)
         .conflict_on("username")?;
-    // None listed, or the nil UUID: the default organization, as in Coder.
-    let requested = if new.organization_ids.is_empty() { vec![Uuid::nil()] } else { new.organization_ids.clone() };
-    for requested in requested {
-        let reference = if requested.is_nil() { OrganizationRef::Default } else { OrganizationRef::Id(requested) };
+    replace_site_roles(conn, user_id, &new.site_roles)?;
+    for reference in onboarding::organizations_to_join(&new.organization_ids) {
+        let requested = match reference {
+            OrganizationRef::Id(id) => id,
+            _ => Uuid::nil(),
+        };
         let organization = find(conn, &reference)?.ok_or(Fail::Refused(UnknownOrganization(requested)))?;
-        add_member_row(conn, organization.id, user_id, String::new(), now).or_else(|fail| {
+        add_member_row(conn, organization.id, user_id, now).or_else(|fail| {
             match fail {
-                // The same organization listed twice.
+                // The default organization named by its id and as the default.
                 Fail::Conflict(_) => Ok(()),
                 other => Err(other),
             }
@@ -156,44 +175,51 @@ fn delete(conn: &mut AnyConnection, user: Uuid, now: DateTime<Utc>) -> Result<()
     let found = user_by_id(conn, user)?;
     for (organization, _) in &found.memberships {
         let members: i64 = organization_members::table
-            .filter(organization_members::organization_id.eq(text(*organization)))
+            .filter(organization_members::organization_id.eq(Id(*organization)))
             .count()
             .get_result(conn)?;
-        if members <= 1 {
+        if !member_may_leave(u64::try_from(members).unwrap_or(0)) {
             let name = find(conn, &OrganizationRef::Id(*organization))?.map(|o| o.name).unwrap_or_default();
             return Err(Fail::Refused(SoleMember { organization: name }));
         }
     }
-    let id = text(user);
-    diesel::delete(organization_members::table.filter(organization_members::user_id.eq(&id))).execute(conn)?;
-    diesel::delete(api_keys::table.filter(api_keys::user_id.eq(&id))).execute(conn)?;
-    diesel::update(users::table.find(&id)).set(users::deleted_at.eq(Some(naive(now)))).execute(conn)?;
+    let id = Id(user);
+    // Their roles go with the memberships (ON DELETE CASCADE).
+    diesel::delete(organization_members::table.filter(organization_members::user_id.eq(id))).execute(conn)?;
+    diesel::delete(api_keys::table.filter(api_keys::user_id.eq(id))).execute(conn)?;
+    diesel::update(users::table.find(id)).set(users::deleted_at.eq(Some(Instant::from(now)))).execute(conn)?;
     Ok(())
 }
 
-fn set_column<R>(
+/// Changes a live user: `change` returns how many rows it changed (none: no such user).
+fn change_user<R>(
     conn: &mut AnyConnection,
     user: Uuid,
-    change: impl FnOnce(&mut AnyConnection, String) -> QueryResult<usize>,
+    change: impl FnOnce(&mut AnyConnection) -> QueryResult<usize>,
 ) -> Result<User, Fail<R>> {
-    if change(conn, text(user))? == 0 {
+    if change(conn)? == 0 {
         return Err(Fail::NotFound);
     }
     user_by_id(conn, user)
 }
 
+fn live_user(
+    user: Uuid,
+) -> diesel::dsl::Filter<diesel::dsl::Find<users::table, Id>, diesel::dsl::IsNull<users::deleted_at>> {
+    users::table.find(Id(user)).filter(users::deleted_at.is_null())
+}
+
 impl UserRepo for Store {
     fn has_users(&self) -> RepoResult<bool> {
-        self.read(|conn| Ok(users::table.select(users::id).first::<String>(conn).optional()?.is_some()))
-            .map_err(Into::into)
+        self.read(|conn| Ok(users::table.select(users::id).first::<Id>(conn).optional()?.is_some())).map_err(Into::into)
     }
 
     fn create_first_user(&self, new: &NewUser, now: DateTime<Utc>) -> OpResult<(User, Uuid), FirstUserExists> {
         self.write(|conn, _| {
-            if users::table.select(users::id).first::<String>(conn).optional()?.is_some() {
+            if users::table.select(users::id).first::<Id>(conn).optional()?.is_some() {
                 return Err(Fail::Refused(FirstUserExists));
             }
-            let first = NewUser { site_roles: vec![SiteRole::Owner], organization_ids: vec![], ..new.clone() };
+            let first = onboarding::first_user(new.clone());
             // Only a missing default organization could be refused here: a broken setup.
             let user = insert_user(conn, &first, now).map_err(|fail| fail.map_refusal(|_| Fail::NotFound))?;
             let default = find(conn, &OrganizationRef::Default)?.ok_or(Fail::NotFound)?;
@@ -208,8 +234,9 @@ impl UserRepo for Store {
 
     fn users(&self) -> RepoResult<Vec<User>> {
         self.read(|conn| {
-            let rows = live().order(lower(users::username)).select(UserRow::as_select()).load(conn)?;
-            with_memberships(conn, rows)
+            let rows =
+                live_with_roles().order((lower(users::username), users::id)).select(user_with_role()).load(conn)?;
+            assemble(conn, rows)
         })
         .map_err(Into::into)
     }
@@ -220,25 +247,28 @@ impl UserRepo for Store {
 
     fn user_for_login(&self, email: &str) -> RepoResult<Option<(User, String)>> {
         self.read(|conn| {
-            let found: Option<(UserRow, String)> = live()
+            let rows: Vec<(UserRow, Option<String>, String)> = live_with_roles()
                 .filter(lower(users::email).eq(email.to_lowercase()))
-                .select((UserRow::as_select(), users::hashed_password))
-                .first(conn)
-                .optional()?;
-            let Some((row, hashed_password)) = found else {
+                .select((UserRow::as_select(), user_site_roles::role.nullable(), users::hashed_password))
+                .load(conn)?;
+            let Some(hashed_password) = rows.first().map(|(_, _, hash)| hash.clone()) else {
                 return Ok(None);
             };
-            Ok(with_memberships(conn, vec![row])?.pop().map(|user| (user, hashed_password)))
+            let rows = rows.into_iter().map(|(row, role, _)| (row, role)).collect();
+            Ok(assemble(conn, rows)?.pop().map(|user| (user, hashed_password)))
         })
         .map_err(Into::into)
     }
 
     fn set_site_roles(&self, id: Uuid, roles: &[SiteRole], now: DateTime<Utc>) -> RepoResult<User> {
         self.write(|conn, _| {
-            set_column(conn, id, |conn, id| {
-                diesel::update(users::table.filter(users::id.eq(id)).filter(users::deleted_at.is_null()))
-                    .set((users::site_roles.eq(site_roles_column(roles)), users::updated_at.eq(naive(now))))
-                    .execute(conn)
+            change_user(conn, id, |conn| {
+                let changed =
+                    diesel::update(live_user(id)).set(users::updated_at.eq(Instant::from(now))).execute(conn)?;
+                if changed > 0 {
+                    replace_site_roles(conn, id, roles)?;
+                }
+                Ok(changed)
             })
         })
         .map_err(Into::into)
@@ -250,9 +280,9 @@ impl UserRepo for Store {
 
     fn set_status(&self, id: Uuid, status: UserStatus, now: DateTime<Utc>) -> RepoResult<User> {
         self.write(|conn, _| {
-            set_column(conn, id, |conn, id| {
-                diesel::update(users::table.filter(users::id.eq(id)).filter(users::deleted_at.is_null()))
-                    .set((users::status.eq(status.as_str()), users::updated_at.eq(naive(now))))
+            change_user(conn, id, |conn| {
+                diesel::update(live_user(id))
+                    .set((users::status.eq(status.as_str()), users::updated_at.eq(Instant::from(now))))
                     .execute(conn)
             })
         })
