@@ -3,6 +3,7 @@
 mod bench;
 mod chaos;
 mod openapi;
+mod schemathesis;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,8 @@ enum Task {
     Bench(bench::Bench),
     /// Inject faults and hostile input into the release server; one line per scenario.
     Chaos(chaos::ChaosArgs),
+    /// Fuzz a fresh release server against its own OpenAPI document with schemathesis.
+    Schemathesis(schemathesis::SchemathesisArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
             println!("  bench acquire       acquisitions per second with concurrent daemons");
             println!("  bench login-flood   a reader's latency and the server's memory under a wrong-password flood");
             println!("  chaos [--quick]     faults and hostile input against the release server (see --help)");
+            println!("  schemathesis        fuzz a fresh release server against its OpenAPI document (see --help)");
             Ok(())
         }
         Some(Task::Openapi { check }) => openapi::run(check),
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
             Ok(false) => return ExitCode::FAILURE,
             Err(error) => Err(error),
         },
+        Some(Task::Schemathesis(args)) => schemathesis::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,6 +16,7 @@ pub mod middleware;
 pub mod openapi;
 mod reaper;
 pub mod respond;
+pub mod router;
 pub mod routes;
 pub mod secrets;
 pub mod startup;

@@ -15,7 +15,7 @@ use crate::config::ServerConfig;
 use crate::dispatch::peer::PeerSocket;
 use crate::limits::Limits;
 use crate::limits::client_ip::TrustedProxies;
-use crate::routes::table::{RouteTable, fallback, reject_unknown_query_params};
+use crate::router::{RouteTable, check_route, fallback};
 use crate::state::{AppState, now};
 use crate::{extract, lifecycle, limits, metrics, middleware, openapi, reaper, routes};
 
@@ -65,7 +65,7 @@ impl Application {
                     app.app_data(app_state.clone())
                         .app_data(table.clone())
                         .app_data(extract::json_config())
-                        .wrap(from_fn(reject_unknown_query_params))
+                        .wrap(from_fn(check_route))
                         .wrap(from_fn(middleware::body_timeout))
                         .wrap(from_fn(limits::rate_limit))
                         .wrap(from_fn(middleware::observe))

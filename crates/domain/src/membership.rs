@@ -28,6 +28,8 @@ pub struct UnknownRole(pub String);
 impl SiteRole {
     /// The implicit role every user has; accepted in a role list and ignored.
     pub const IMPLICIT: &'static str = "member";
+    /// Every explicit site role.
+    pub const ALL: [Self; 1] = [Self::Owner];
 
     /// The role's name on the wire (`owner`).
     pub fn name(self) -> &'static str {
@@ -45,13 +47,20 @@ impl SiteRole {
 
     /// Parses a list of role names into the explicit roles it holds, sorted and deduplicated.
     pub fn parse_list<S: AsRef<str>>(names: &[S]) -> Result<Vec<Self>, UnknownRole> {
-        parse_role_list(names, Self::IMPLICIT, |name| (name == "owner").then_some(Self::Owner))
+        parse_role_list(names, Self::IMPLICIT, |name| Self::ALL.into_iter().find(|role| role.name() == name))
+    }
+
+    /// Every name a site role list may hold: the implicit role and each explicit one.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        std::iter::once(Self::IMPLICIT).chain(Self::ALL.into_iter().map(Self::name))
     }
 }
 
 impl OrgRole {
     /// The implicit role every member has; accepted in a role list and ignored.
     pub const IMPLICIT: &'static str = "organization-member";
+    /// Every explicit organization role.
+    pub const ALL: [Self; 1] = [Self::OrganizationAdmin];
 
     /// The role's name on the wire (`organization-admin`).
     pub fn name(self) -> &'static str {
@@ -69,7 +78,12 @@ impl OrgRole {
 
     /// Parses a list of role names into the explicit roles it holds, sorted and deduplicated.
     pub fn parse_list<S: AsRef<str>>(names: &[S]) -> Result<Vec<Self>, UnknownRole> {
-        parse_role_list(names, Self::IMPLICIT, |name| (name == "organization-admin").then_some(Self::OrganizationAdmin))
+        parse_role_list(names, Self::IMPLICIT, |name| Self::ALL.into_iter().find(|role| role.name() == name))
+    }
+
+    /// Every name an organization role list may hold: the implicit role and each explicit one.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        std::iter::once(Self::IMPLICIT).chain(Self::ALL.into_iter().map(Self::name))
     }
 }
 
@@ -135,5 +149,13 @@ mod tests {
     fn unknown_roles_are_refused() {
         assert_eq!(OrgRole::parse_list(&["owner"]), Err(UnknownRole("owner".into())));
         assert_eq!(SiteRole::parse_list(&["template-admin"]), Err(UnknownRole("template-admin".into())));
+    }
+
+    #[test]
+    fn every_listed_name_parses() {
+        assert_eq!(SiteRole::names().collect::<Vec<_>>(), ["member", "owner"]);
+        assert_eq!(OrgRole::names().collect::<Vec<_>>(), ["organization-member", "organization-admin"]);
+        assert!(SiteRole::parse_list(&SiteRole::names().collect::<Vec<_>>()).is_ok());
+        assert!(OrgRole::parse_list(&OrgRole::names().collect::<Vec<_>>()).is_ok());
     }
 }

@@ -11,7 +11,7 @@ mod user;
 
 pub use actor::{Actor, SESSION_COOKIE, hide_query_token, token_from_request};
 pub use daemon::{DAEMON_KEY_HEADER, DaemonKey, KeyDaemon};
-pub use json::{Json, json_config};
+pub use json::{MAX_BODY_BYTES, Valid, json_config};
 pub use organization::InOrganization;
 pub use query::QueryParams;
 pub use user::{TargetUser, find_user as find_member_user};

@@ -23,7 +23,9 @@ impl InOrganization {
 
 async fn resolve(req: &HttpRequest) -> Result<InOrganization, ApiError> {
     let actor = super::actor::authenticate(req).await?;
-    let reference = OrganizationRef::parse(&super::path_segment(req, "organization")?);
+    // A segment no organization could be called is not looked for: it is simply not found.
+    let reference =
+        OrganizationRef::parse(&super::path_segment(req, "organization")?).ok_or_else(ApiError::not_found)?;
     let state = super::state(req)?;
     let organization = state.db(move |store| store.organization(&reference)).await?.ok_or_else(ApiError::not_found)?;
     actor.authorize(Action::ReadOrganization { organization: organization.id })?;

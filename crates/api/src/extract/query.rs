@@ -1,11 +1,12 @@
 //! Query parameters, read as Coder's `httpapi.QueryParamParser` reads them, with its
 //! messages: lists may be comma-separated or repeated; an empty value means the default; a
 //! single-valued parameter given twice is an error. Unknown parameters are refused before
-//! the handler runs (see `routes::table`).
+//! the handler runs (see `router`).
 
 use std::collections::BTreeMap;
 
 use actix_web::HttpRequest;
+use domain::provisioner::TagFilter;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -101,14 +102,16 @@ impl QueryParams {
         }
     }
 
-    /// Every value of a list parameter, repeated and/or comma-separated; all bad items are
-    /// reported together.
+    /// Every value of a list parameter, repeated and/or comma-separated; an empty item is no
+    /// item, as an empty value is no value; all bad items are reported together.
     pub fn list<T>(&mut self, name: &str, parse: impl Fn(&str) -> Result<T, String>) -> Vec<T> {
-        let items: Vec<String> =
-            self.values(name).iter().flat_map(|value| value.split(',')).map(str::to_owned).collect();
-        if items.iter().all(String::is_empty) {
-            return Vec::new();
-        }
+        let items: Vec<String> = self
+            .values(name)
+            .iter()
+            .flat_map(|value| value.split(','))
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect();
         let mut parsed = Vec::new();
         let mut bad = Vec::new();
         for item in &items {
@@ -132,7 +135,7 @@ impl QueryParams {
     }
 
     /// A JSON object of strings (Coder's `JSONStringMap`).
-    pub fn json_string_map(&mut self, name: &str) -> BTreeMap<String, String> {
+    fn json_string_map(&mut self, name: &str) -> BTreeMap<String, String> {
         let Some(raw) = self.single(name) else {
             return BTreeMap::new();
         };
@@ -141,6 +144,17 @@ impl QueryParams {
             Err(error) => {
                 self.fail(name, format!("Query param {name:?} must be a valid JSON object: {error}"));
                 BTreeMap::new()
+            }
+        }
+    }
+
+    /// Tags to filter by: a JSON object of strings, none holding NUL.
+    pub fn tag_filter(&mut self, name: &str) -> TagFilter {
+        match TagFilter::parse(self.json_string_map(name)) {
+            Ok(filter) => filter,
+            Err(error) => {
+                self.fail(name, format!("Query param {name:?} {}", error.reason));
+                TagFilter::default()
             }
         }
     }

@@ -21,7 +21,8 @@ fn unknown_user(raw: &str) -> ApiError {
 /// Resolves `{user}` without deciding who may read it (members are added by username).
 pub async fn find_user(req: &HttpRequest, actor: &Actor) -> Result<User, ApiError> {
     let raw = super::path_segment(req, "user")?;
-    let lookup = match UserRef::parse(&raw) {
+    // A segment no user could be called is not looked for: it is an unknown user.
+    let lookup = match UserRef::parse(&raw).ok_or_else(|| unknown_user(&raw))? {
         UserRef::Me => return Ok(actor.user.clone()),
         UserRef::Id(id) => UserLookup::Id(id),
         UserRef::Username(name) => UserLookup::Username(name),

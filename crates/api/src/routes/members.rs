@@ -7,12 +7,11 @@ use domain::repo::{MembershipRepo, OpError, RepoError};
 use domain::user::{SelfChange, User};
 
 use crate::error::ApiError;
-use crate::extract::{InOrganization, Json};
+use crate::extract::{InOrganization, Valid};
 use crate::respond;
 use crate::state::{AppState, now};
-use crate::wire::Response;
 use crate::wire::members::{OrganizationMember, OrganizationMemberWithUserData};
-use crate::wire::users::UpdateRoles;
+use crate::wire::users::UpdateMemberRoles;
 
 /// Member management needs an admin of the organization; the `{user}` is any existing user.
 async fn managed_user(req: &HttpRequest, scope: &InOrganization) -> Result<User, ApiError> {
@@ -32,8 +31,8 @@ fn self_change(refusal: SelfChange) -> ApiError {
 #[utoipa::path(
     tag = "Members",
     operation_id = "list-organization-members",
-    params(("organization" = String, Path, description = "Organization ID, name, `default`, or the nil UUID")),
-    responses((status = 200, body = Vec<OrganizationMemberWithUserData>), (status = 404, body = Response)),
+    params(("organization" = String, Path, description = super::param::ORGANIZATION)),
+    responses((status = 200, body = Vec<OrganizationMemberWithUserData>)),
     security(("CoderSessionToken" = []))
 )]
 #[get("/organizations/{organization}/members")]
@@ -48,14 +47,14 @@ pub async fn list(state: web::Data<AppState>, scope: InOrganization) -> Result<H
 #[utoipa::path(
     tag = "Members",
     operation_id = "add-organization-member",
-    params(
-        ("organization" = String, Path, description = "Organization ID, name, `default`, or the nil UUID"),
-        ("user" = String, Path, description = "User ID, username, or `me`"),
-    ),
+    params(("organization" = String, Path, description = super::param::ORGANIZATION), ("user" = String, Path, description = "The user: its ID or its username (in any case); `me` for the caller.")),
     responses(
-        (status = 200, body = OrganizationMember),
-        (status = 400, description = "No such user, or already a member", body = Response),
-        (status = 403, body = Response),
+        (status = 200, description = "The new membership", body = OrganizationMember, links(
+            ("RemoveMember" = (operation_id = "remove-organization-member", parameters(("organization" = "$response.body#/organization_id"), ("user" = "$response.body#/user_id")))),
+            ("AssignMemberRoles" = (operation_id = "assign-role-to-organization-member", parameters(("organization" = "$response.body#/organization_id"), ("user" = "$response.body#/user_id")))),
+        )),
+        (status = 400, description = "No such user, or already a member."),
+        (status = 403, description = "Only owners and the organization's admins manage members."),
     ),
     security(("CoderSessionToken" = []))
 )]
@@ -80,15 +79,12 @@ pub async fn add(
 #[utoipa::path(
     tag = "Members",
     operation_id = "remove-organization-member",
-    params(
-        ("organization" = String, Path, description = "Organization ID, name, `default`, or the nil UUID"),
-        ("user" = String, Path, description = "User ID, username, or `me`"),
-    ),
+    params(("organization" = String, Path, description = super::param::ORGANIZATION), ("user" = String, Path, description = "The user: its ID or its username (in any case); `me` for the caller.")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 400, description = "Oneself, or the last member", body = Response),
-        (status = 403, body = Response),
-        (status = 404, description = "Not a member", body = Response),
+        (status = 400, description = "No such user, oneself, or the last member."),
+        (status = 403, description = "Only owners and the organization's admins manage members."),
+        (status = 404, description = "The user is not a member."),
     ),
     security(("CoderSessionToken" = []))
 )]
@@ -112,16 +108,13 @@ pub async fn remove(
 #[utoipa::path(
     tag = "Members",
     operation_id = "assign-role-to-organization-member",
-    params(
-        ("organization" = String, Path, description = "Organization ID, name, `default`, or the nil UUID"),
-        ("user" = String, Path, description = "User ID, username, or `me`"),
-    ),
-    request_body = UpdateRoles,
+    params(("organization" = String, Path, description = super::param::ORGANIZATION), ("user" = String, Path, description = "The user: its ID or its username (in any case); `me` for the caller.")),
+    request_body = UpdateMemberRoles,
     responses(
-        (status = 200, body = OrganizationMember),
-        (status = 400, description = "Unknown role, or one's own roles", body = Response),
-        (status = 403, body = Response),
-        (status = 404, description = "Not a member", body = Response),
+        (status = 200, description = "The membership with its new roles", body = OrganizationMember),
+        (status = 400, description = "No such user, one's own roles, or an unknown role."),
+        (status = 403, description = "Only owners and the organization's admins manage members."),
+        (status = 404, description = "The user is not a member."),
     ),
     security(("CoderSessionToken" = []))
 )]
@@ -130,7 +123,7 @@ pub async fn update_roles(
     req: HttpRequest,
     state: web::Data<AppState>,
     scope: InOrganization,
-    body: Json<UpdateRoles>,
+    body: Valid<UpdateMemberRoles>,
 ) -> Result<HttpResponse, ApiError> {
     let user = managed_user(&req, &scope).await?;
     SelfChange::OrganizationRoles.check(scope.actor.id(), user.id).map_err(self_change)?;

@@ -8,11 +8,25 @@ mod organizations;
 mod provisioner_daemons;
 mod provisioner_jobs;
 mod provisioner_keys;
-pub mod table;
 mod tokens;
 mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
+
+/// What the parameters that many routes share mean, written once for all of them.
+mod param {
+    pub const ORGANIZATION: &str =
+        "The organization: its ID or its name (in any case), or `default` (or the nil UUID) for the default one.";
+    pub const USER: &str = "The user: `me`, its ID, or its username (in any case).";
+    pub const JOB: &str = "The provisioner job's ID.";
+    pub const DAEMON: &str = "The provisioner daemon's ID, as registering it answered.";
+    pub const LIMIT: &str = "At most this many, newest first (default 50; 0 lists all).";
+    pub const TAGS: &str =
+        "Only those whose tags include every pair of this JSON object of strings, e.g. `{\"os\":\"linux\"}`.";
+    /// Why a `{user}` route answers 400.
+    pub const NO_SUCH_USER: &str =
+        "No user by that name or ID that the caller may see (`\"user\" must be an existing uuid or username.`).";
+}
 
 /// The routes under `/api/v2`.
 pub fn api_v2(cfg: &mut ServiceConfig) {

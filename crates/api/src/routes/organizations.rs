@@ -7,7 +7,7 @@ use domain::organization::DeletionRefusal;
 use domain::repo::{OpError, OrganizationRepo, RepoError};
 
 use crate::error::ApiError;
-use crate::extract::{Actor, InOrganization, Json};
+use crate::extract::{Actor, InOrganization, Valid};
 use crate::respond;
 use crate::state::{AppState, now};
 use crate::wire::organizations::{CreateOrganizationRequest, Organization, UpdateOrganizationRequest};
@@ -17,7 +17,11 @@ use crate::wire::{Response, ValidationError};
 #[utoipa::path(
     tag = "Organizations",
     operation_id = "get-organizations",
-    responses((status = 200, description = "The organizations the caller may read, by name", body = Vec<Organization>), (status = 401, body = Response)),
+    responses(
+        (status = 200, description = "The organizations the caller may read, by name", body = Vec<Organization>, links(
+            ("GetOrganization" = (operation_id = "get-organization-by-id", parameters(("organization" = "$response.body#/0/id")))),
+        )),
+    ),
     security(("CoderSessionToken" = []))
 )]
 #[get("/organizations")]
@@ -33,10 +37,20 @@ pub async fn list(state: web::Data<AppState>, actor: Actor) -> Result<HttpRespon
     operation_id = "create-organization",
     request_body = CreateOrganizationRequest,
     responses(
-        (status = 201, description = "Created; the caller is its first member", body = Organization),
-        (status = 400, description = "Invalid or reserved name", body = Response),
-        (status = 403, description = "Only owners create organizations", body = Response),
-        (status = 409, description = "The name is taken", body = Response),
+        (status = 201, description = "Created; the caller is its first member", body = Organization, links(
+            ("GetOrganization" = (operation_id = "get-organization-by-id", parameters(("organization" = "$response.body#/id")))),
+            ("UpdateOrganization" = (operation_id = "update-organization", parameters(("organization" = "$response.body#/id")))),
+            ("DeleteOrganization" = (operation_id = "delete-organization", parameters(("organization" = "$response.body#/id")))),
+            ("ListMembers" = (operation_id = "list-organization-members", parameters(("organization" = "$response.body#/id")))),
+            ("CreateJob" = (operation_id = "create-provisioner-job", parameters(("organization" = "$response.body#/id")))),
+            ("ListJobs" = (operation_id = "get-provisioner-jobs", parameters(("organization" = "$response.body#/id")))),
+            ("CreateKey" = (operation_id = "create-provisioner-key", parameters(("organization" = "$response.body#/id")))),
+            ("ListKeys" = (operation_id = "list-provisioner-key", parameters(("organization" = "$response.body#/id")))),
+            ("ListDaemons" = (operation_id = "get-provisioner-daemons", parameters(("organization" = "$response.body#/id")))),
+        )),
+        (status = 400, description = "The name `default`, in any case (`Organization name \"default\" is reserved.`)."),
+        (status = 403, description = "Only owners create organizations."),
+        (status = 409, description = "Another organization has that name, in any case."),
     ),
     security(("CoderSessionToken" = []))
 )]
@@ -44,7 +58,7 @@ pub async fn list(state: web::Data<AppState>, actor: Actor) -> Result<HttpRespon
 pub async fn create(
     state: web::Data<AppState>,
     actor: Actor,
-    body: Json<CreateOrganizationRequest>,
+    body: Valid<CreateOrganizationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     actor.authorize(Action::CreateOrganization)?;
     let new = body.into_inner().into_domain()?;
@@ -60,8 +74,8 @@ pub async fn create(
 #[utoipa::path(
     tag = "Organizations",
     operation_id = "get-organization-by-id",
-    params(("organization" = String, Path, description = "Organization ID, name, `default`, or the nil UUID")),
-    responses((status = 200, body = Organization), (status = 404, body = Response)),
+    params(("organization" = String, Path, description = super::param::ORGANIZATION)),
+    responses((status = 200, body = Organization)),
     security(("CoderSessionToken" = []))
 )]
 #[get("/organizations/{organization}")]
@@ -73,14 +87,13 @@ pub async fn get(scope: InOrganization) -> Result<HttpResponse, ApiError> {
 #[utoipa::path(
     tag = "Organizations",
     operation_id = "update-organization",
-    params(("organization" = String, Path, description = "Organization ID, name, `default`, or the nil UUID")),
+    params(("organization" = String, Path, description = super::param::ORGANIZATION)),
     request_body = UpdateOrganizationRequest,
     responses(
-        (status = 200, body = Organization),
-        (status = 400, description = "Invalid or reserved name", body = Response),
-        (status = 403, body = Response),
-        (status = 404, body = Response),
-        (status = 409, description = "The name is taken", body = Response),
+        (status = 200, description = "The organization as changed", body = Organization),
+        (status = 400, description = "The new name is `default`, in any case."),
+        (status = 403, description = "Only owners and the organization's admins change it."),
+        (status = 409, description = "Another organization has the new name, in any case."),
     ),
     security(("CoderSessionToken" = []))
 )]
@@ -88,7 +101,7 @@ pub async fn get(scope: InOrganization) -> Result<HttpResponse, ApiError> {
 pub async fn update(
     state: web::Data<AppState>,
     scope: InOrganization,
-    body: Json<UpdateOrganizationRequest>,
+    body: Valid<UpdateOrganizationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     scope.authorize(|organization| Action::UpdateOrganization { organization })?;
     let patch = body.into_inner().into_domain()?;
@@ -108,13 +121,12 @@ pub async fn update(
 #[utoipa::path(
     tag = "Organizations",
     operation_id = "delete-organization",
-    params(("organization" = String, Path, description = "Organization ID, name, `default`, or the nil UUID")),
+    params(("organization" = String, Path, description = super::param::ORGANIZATION)),
     responses(
-        (status = 200, body = Response),
-        (status = 400, description = "The default organization", body = Response),
-        (status = 403, body = Response),
-        (status = 404, body = Response),
-        (status = 409, description = "Members, keys or active jobs remain", body = Response),
+        (status = 200, description = "Deleted; its name is free again and its job history is kept", body = Response),
+        (status = 400, description = "The default organization is never deleted."),
+        (status = 403, description = "Only owners and the organization's admins delete it."),
+        (status = 409, description = "Other members, provisioner keys or active jobs remain; `detail` counts them."),
     ),
     security(("CoderSessionToken" = []))
 )]

@@ -6,31 +6,29 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use domain::authz::Action;
-use domain::provisioner::{JobErrorCode, NewDaemon, ProvisionerType, QueueInfo, TagFilter};
+use domain::provisioner::{DaemonName, JobErrorCode, NewDaemon, ProvisionerType, QueueInfo};
 use domain::repo::{DaemonFilter, DaemonJobRefusal, DaemonRepo, JobRepo, OpError};
-use domain::validation::FieldError;
 
 use crate::dispatch;
 use crate::error::ApiError;
-use crate::extract::{DaemonKey, InOrganization, Json, KeyDaemon, QueryParams, uuid_segment};
+use crate::extract::{DaemonKey, InOrganization, KeyDaemon, QueryParams, Valid, uuid_segment};
 use crate::respond;
 use crate::state::{AppState, now};
-use crate::wire::Response;
-use crate::wire::checks::{Checks, checked};
 use crate::wire::provisioner::daemon::{FailJobRequest, RegisterRequest, UpdateJobRequest, UpdateJobResponse};
 use crate::wire::provisioner::{ProvisionerDaemon, ProvisionerJob};
+use crate::wire::schema::TagsQuery;
 
 /// Get provisioner daemons
 #[utoipa::path(
     tag = "Provisioning",
     operation_id = "get-provisioner-daemons",
     params(
-        ("organization" = String, Path, description = "Organization ID, name, `default`, or the nil UUID"),
-        ("limit" = Option<i32>, Query, description = "Page limit (default 50; 0 = no limit)"),
-        ("ids" = Option<Vec<Uuid>>, Query, description = "Filter results by daemon IDs"),
-        ("tags" = Option<String>, Query, description = "Provisioner tags to filter by (JSON of the form {'tag1':'value1','tag2':'value2'})"),
+        ("organization" = String, Path, description = super::param::ORGANIZATION),
+        ("limit" = Option<i32>, Query, minimum = 0, description = super::param::LIMIT),
+        ("ids" = Option<Vec<Uuid>>, Query, description = "Only these daemons: IDs, comma-separated or repeated."),
+        ("tags" = inline(Option<TagsQuery>), Query, description = super::param::TAGS),
     ),
-    responses((status = 200, description = "Newest first", body = Vec<ProvisionerDaemon>), (status = 400, body = Response), (status = 404, body = Response)),
+    responses((status = 200, description = "Newest first", body = Vec<ProvisionerDaemon>)),
     security(("CoderSessionToken" = []))
 )]
 #[get("/organizations/{organization}/provisionerdaemons")]
@@ -43,24 +41,13 @@ pub async fn list(
     let mut query = QueryParams::new(&req)?;
     let limit = query.positive_i32("limit", 50);
     let ids = query.uuids("ids");
-    let tags = query.json_string_map("tags");
+    let tags = query.tag_filter("tags");
     query.finish()?;
-    let filter = DaemonFilter { ids, tags: TagFilter(tags), limit: u32::try_from(limit).ok().filter(|l| *l > 0) };
+    let filter = DaemonFilter { ids, tags, limit: u32::try_from(limit).ok().filter(|l| *l > 0) };
     let organization = scope.organization.id;
     let daemons = state.db(move |store| store.daemons(organization, &filter)).await?;
     let (liveness, now) = (state.settings.liveness, now());
     Ok(respond::ok(&daemons.into_iter().map(|d| ProvisionerDaemon::new(d, liveness, now)).collect::<Vec<_>>()))
-}
-
-/// A daemon's name: what an operator reads in lists, so 1-64 characters and no white space.
-fn daemon_name(raw: &str) -> Result<String, FieldError> {
-    if raw.is_empty() {
-        return Err(FieldError::required("name"));
-    }
-    if raw.chars().count() > 64 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(FieldError::new("name", "daemon_name", raw, "must be 1-64 characters without white space"));
-    }
-    Ok(raw.to_owned())
 }
 
 /// Register provisioner daemon
@@ -69,9 +56,9 @@ fn daemon_name(raw: &str) -> Result<String, FieldError> {
     operation_id = "register-provisioner-daemon",
     request_body = RegisterRequest,
     responses(
-        (status = 200, description = "Registered (or refreshed) in the key's organization, with the key's tags", body = ProvisionerDaemon),
-        (status = 400, body = Response),
-        (status = 401, body = Response),
+        (status = 200, description = "Registered (or refreshed) in the key's organization, with the key's tags", body = ProvisionerDaemon, links(
+            ("Heartbeat" = (operation_id = "provisioner-daemon-heartbeat", parameters(("daemon" = "$response.body#/id"), ("header.Coder-Provisioner-Daemon-Key" = "$request.header.Coder-Provisioner-Daemon-Key")))),
+        )),
     ),
     security(("CoderProvisionerDaemonKey" = []))
 )]
@@ -79,22 +66,24 @@ fn daemon_name(raw: &str) -> Result<String, FieldError> {
 pub async fn register(
     state: web::Data<AppState>,
     key: DaemonKey,
-    body: Json<RegisterRequest>,
+    body: Valid<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let mut checks = Checks::default();
-    let name = checks.check(daemon_name(&body.name));
+    let field = |error| ApiError::validation(&[error]);
+    let name = DaemonName::parse(&body.name).map_err(field)?;
     let offered =
         if body.provisioners.is_empty() { vec![ProvisionerType::DEFAULT.to_owned()] } else { body.provisioners };
-    let provisioners: Vec<Option<ProvisionerType>> =
-        offered.iter().map(|raw| checks.check(ProvisionerType::parse("provisioners", raw))).collect();
-    checks.finish()?;
+    let provisioners = offered
+        .iter()
+        .map(|raw| ProvisionerType::parse("provisioners", raw))
+        .collect::<Result<_, _>>()
+        .map_err(field)?;
     let new = NewDaemon {
         organization_id: key.key.organization_id,
         key_id: key.key.id,
-        name: checked(name)?,
+        name: name.as_str().to_owned(),
         version: body.version,
-        provisioners: provisioners.into_iter().map(checked).collect::<Result<_, _>>()?,
+        provisioners,
         tags: key.key.tags.clone(),
     };
     let daemon = state.db(move |store| store.register_daemon(&new, now())).await?;
@@ -105,8 +94,8 @@ pub async fn register(
 #[utoipa::path(
     tag = "Provisioner daemons",
     operation_id = "provisioner-daemon-heartbeat",
-    params(("daemon" = Uuid, Path, description = "Daemon ID")),
-    responses((status = 204, description = "Seen now"), (status = 401, body = Response), (status = 404, body = Response)),
+    params(("daemon" = Uuid, Path, description = super::param::DAEMON)),
+    responses((status = 204, description = "Seen now")),
     security(("CoderProvisionerDaemonKey" = []))
 )]
 #[post("/provisionerdaemons/{daemon}/heartbeat")]
@@ -121,15 +110,17 @@ pub async fn heartbeat(state: web::Data<AppState>, daemon: KeyDaemon) -> Result<
     tag = "Provisioner daemons",
     operation_id = "acquire-provisioner-job",
     params(
-        ("daemon" = Uuid, Path, description = "Daemon ID"),
-        ("timeout" = Option<i32>, Query, description = "Seconds to wait for a job (default 30, at most 60)"),
+        ("daemon" = Uuid, Path, description = super::param::DAEMON),
+        ("timeout" = Option<i32>, Query, minimum = 0, maximum = 60, description = "Seconds to wait for a job (default 30; at most the deployment's maximum, 60 by default)."),
     ),
     responses(
-        (status = 200, description = "The oldest pending job this daemon can run, now running on it", body = ProvisionerJob),
+        (status = 200, description = "The oldest pending job this daemon can run, now running on it", body = ProvisionerJob, links(
+            ("UpdateJob" = (operation_id = "update-provisioner-job", parameters(("daemon" = "$request.path.daemon"), ("job" = "$response.body#/id"), ("header.Coder-Provisioner-Daemon-Key" = "$request.header.Coder-Provisioner-Daemon-Key")))),
+            ("CompleteJob" = (operation_id = "complete-provisioner-job", parameters(("daemon" = "$request.path.daemon"), ("job" = "$response.body#/id"), ("header.Coder-Provisioner-Daemon-Key" = "$request.header.Coder-Provisioner-Daemon-Key")))),
+            ("FailJob" = (operation_id = "fail-provisioner-job", parameters(("daemon" = "$request.path.daemon"), ("job" = "$response.body#/id"), ("header.Coder-Provisioner-Daemon-Key" = "$request.header.Coder-Provisioner-Daemon-Key")))),
+        )),
         (status = 204, description = "No job arrived in time"),
-        (status = 400, body = Response),
-        (status = 401, body = Response),
-        (status = 404, body = Response),
+        (status = 400, description = "A daemon ID that is not a UUID, or a wait over the maximum."),
     ),
     security(("CoderProvisionerDaemonKey" = []))
 )]
@@ -169,13 +160,12 @@ fn refusal(error: OpError<DaemonJobRefusal>) -> ApiError {
 #[utoipa::path(
     tag = "Provisioner daemons",
     operation_id = "update-provisioner-job",
-    params(("daemon" = Uuid, Path, description = "Daemon ID"), ("job" = Uuid, Path, description = "Job ID")),
+    params(("daemon" = Uuid, Path, description = super::param::DAEMON), ("job" = Uuid, Path, description = super::param::JOB)),
     request_body = UpdateJobRequest,
     responses(
         (status = 200, description = "Logs stored (up to the job's 1 MiB); `canceled` says whether to stop", body = UpdateJobResponse),
-        (status = 400, description = "The job is over", body = Response),
-        (status = 403, description = "Another daemon holds the job", body = Response),
-        (status = 404, body = Response),
+        (status = 400, description = "An ID that is not a UUID, or a job that is over."),
+        (status = 403, description = "Another daemon holds the job."),
     ),
     security(("CoderProvisionerDaemonKey" = []))
 )]
@@ -184,13 +174,10 @@ pub async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
     daemon: KeyDaemon,
-    body: Json<UpdateJobRequest>,
+    body: Valid<UpdateJobRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let job = uuid_segment(&req, "job")?;
-    let mut checks = Checks::default();
-    let lines: Vec<_> = body.into_inner().logs.into_iter().map(|log| log.into_domain(&mut checks)).collect();
-    checks.finish()?;
-    let lines: Vec<_> = lines.into_iter().map(checked).collect::<Result<_, _>>()?;
+    let lines: Vec<_> = body.into_inner().logs.into_iter().map(|log| log.into_domain()).collect::<Result<_, _>>()?;
     let (id, budget) = (daemon.daemon.id, state.settings.log_budget);
     let outcome = state.run(move |store| store.update_job(id, job, &lines, budget, now())).await?.map_err(refusal)?;
     Ok(respond::ok(&UpdateJobResponse { canceled: outcome.canceled }))
@@ -200,12 +187,11 @@ pub async fn update(
 #[utoipa::path(
     tag = "Provisioner daemons",
     operation_id = "complete-provisioner-job",
-    params(("daemon" = Uuid, Path, description = "Daemon ID"), ("job" = Uuid, Path, description = "Job ID")),
+    params(("daemon" = Uuid, Path, description = super::param::DAEMON), ("job" = Uuid, Path, description = super::param::JOB)),
     responses(
         (status = 200, description = "Succeeded, or canceled if cancellation was asked for", body = ProvisionerJob),
-        (status = 400, body = Response),
-        (status = 403, body = Response),
-        (status = 404, body = Response),
+        (status = 400, description = "An ID that is not a UUID, or a job that is over."),
+        (status = 403, description = "Another daemon holds the job."),
     ),
     security(("CoderProvisionerDaemonKey" = []))
 )]
@@ -226,13 +212,12 @@ pub async fn complete(
 #[utoipa::path(
     tag = "Provisioner daemons",
     operation_id = "fail-provisioner-job",
-    params(("daemon" = Uuid, Path, description = "Daemon ID"), ("job" = Uuid, Path, description = "Job ID")),
+    params(("daemon" = Uuid, Path, description = super::param::DAEMON), ("job" = Uuid, Path, description = super::param::JOB)),
     request_body = FailJobRequest,
     responses(
         (status = 200, description = "Failed with the error given", body = ProvisionerJob),
-        (status = 400, body = Response),
-        (status = 403, body = Response),
-        (status = 404, body = Response),
+        (status = 400, description = "An ID that is not a UUID, or a job that is over."),
+        (status = 403, description = "Another daemon holds the job."),
     ),
     security(("CoderProvisionerDaemonKey" = []))
 )]
@@ -241,15 +226,15 @@ pub async fn fail(
     req: HttpRequest,
     state: web::Data<AppState>,
     daemon: KeyDaemon,
-    body: Json<FailJobRequest>,
+    body: Valid<FailJobRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let job = uuid_segment(&req, "job")?;
     let FailJobRequest { error, error_code } = body.into_inner();
-    let mut checks = Checks::default();
-    let code =
-        if error_code.is_empty() { None } else { checks.check(JobErrorCode::parse(&error_code)).map(|c| c.as_str()) };
-    checks.finish()?;
-    let (id, code) = (daemon.daemon.id, code.map(str::to_owned));
+    let code = match error_code.as_str() {
+        "" => None,
+        raw => Some(JobErrorCode::parse(raw).map_err(|error| ApiError::validation(&[error]))?.as_str().to_owned()),
+    };
+    let id = daemon.daemon.id;
     let failed = state.run(move |store| store.fail_job(id, job, error, code, now())).await?.map_err(refusal)?;
     state.metrics.queue.job_changed(&failed);
     Ok(respond::ok(&ProvisionerJob::new(failed, QueueInfo::default())))

@@ -3,17 +3,20 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use domain::authz::Action;
-use domain::provisioner::{JobStatus, TagFilter};
+use domain::provisioner::JobStatus;
 use domain::repo::{JobFilter, JobRepo, OpError, QueuedJobView};
 use uuid::Uuid;
 
 use super::job_logs;
 use crate::error::ApiError;
-use crate::extract::{InOrganization, Json, QueryParams, uuid_segment};
-use crate::respond;
+use crate::extract::{InOrganization, QueryParams, Valid, uuid_segment};
 use crate::state::{AppState, now};
 use crate::wire::Response;
-use crate::wire::provisioner::{CreateProvisionerJobRequest, ProvisionerJob, ProvisionerJobLog};
+use crate::wire::provisioner::{
+    CreateProvisionerJobRequest, ProvisionerJob, ProvisionerJobLog, ProvisionerJobLogEvent,
+};
+use crate::wire::schema::{StatusesQuery, TagsQuery};
+use crate::respond;
 
 /// The job the path names, if the caller may read it (404 otherwise, so that existence does
 /// not leak).
@@ -37,17 +40,15 @@ pub(super) async fn readable_job(
     tag = "Provisioning",
     operation_id = "get-provisioner-jobs",
     params(
-        ("organization" = String, Path, description = "Organization ID, name, `default`, or the nil UUID"),
-        ("limit" = Option<i32>, Query, description = "Page limit (default 50; 0 = no limit)"),
-        ("ids" = Option<Vec<Uuid>>, Query, description = "Filter results by job IDs (comma-separated and/or repeated)"),
-        ("status" = Option<Vec<String>>, Query, description = "Filter results by status (one or more of pending, running, succeeded, canceling, canceled, failed, unknown)"),
-        ("tags" = Option<String>, Query, description = "Provisioner tags to filter by (JSON of the form {'tag1':'value1','tag2':'value2'})"),
-        ("initiator" = Option<Uuid>, Query, description = "Filter results by initiator"),
+        ("organization" = String, Path, description = super::param::ORGANIZATION),
+        ("limit" = Option<i32>, Query, minimum = 0, description = super::param::LIMIT),
+        ("ids" = Option<Vec<Uuid>>, Query, description = "Only these jobs: IDs, comma-separated or repeated."),
+        ("status" = inline(Option<StatusesQuery>), Query, description = "Only jobs in these states, comma-separated or repeated."),
+        ("tags" = inline(Option<TagsQuery>), Query, description = super::param::TAGS),
+        ("initiator" = Option<Uuid>, Query, description = "Only jobs this user (an ID) started."),
     ),
     responses(
-        (status = 200, description = "Newest first, with queue numbers; members see the jobs they started", body = Vec<ProvisionerJob>),
-        (status = 400, body = Response),
-        (status = 404, body = Response),
+        (status = 200, description = "Newest first, with queue numbers; a plain member sees the jobs it started", body = Vec<ProvisionerJob>),
     ),
     security(("CoderSessionToken" = []))
 )]
@@ -62,14 +63,14 @@ pub async fn list(
     let ids = query.uuids("ids");
     let statuses =
         query.list("status", |raw| JobStatus::parse(raw).ok_or_else(|| format!("{raw:?} is not a valid value")));
-    let tags = query.json_string_map("tags");
+    let tags = query.tag_filter("tags");
     let initiator = query.uuid("initiator");
     query.finish()?;
     let organization = scope.organization.id;
     let filter = JobFilter {
         ids,
         statuses,
-        tags: TagFilter(tags),
+        tags,
         initiator,
         limit: u32::try_from(limit).ok().filter(|limit| *limit > 0),
         scope: scope.actor.subject().job_scope(organization),
@@ -83,11 +84,11 @@ pub async fn list(
 #[utoipa::path(
     tag = "Provisioning",
     operation_id = "get-provisioner-job",
-    params(
-        ("organization" = String, Path, description = "Organization ID, name, `default`, or the nil UUID"),
-        ("job" = Uuid, Path, description = "Job ID"),
+    params(("organization" = String, Path, description = super::param::ORGANIZATION), ("job" = Uuid, Path, description = super::param::JOB)),
+    responses(
+        (status = 200, body = ProvisionerJob),
+        (status = 400, description = "The job's ID is not a UUID (`Invalid UUID ...`)."),
     ),
-    responses((status = 200, body = ProvisionerJob), (status = 400, description = "Not a UUID", body = Response), (status = 404, body = Response)),
     security(("CoderSessionToken" = []))
 )]
 #[get("/organizations/{organization}/provisionerjobs/{job}")]
@@ -106,12 +107,14 @@ pub async fn get(
 #[utoipa::path(
     tag = "Provisioning",
     operation_id = "create-provisioner-job",
-    params(("organization" = String, Path, description = "Organization ID, name, `default`, or the nil UUID")),
+    params(("organization" = String, Path, description = super::param::ORGANIZATION)),
     request_body = CreateProvisionerJobRequest,
     responses(
-        (status = 201, description = "Pending, with its place in the queue", body = ProvisionerJob),
-        (status = 400, body = Response),
-        (status = 404, body = Response),
+        (status = 201, description = "Pending, with its place in the queue", body = ProvisionerJob, links(
+            ("GetJob" = (operation_id = "get-provisioner-job", parameters(("organization" = "$response.body#/organization_id"), ("job" = "$response.body#/id")))),
+            ("CancelJob" = (operation_id = "cancel-provisioner-job", parameters(("organization" = "$response.body#/organization_id"), ("job" = "$response.body#/id")))),
+            ("GetJobLogs" = (operation_id = "get-provisioner-job-logs", parameters(("organization" = "$response.body#/organization_id"), ("job" = "$response.body#/id")))),
+        )),
     ),
     security(("CoderSessionToken" = []))
 )]
@@ -119,7 +122,7 @@ pub async fn get(
 pub async fn create(
     state: web::Data<AppState>,
     scope: InOrganization,
-    body: Json<CreateProvisionerJobRequest>,
+    body: Valid<CreateProvisionerJobRequest>,
 ) -> Result<HttpResponse, ApiError> {
     scope.authorize(|organization| Action::CreateJob { organization })?;
     let new = body.into_inner().into_domain(scope.organization.id, scope.actor.id())?;
@@ -132,14 +135,10 @@ pub async fn create(
 #[utoipa::path(
     tag = "Provisioning",
     operation_id = "cancel-provisioner-job",
-    params(
-        ("organization" = String, Path, description = "Organization ID, name, `default`, or the nil UUID"),
-        ("job" = Uuid, Path, description = "Job ID"),
-    ),
+    params(("organization" = String, Path, description = super::param::ORGANIZATION), ("job" = Uuid, Path, description = super::param::JOB)),
     responses(
         (status = 200, description = "Pending: canceled at once; running: canceling until its daemon stops", body = Response),
-        (status = 400, description = "Already canceled or completed", body = Response),
-        (status = 404, body = Response),
+        (status = 400, description = "The job's ID is not a UUID, or the job is already canceled or completed."),
     ),
     security(("CoderSessionToken" = []))
 )]
@@ -168,15 +167,17 @@ pub async fn cancel(
     tag = "Provisioning",
     operation_id = "get-provisioner-job-logs",
     params(
-        ("organization" = String, Path, description = "Organization ID, name, `default`, or the nil UUID"),
-        ("job" = Uuid, Path, description = "Job ID"),
-        ("after" = Option<i64>, Query, description = "Only lines with a greater id"),
-        ("follow" = Option<bool>, Query, description = "Stream new lines until the job ends: a WebSocket with one JSON line per message (as Coder), or server-sent events when the request is not a WebSocket upgrade"),
+        ("organization" = String, Path, description = super::param::ORGANIZATION),
+        ("job" = Uuid, Path, description = super::param::JOB),
+        ("after" = Option<i64>, Query, description = "Only lines with a greater ID."),
+        ("follow" = Option<String>, Query, description = "Present (with any value but `false` or `0`): keep the answer open and send new lines until the job ends, over a WebSocket with one JSON line per text message (as Coder sends them) when the request asks to upgrade, else as server-sent events."),
     ),
     responses(
-        (status = 200, description = "Oldest first", body = Vec<ProvisionerJobLog>),
-        (status = 400, body = Response),
-        (status = 404, body = Response),
+        (status = 200, description = "The lines, oldest first; with `follow`, a stream of them", content(
+            (Vec<ProvisionerJobLog> = "application/json"),
+            (ProvisionerJobLogEvent = "text/event-stream"),
+        )),
+        (status = 400, description = "The job's ID is not a UUID."),
     ),
     security(("CoderSessionToken" = []))
 )]

@@ -7,20 +7,22 @@ use domain::provisioner::{NewProvisionerKey, ProvisionerKeyName, Tags};
 use domain::repo::{ProvisionerKeyRepo, RepoError};
 
 use crate::error::ApiError;
-use crate::extract::{InOrganization, Json};
+use crate::extract::{InOrganization, Valid};
 use crate::respond;
 use crate::secrets;
 use crate::state::{AppState, now};
-use crate::wire::checks::Checks;
+use crate::wire::ValidationError;
 use crate::wire::provisioner::{CreateProvisionerKeyRequest, CreateProvisionerKeyResponse, ProvisionerKey};
-use crate::wire::{Response, ValidationError};
 
 /// List provisioner key
 #[utoipa::path(
     tag = "Provisioning",
     operation_id = "list-provisioner-key",
-    params(("organization" = String, Path, description = "Organization ID, name, `default`, or the nil UUID")),
-    responses((status = 200, description = "Oldest first; never the secrets", body = Vec<ProvisionerKey>), (status = 403, body = Response), (status = 404, body = Response)),
+    params(("organization" = String, Path, description = super::param::ORGANIZATION)),
+    responses(
+        (status = 200, description = "Oldest first; never the secrets", body = Vec<ProvisionerKey>),
+        (status = 403, description = "Only owners and the organization's admins manage its keys."),
+    ),
     security(("CoderSessionToken" = []))
 )]
 #[get("/organizations/{organization}/provisionerkeys")]
@@ -35,13 +37,16 @@ pub async fn list(state: web::Data<AppState>, scope: InOrganization) -> Result<H
 #[utoipa::path(
     tag = "Provisioning",
     operation_id = "create-provisioner-key",
-    params(("organization" = String, Path, description = "Organization ID, name, `default`, or the nil UUID")),
+    params(("organization" = String, Path, description = super::param::ORGANIZATION)),
     request_body = CreateProvisionerKeyRequest,
     responses(
-        (status = 201, description = "The secret, shown this once", body = CreateProvisionerKeyResponse),
-        (status = 400, body = Response),
-        (status = 403, body = Response),
-        (status = 409, description = "The organization has a key of that name", body = Response),
+        (status = 201, description = "The secret, shown this once", body = CreateProvisionerKeyResponse, links(
+            ("DeleteKey" = (operation_id = "delete-provisioner-key", parameters(("organization" = "$request.path.organization"), ("provisionerkey" = "$request.body#/name")))),
+            ("RegisterDaemon" = (operation_id = "register-provisioner-daemon", parameters(("header.Coder-Provisioner-Daemon-Key" = "$response.body#/key")))),
+        )),
+        (status = 400, description = "A name that is empty, too long or one of the built-in keys' (`Name is required` and the like, naming the field)."),
+        (status = 403, description = "Only owners and the organization's admins manage its keys."),
+        (status = 409, description = "The organization has a key of that name, in any case."),
     ),
     security(("CoderSessionToken" = []))
 )]
@@ -49,23 +54,17 @@ pub async fn list(state: web::Data<AppState>, scope: InOrganization) -> Result<H
 pub async fn create(
     state: web::Data<AppState>,
     scope: InOrganization,
-    body: Json<CreateProvisionerKeyRequest>,
+    body: Valid<CreateProvisionerKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     scope.authorize(|organization| Action::ManageProvisionerKeys { organization })?;
     let body = body.into_inner();
     let name = ProvisionerKeyName::parse(&body.name).map_err(|refusal| {
         ApiError::bad_request(refusal.to_string()).validations(vec![ValidationError::new("name", refusal.to_string())])
     })?;
-    let mut checks = Checks::default();
-    let tags = checks.check(Tags::normalise_for_organization(body.tags));
-    checks.finish()?;
+    let tags = Tags::normalise_for_organization(body.tags).map_err(|error| ApiError::validation(&[error]))?;
     let secret = secrets::new_provisioner_key();
-    let new = NewProvisionerKey {
-        organization_id: scope.organization.id,
-        name,
-        tags: crate::wire::checks::checked(tags)?,
-        hashed_secret: hash_secret(&secret),
-    };
+    let new =
+        NewProvisionerKey { organization_id: scope.organization.id, name, tags, hashed_secret: hash_secret(&secret) };
     let name = new.name.as_str().to_owned();
     match state.run(move |store| store.create_provisioner_key(&new, now())).await? {
         Ok(_) => Ok(respond::created(&CreateProvisionerKeyResponse { key: secret })),
@@ -81,13 +80,12 @@ pub async fn create(
     tag = "Provisioning",
     operation_id = "delete-provisioner-key",
     params(
-        ("organization" = String, Path, description = "Organization ID, name, `default`, or the nil UUID"),
-        ("provisionerkey" = String, Path, description = "Provisioner key name"),
+        ("organization" = String, Path, description = super::param::ORGANIZATION),
+        ("provisionerkey" = String, Path, description = "The key's name, in any case."),
     ),
     responses(
         (status = 204, description = "Deleted, with the daemons registered through it"),
-        (status = 403, body = Response),
-        (status = 404, body = Response),
+        (status = 403, description = "Only owners and the organization's admins manage its keys."),
     ),
     security(("CoderSessionToken" = []))
 )]
@@ -98,8 +96,10 @@ pub async fn delete(
     scope: InOrganization,
 ) -> Result<HttpResponse, ApiError> {
     scope.authorize(|organization| Action::ManageProvisionerKeys { organization })?;
-    let name = req.match_info().get("provisionerkey").unwrap_or_default().to_owned();
+    let raw = req.match_info().get("provisionerkey").unwrap_or_default();
+    // A name no key could have is not looked for.
+    let name = ProvisionerKeyName::parse(raw).map_err(|_| ApiError::not_found())?;
     let organization = scope.organization.id;
-    state.db(move |store| store.delete_provisioner_key(organization, &name)).await?;
+    state.db(move |store| store.delete_provisioner_key(organization, name.as_str())).await?;
     Ok(HttpResponse::NoContent().finish())
 }

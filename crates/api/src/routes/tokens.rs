@@ -1,44 +1,31 @@
 //! Long-lived API tokens of a user.
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
-use domain::auth::{LoginType, NewApiKey, TokenName, token_lifetime};
+use domain::auth::{ApiToken, LoginType, NewApiKey, TokenName, check_scopes, token_lifetime};
 use domain::authz::Action;
 use domain::repo::{ApiKeyRepo, RepoError};
 
 use crate::error::ApiError;
-use crate::extract::{Json, QueryParams, TargetUser};
+use crate::extract::{QueryParams, TargetUser, Valid};
 use crate::respond;
 use crate::secrets;
 use crate::state::{AppState, now};
-use crate::wire::auth::{ApiKey, ApiKeyWithOwner, CreateTokenRequest, FULL_SCOPE, GenerateApiKeyResponse};
-use crate::wire::checks::Checks;
-use crate::wire::{Response, ValidationError};
-
-const ALL_SCOPES: [&str; 2] = [FULL_SCOPE, "coder:all"];
-
-/// Scopes narrower than everything are refused rather than ignored: a client asking for a
-/// restricted token must not silently get an unrestricted one.
-fn check_scopes(request: &CreateTokenRequest) -> Result<(), ApiError> {
-    let asked = request.scope.iter().chain(request.scopes.iter()).filter(|s| !s.is_empty());
-    for scope in asked {
-        if !ALL_SCOPES.contains(&scope.as_str()) {
-            return Err(ApiError::bad_request("Failed to create API key.")
-                .detail(format!("invalid or unsupported API key scope: {scope:?}")));
-        }
-    }
-    Ok(())
-}
+use crate::wire::ValidationError;
+use crate::wire::auth::{ApiKey, ApiKeyWithOwner, CreateTokenRequest, GenerateApiKeyResponse};
 
 /// Create token API key
 #[utoipa::path(
     tag = "Users",
     operation_id = "create-token-api-key",
-    params(("user" = String, Path, description = "User ID, username, or `me`")),
+    params(("user" = String, Path, description = super::param::USER)),
     request_body = CreateTokenRequest,
     responses(
-        (status = 201, description = "The token, shown this once", body = GenerateApiKeyResponse),
-        (status = 400, body = Response),
-        (status = 409, description = "The user has a token of that name", body = Response),
+        (status = 201, description = "The token, shown this once", body = GenerateApiKeyResponse, links(
+            ("ListTokens" = (operation_id = "get-user-tokens", parameters(("user" = "$request.path.user")))),
+        )),
+        (status = 400, description = "No such user (as for reading one), a lifetime over the deployment's maximum, or a scope narrower than everything."),
+        (status = 403, description = "Only the user itself and owners make its tokens."),
+        (status = 409, description = "The user has a token of that name."),
     ),
     security(("CoderSessionToken" = []))
 )]
@@ -46,24 +33,19 @@ fn check_scopes(request: &CreateTokenRequest) -> Result<(), ApiError> {
 pub async fn create_token(
     state: web::Data<AppState>,
     target: TargetUser,
-    body: Json<CreateTokenRequest>,
+    body: Valid<CreateTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     target.actor.authorize(Action::ManageUserTokens { user: target.user.id })?;
-    check_scopes(&body)?;
+    let asked = body.scope.iter().chain(&body.scopes).map(String::as_str);
+    check_scopes(asked)
+        .map_err(|refusal| ApiError::bad_request("Failed to create API key.").detail(refusal.to_string()))?;
     let settings = &state.settings;
     let lifetime = token_lifetime(body.lifetime, settings.default_token_lifetime, settings.max_token_lifetime)
         .map_err(|error| {
             ApiError::bad_request("Failed to validate create API key request.").detail(error.to_string())
         })?;
-    let raw_name = if body.token_name.is_empty() {
-        format!("token-{}", secrets::random_alphanumeric(8).to_ascii_lowercase())
-    } else {
-        body.token_name.clone()
-    };
-    let mut checks = Checks::default();
-    let name = checks.check(TokenName::parse(&raw_name));
-    checks.finish()?;
-    let name = crate::wire::checks::checked(name)?;
+    let name = TokenName::requested(&body.token_name, || secrets::random_alphanumeric(8))
+        .map_err(|error| ApiError::validation(&[error]))?;
     let token = secrets::new_api_token();
     let key = NewApiKey::new(&token, target.user.id, LoginType::Token, name.as_str().to_owned(), lifetime);
     match state.run(move |store| store.insert_api_key(key, now())).await? {
@@ -81,10 +63,14 @@ pub async fn create_token(
     tag = "Users",
     operation_id = "get-user-tokens",
     params(
-        ("user" = String, Path, description = "User ID, username, or `me`"),
-        ("include_expired" = Option<bool>, Query, description = "Include expired tokens in the list"),
+        ("user" = String, Path, description = super::param::USER),
+        ("include_expired" = Option<bool>, Query, description = "Also list the tokens that have expired."),
     ),
-    responses((status = 200, body = Vec<ApiKeyWithOwner>), (status = 400, body = Response)),
+    responses(
+        (status = 200, description = "The user's tokens (never their secrets), without sessions", body = Vec<ApiKeyWithOwner>),
+        (status = 400, description = super::param::NO_SUCH_USER),
+        (status = 403, description = "Only the user itself and owners see its tokens."),
+    ),
     security(("CoderSessionToken" = []))
 )]
 #[get("/users/{user}/keys/tokens")]
@@ -113,10 +99,14 @@ pub async fn list_tokens(
     tag = "Users",
     operation_id = "delete-api-key",
     params(
-        ("user" = String, Path, description = "User ID, username, or `me`"),
-        ("keyid" = String, Path, description = "Key ID"),
+        ("user" = String, Path, description = super::param::USER),
+        ("keyid" = String, Path, description = "The key's ID: the part of the token before its `-`."),
     ),
-    responses((status = 204, description = "Deleted"), (status = 404, body = Response)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = super::param::NO_SUCH_USER),
+        (status = 403, description = "Only the user itself and owners delete its keys."),
+    ),
     security(("CoderSessionToken" = []))
 )]
 #[delete("/users/{user}/keys/{keyid}")]
@@ -127,6 +117,10 @@ pub async fn delete_token(
 ) -> Result<HttpResponse, ApiError> {
     target.actor.authorize(Action::ManageUserTokens { user: target.user.id })?;
     let (_, key_id) = path.into_inner();
+    // An id no key could have is not looked for.
+    if !ApiToken::is_key_id(&key_id) {
+        return Err(ApiError::not_found());
+    }
     let user = target.user.id;
     state.db(move |store| store.delete_api_key(user, &key_id)).await?;
     Ok(HttpResponse::NoContent().finish())

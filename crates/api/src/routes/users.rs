@@ -3,21 +3,19 @@
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, put, web};
-use domain::auth::{ApiKey, LoginType, NewApiKey};
+use domain::auth::{ApiKey, LoginType, NewApiKey, check_sign_in};
 use domain::authz::Action;
 use domain::membership::SiteRole;
 use domain::organization::OrganizationRef;
 use domain::repo::{ApiKeyRepo, FirstUserExists, OpError, OrganizationRepo, RepoError, UserRepo};
-use domain::user::{Email, NewUser, Password, SelfChange, UserStatus, check_suspendable};
-use domain::validation::FieldError;
+use domain::user::{NewUser, Password, SelfChange, UserStatus, check_suspendable};
 
 use crate::error::ApiError;
-use crate::extract::{Actor, Json, SESSION_COOKIE, TargetUser};
+use crate::extract::{Actor, SESSION_COOKIE, TargetUser, Valid};
 use crate::respond;
 use crate::secrets;
 use crate::state::{AppState, now};
 use crate::wire::auth::{LoginWithPasswordRequest, LoginWithPasswordResponse};
-use crate::wire::checks::Checks;
 use crate::wire::organizations::Organization;
 use crate::wire::users::{
     CreateFirstUserRequest, CreateFirstUserResponse, CreateUserRequest, GetUsersResponse, Identity, UpdateRoles, User,
@@ -53,7 +51,7 @@ fn new_user(identity: Identity, hashed_password: String, organization_ids: Vec<u
     operation_id = "check-initial-user-created",
     responses(
         (status = 200, description = "The first user exists", body = Response),
-        (status = 404, description = "No user yet", body = Response),
+        (status = 404, description = "No user exists yet", body = Response),
     )
 )]
 #[get("/users/first")]
@@ -71,15 +69,18 @@ pub async fn get_first_user(state: web::Data<AppState>) -> Result<HttpResponse, 
     operation_id = "create-initial-user",
     request_body = CreateFirstUserRequest,
     responses(
-        (status = 201, description = "Created: an owner, member of the default organization", body = CreateFirstUserResponse),
-        (status = 400, description = "Invalid fields or a weak password", body = Response),
-        (status = 409, description = "The first user already exists", body = Response),
+        (status = 201, description = "Created: an owner, and a member of the default organization", body = CreateFirstUserResponse, links(
+            ("GetUser" = (operation_id = "get-user-by-name", parameters(("user" = "$response.body#/user_id")))),
+            ("GetOrganization" = (operation_id = "get-organization-by-id", parameters(("organization" = "$response.body#/organization_id")))),
+        )),
+        (status = 400, description = "A password too easy to guess (`Password not strong enough!`)."),
+        (status = 409, description = "The first user exists already."),
     )
 )]
 #[post("/users/first")]
 pub async fn create_first_user(
     state: web::Data<AppState>,
-    body: Json<CreateFirstUserRequest>,
+    body: Valid<CreateFirstUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let identity = body.identity()?;
     let already = || ApiError::conflict(FirstUserExists.to_string());
@@ -114,19 +115,15 @@ fn session_cookie(value: String, max_age: Option<CookieDuration>, secure: bool) 
     request_body = LoginWithPasswordRequest,
     responses(
         (status = 201, description = "Signed in; the token is also set as the `coder_session_token` cookie", body = LoginWithPasswordResponse),
-        (status = 400, description = "Invalid fields", body = Response),
-        (status = 401, description = "Wrong e-mail or password, or a suspended account", body = Response),
+        (status = 401, description = "A wrong e-mail or password, or a suspended account."),
     )
 )]
 #[post("/users/login")]
-pub async fn login(state: web::Data<AppState>, body: Json<LoginWithPasswordRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    state: web::Data<AppState>,
+    body: Valid<LoginWithPasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let mut checks = Checks::default();
-    checks.check(Email::parse(&body.email));
-    if body.password.is_empty() {
-        checks.check::<()>(Err(FieldError::required("password")));
-    }
-    checks.finish()?;
     // The hashing turn first: a flood of sign-ins waits there, before any database work.
     let turn = state.passwords.turn().await?;
     let email = body.email;
@@ -136,12 +133,7 @@ pub async fn login(state: web::Data<AppState>, body: Json<LoginWithPasswordReque
     let user = found
         .filter(|_| matches)
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "Incorrect email or password."))?;
-    if user.status == UserStatus::Suspended {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "Your account is suspended. Contact an admin to reactivate your account.",
-        ));
-    }
+    check_sign_in(user.status).map_err(|refused| ApiError::new(StatusCode::UNAUTHORIZED, refused.to_string()))?;
     let token = secrets::new_api_token();
     let key = NewApiKey::new(&token, user.id, LoginType::Password, String::new(), state.settings.session_lifetime);
     state.db(move |store| store.insert_api_key(key, now())).await?;
@@ -156,7 +148,7 @@ pub async fn login(state: web::Data<AppState>, body: Json<LoginWithPasswordReque
 #[utoipa::path(
     tag = "Authorization",
     operation_id = "log-out-user",
-    responses((status = 200, description = "The session key is deleted", body = Response), (status = 401, body = Response)),
+    responses((status = 200, description = "The key the request was made with is deleted", body = Response)),
     security(("CoderSessionToken" = []))
 )]
 #[post("/users/logout")]
@@ -173,7 +165,12 @@ pub async fn logout(state: web::Data<AppState>, actor: Actor) -> Result<HttpResp
 #[utoipa::path(
     tag = "Users",
     operation_id = "get-users",
-    responses((status = 200, body = GetUsersResponse), (status = 401, body = Response), (status = 403, body = Response)),
+    responses(
+        (status = 200, body = GetUsersResponse, links(
+            ("GetUser" = (operation_id = "get-user-by-name", parameters(("user" = "$response.body#/users/0/id")))),
+        )),
+        (status = 403, description = "Only owners list users."),
+    ),
     security(("CoderSessionToken" = []))
 )]
 #[get("/users")]
@@ -189,11 +186,21 @@ pub async fn list_users(state: web::Data<AppState>, actor: Actor) -> Result<Http
     operation_id = "create-new-user",
     request_body = CreateUserRequest,
     responses(
-        (status = 201, body = User),
-        (status = 400, description = "Invalid fields or a weak password", body = Response),
-        (status = 403, body = Response),
-        (status = 404, description = "A listed organization does not exist", body = Response),
-        (status = 409, description = "Username or e-mail taken", body = Response),
+        (status = 201, body = User, links(
+            ("GetUser" = (operation_id = "get-user-by-name", parameters(("user" = "$response.body#/id")))),
+            ("DeleteUser" = (operation_id = "delete-user", parameters(("user" = "$response.body#/id")))),
+            ("AssignSiteRoles" = (operation_id = "assign-role-to-user", parameters(("user" = "$response.body#/id")))),
+            ("SuspendUser" = (operation_id = "suspend-user-account", parameters(("user" = "$response.body#/id")))),
+            ("ActivateUser" = (operation_id = "activate-user-account", parameters(("user" = "$response.body#/id")))),
+            ("UserOrganizations" = (operation_id = "get-organizations-by-user", parameters(("user" = "$response.body#/id")))),
+            ("CreateToken" = (operation_id = "create-token-api-key", parameters(("user" = "$response.body#/id")))),
+            ("ListTokens" = (operation_id = "get-user-tokens", parameters(("user" = "$response.body#/id")))),
+            ("AddToOrganization" = (operation_id = "add-organization-member", parameters(("organization" = "$response.body#/organization_ids/0"), ("user" = "$response.body#/id")))),
+        )),
+        (status = 400, description = "A password too easy to guess (`Password not strong enough!`)."),
+        (status = 403, description = "Only owners create users."),
+        (status = 404, description = "A listed organization does not exist."),
+        (status = 409, description = "Another user has the username or e-mail."),
     ),
     security(("CoderSessionToken" = []))
 )]
@@ -201,7 +208,7 @@ pub async fn list_users(state: web::Data<AppState>, actor: Actor) -> Result<Http
 pub async fn create_user(
     state: web::Data<AppState>,
     actor: Actor,
-    body: Json<CreateUserRequest>,
+    body: Valid<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     actor.authorize(Action::CreateUser)?;
     let identity = body.identity()?;
@@ -219,8 +226,8 @@ pub async fn create_user(
 #[utoipa::path(
     tag = "Users",
     operation_id = "get-user-by-name",
-    params(("user" = String, Path, description = "User ID, username, or `me`")),
-    responses((status = 200, body = User), (status = 400, description = "No such user", body = Response)),
+    params(("user" = String, Path, description = super::param::USER)),
+    responses((status = 200, body = User), (status = 400, description = super::param::NO_SUCH_USER)),
     security(("CoderSessionToken" = []))
 )]
 #[get("/users/{user}")]
@@ -232,12 +239,12 @@ pub async fn get_user(target: TargetUser) -> Result<HttpResponse, ApiError> {
 #[utoipa::path(
     tag = "Users",
     operation_id = "assign-role-to-user",
-    params(("user" = String, Path, description = "User ID, username, or `me`")),
+    params(("user" = String, Path, description = super::param::USER)),
     request_body = UpdateRoles,
     responses(
-        (status = 200, body = User),
-        (status = 400, description = "Unknown role, or one's own roles", body = Response),
-        (status = 403, body = Response),
+        (status = 200, description = "The user with its new site roles", body = User),
+        (status = 400, description = "No such user (as for reading one), one's own roles, or an unknown role."),
+        (status = 403, description = "Only owners assign site roles."),
     ),
     security(("CoderSessionToken" = []))
 )]
@@ -245,7 +252,7 @@ pub async fn get_user(target: TargetUser) -> Result<HttpResponse, ApiError> {
 pub async fn update_site_roles(
     state: web::Data<AppState>,
     target: TargetUser,
-    body: Json<UpdateRoles>,
+    body: Valid<UpdateRoles>,
 ) -> Result<HttpResponse, ApiError> {
     let TargetUser { actor, user } = target;
     SelfChange::SiteRoles.check(actor.id(), user.id).map_err(|refusal| ApiError::bad_request(refusal.to_string()))?;
@@ -259,12 +266,12 @@ pub async fn update_site_roles(
 #[utoipa::path(
     tag = "Users",
     operation_id = "delete-user",
-    params(("user" = String, Path, description = "User ID, username, or `me`")),
+    params(("user" = String, Path, description = super::param::USER)),
     responses(
-        (status = 200, description = "Deleted: its tokens and memberships go; the jobs it started stay", body = Response),
-        (status = 400, body = Response),
-        (status = 403, description = "Not an owner, or oneself", body = Response),
-        (status = 409, description = "The user is the last member of an organization", body = Response),
+        (status = 200, description = "Deleted: its keys and memberships go; the jobs it started stay", body = Response),
+        (status = 400, description = super::param::NO_SUCH_USER),
+        (status = 403, description = "Only owners delete users, and never themselves."),
+        (status = 409, description = "The user is the last member of an organization."),
     ),
     security(("CoderSessionToken" = []))
 )]
@@ -299,8 +306,12 @@ async fn set_status(state: &AppState, target: TargetUser, status: UserStatus) ->
 #[utoipa::path(
     tag = "Users",
     operation_id = "suspend-user-account",
-    params(("user" = String, Path, description = "User ID, username, or `me`")),
-    responses((status = 200, body = User), (status = 400, body = Response), (status = 403, body = Response)),
+    params(("user" = String, Path, description = super::param::USER)),
+    responses(
+        (status = 200, description = "Suspended: it can no longer sign in or use its keys", body = User),
+        (status = 400, description = "No such user (as for reading one), oneself, or an owner."),
+        (status = 403, description = "Only owners suspend users."),
+    ),
     security(("CoderSessionToken" = []))
 )]
 #[put("/users/{user}/status/suspend")]
@@ -312,8 +323,12 @@ pub async fn suspend_user(state: web::Data<AppState>, target: TargetUser) -> Res
 #[utoipa::path(
     tag = "Users",
     operation_id = "activate-user-account",
-    params(("user" = String, Path, description = "User ID, username, or `me`")),
-    responses((status = 200, body = User), (status = 400, body = Response), (status = 403, body = Response)),
+    params(("user" = String, Path, description = super::param::USER)),
+    responses(
+        (status = 200, description = "Active again", body = User),
+        (status = 400, description = super::param::NO_SUCH_USER),
+        (status = 403, description = "Only owners activate users."),
+    ),
     security(("CoderSessionToken" = []))
 )]
 #[put("/users/{user}/status/activate")]
@@ -325,8 +340,11 @@ pub async fn activate_user(state: web::Data<AppState>, target: TargetUser) -> Re
 #[utoipa::path(
     tag = "Users",
     operation_id = "get-organizations-by-user",
-    params(("user" = String, Path, description = "User ID, username, or `me`")),
-    responses((status = 200, body = Vec<Organization>), (status = 400, body = Response)),
+    params(("user" = String, Path, description = super::param::USER)),
+    responses(
+        (status = 200, description = "The organizations the user belongs to", body = Vec<Organization>),
+        (status = 400, description = super::param::NO_SUCH_USER),
+    ),
     security(("CoderSessionToken" = []))
 )]
 #[get("/users/{user}/organizations")]
@@ -341,10 +359,14 @@ pub async fn user_organizations(state: web::Data<AppState>, target: TargetUser) 
     tag = "Users",
     operation_id = "get-organization-by-user-and-organization-name",
     params(
-        ("user" = String, Path, description = "User ID, username, or `me`"),
-        ("organizationname" = String, Path, description = "Organization name"),
+        ("user" = String, Path, description = super::param::USER),
+        ("organizationname" = String, Path, description = "The organization's name, in any case."),
     ),
-    responses((status = 200, body = Organization), (status = 400, body = Response), (status = 404, body = Response)),
+    responses(
+        (status = 200, body = Organization),
+        (status = 400, description = super::param::NO_SUCH_USER),
+        (status = 404, description = "The user belongs to no organization of that name."),
+    ),
     security(("CoderSessionToken" = []))
 )]
 #[get("/users/{user}/organizations/{organizationname}")]
@@ -354,7 +376,7 @@ pub async fn user_organization(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, name) = path.into_inner();
-    let reference = OrganizationRef::Name(name.to_ascii_lowercase());
+    let reference = OrganizationRef::name(&name).ok_or_else(ApiError::not_found)?;
     let organization = state.db(move |store| store.organization(&reference)).await?;
     match organization {
         Some(organization) if target.user.organization_ids().any(|id| id == organization.id) => {

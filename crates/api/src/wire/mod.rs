@@ -2,11 +2,12 @@
 //! OpenAPI document. Conversions from the domain live beside each type.
 
 pub mod auth;
-pub mod checks;
 pub mod members;
 pub mod organizations;
 pub mod provisioner;
 pub mod response;
+pub mod rules;
+pub mod schema;
 pub mod users;
 
 pub use response::{Response, ValidationError};

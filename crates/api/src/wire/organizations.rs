@@ -1,10 +1,13 @@
 use chrono::{DateTime, Utc};
 use domain::organization::{DisplayName, NewOrganization, OrganizationName, OrganizationNameError, OrganizationPatch};
+use domain::validation::PLAIN_TEXT;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::schema::Object;
 use uuid::Uuid;
+use validator::Validate;
 
-use super::checks::{Checks, checked};
+use super::{rules, schema};
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -35,43 +38,71 @@ impl From<domain::organization::Organization> for Organization {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[schema(as = codersdk::CreateOrganizationRequest)]
+/// `POST /organizations`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema, Validate)]
+#[schema(
+    as = codersdk::CreateOrganizationRequest,
+    examples(json!({ "name": "acme", "display_name": "Acme Corp", "description": "Rockets", "icon": "/emojis/1f680.png" }))
+)]
 pub struct CreateOrganizationRequest {
-    /// 1-32 letters, digits and single hyphens; unique regardless of case; not `default`.
     #[serde(default)]
+    #[schema(required = true, schema_with = name)]
+    #[validate(custom(function = "rules::organization_name"))]
     pub name: String,
-    /// DisplayName will default to the same value as `Name` if not provided.
     #[serde(default)]
+    #[schema(schema_with = display_name)]
+    #[validate(custom(function = "rules::display_name"))]
     pub display_name: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = free_text)]
+    #[validate(custom(function = "rules::text"))]
     pub description: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = free_text)]
+    #[validate(custom(function = "rules::text"))]
     pub icon: Option<String>,
 }
 
-/// The name and display name a request gives (`None`: not given). Broken field rules are
-/// listed together first; the reserved name is its own message after them, as in Coder.
-fn checked_names(
-    name: Option<&str>,
-    display_name: Option<&str>,
-) -> Result<(Option<OrganizationName>, Option<DisplayName>), ApiError> {
-    let mut checks = Checks::default();
-    let mut reserved = false;
-    let name = name.and_then(|raw| match OrganizationName::parse(raw) {
-        Ok(name) => Some(name),
-        Err(OrganizationNameError::Reserved) => {
-            reserved = true;
-            None
-        }
-        Err(OrganizationNameError::Invalid(error)) => checks.check(Err(error)),
-    });
-    let display_name = display_name.and_then(|raw| checks.check(DisplayName::parse(raw)));
-    checks.finish()?;
-    if reserved {
-        return Err(ApiError::bad_request(OrganizationNameError::Reserved.to_string()));
-    }
-    Ok((name, display_name))
+fn name() -> Object {
+    schema::text(OrganizationName::rule())
+        .description(Some("Unique among organizations regardless of case; `default` is reserved."))
+        .build()
+}
+
+fn display_name() -> Object {
+    schema::or_null(schema::text(DisplayName::rule()))
+        .description(Some("What people read; absent, `null` or empty: the name."))
+        .build()
+}
+
+fn free_text() -> Object {
+    schema::or_null(schema::text(&PLAIN_TEXT)).build()
+}
+
+fn new_name() -> Object {
+    schema::or_null(schema::text_or_empty(OrganizationName::rule()))
+        .description(Some("Absent, `null` or empty: unchanged."))
+        .build()
+}
+
+fn new_display_name() -> Object {
+    schema::or_null(schema::text(DisplayName::rule())).description(Some("Absent, `null` or empty: unchanged.")).build()
+}
+
+fn new_free_text() -> Object {
+    schema::or_null(schema::text(&PLAIN_TEXT)).description(Some("Absent or `null`: unchanged; empty: cleared.")).build()
+}
+
+/// The name the request gives, with `default` refused in its own words.
+fn parsed_name(raw: &str) -> Result<OrganizationName, ApiError> {
+    OrganizationName::parse(raw).map_err(|error| match error {
+        OrganizationNameError::Reserved => ApiError::bad_request(error.to_string()),
+        OrganizationNameError::Invalid(error) => ApiError::validation(&[error]),
+    })
+}
+
+fn parsed_display_name(raw: &str) -> Result<DisplayName, ApiError> {
+    DisplayName::parse(raw).map_err(|error| ApiError::validation(&[error]))
 }
 
 fn given(value: &Option<String>) -> Option<&str> {
@@ -79,10 +110,12 @@ fn given(value: &Option<String>) -> Option<&str> {
 }
 
 impl CreateOrganizationRequest {
+    /// The organization to create; the field rules have been checked.
     pub fn into_domain(self) -> Result<NewOrganization, ApiError> {
-        let (name, display_name) = checked_names(Some(&self.name), given(&self.display_name))?;
+        let name = parsed_name(&self.name)?;
+        let display_name = given(&self.display_name).map(parsed_display_name).transpose()?;
         Ok(NewOrganization::new(
-            checked(name)?,
+            name,
             display_name,
             self.description.unwrap_or_default(),
             self.icon.unwrap_or_default(),
@@ -90,24 +123,34 @@ impl CreateOrganizationRequest {
     }
 }
 
-/// `name` and `display_name`: absent or empty leaves them. `description` and `icon`: absent
-/// leaves them, empty clears them.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[schema(as = codersdk::UpdateOrganizationRequest)]
+/// `PATCH /organizations/{organization}`: `name` and `display_name` absent or empty leave
+/// them; `description` and `icon` absent leave them, empty clears them.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema, Validate)]
+#[schema(as = codersdk::UpdateOrganizationRequest, examples(json!({ "display_name": "Acme Rockets", "icon": "" })))]
 pub struct UpdateOrganizationRequest {
     #[serde(default)]
+    #[schema(schema_with = new_name)]
+    #[validate(custom(function = "rules::organization_rename"))]
     pub name: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = new_display_name)]
+    #[validate(custom(function = "rules::display_name"))]
     pub display_name: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = new_free_text)]
+    #[validate(custom(function = "rules::text"))]
     pub description: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = new_free_text)]
+    #[validate(custom(function = "rules::text"))]
     pub icon: Option<String>,
 }
 
 impl UpdateOrganizationRequest {
+    /// The change to make; the field rules have been checked.
     pub fn into_domain(self) -> Result<OrganizationPatch, ApiError> {
-        let (name, display_name) = checked_names(given(&self.name), given(&self.display_name))?;
+        let name = given(&self.name).map(parsed_name).transpose()?;
+        let display_name = given(&self.display_name).map(parsed_display_name).transpose()?;
         Ok(OrganizationPatch { name, display_name, description: self.description, icon: self.icon })
     }
 }

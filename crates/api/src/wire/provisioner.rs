@@ -2,9 +2,16 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use domain::provisioner::{self as dp, JobStatus};
+use domain::validation::PLAIN_TEXT;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::Object;
 use uuid::Uuid;
+use validator::Validate;
+
+use super::{rules, schema};
+use crate::error::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(as = codersdk::ProvisionerJobStatus)]
@@ -82,24 +89,33 @@ pub struct ProvisionerJobInput {
     pub error: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, Validate)]
 #[schema(as = codersdk::ProvisionerJobMetadata)]
 pub struct ProvisionerJobMetadata {
     #[serde(default)]
+    #[schema(schema_with = free_text)]
+    #[validate(custom(function = "rules::text"))]
     pub template_version_name: String,
     /// The nil UUID when the job has no template.
     #[serde(default)]
     pub template_id: Uuid,
     #[serde(default)]
+    #[schema(schema_with = free_text)]
+    #[validate(custom(function = "rules::text"))]
     pub template_name: String,
     #[serde(default)]
+    #[schema(schema_with = free_text)]
+    #[validate(custom(function = "rules::text"))]
     pub template_display_name: String,
     #[serde(default)]
+    #[schema(schema_with = free_text)]
+    #[validate(custom(function = "rules::text"))]
     pub template_icon: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    #[schema(required = false)]
+    #[schema(required = false, schema_with = free_text)]
+    #[validate(custom(function = "rules::text"))]
     pub workspace_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace_build_transition: Option<WorkspaceTransition>,
@@ -226,24 +242,65 @@ impl From<domain::repo::QueuedJobView> for ProvisionerJob {
 }
 
 /// `POST /organizations/{organization}/provisionerjobs`: a job for the organization's daemons.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[schema(as = api::CreateProvisionerJobRequest)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema, Validate)]
+#[schema(
+    as = api::CreateProvisionerJobRequest,
+    examples(json!({ "type": "template_version_import", "provisioner": "echo", "tags": { "os": "linux" }, "metadata": { "template_name": "docker" } }))
+)]
 pub struct CreateProvisionerJobRequest {
-    /// `template_version_import`, `workspace_build` or `template_version_dry_run`.
-    #[serde(default, rename = "type")]
-    pub job_type: String,
-    /// `terraform` (the default) or `echo`.
     #[serde(default)]
+    #[schema(required = true, schema_with = job_type)]
+    #[validate(custom(function = "rules::job_type"))]
+    pub r#type: String,
+    #[serde(default)]
+    #[schema(schema_with = provisioner)]
+    #[validate(custom(function = "rules::provisioner"))]
     pub provisioner: Option<String>,
-    /// Normalised: no `scope` means organization scope; `scope: user` belongs to the caller.
     #[serde(default)]
+    #[schema(schema_with = job_tags)]
+    #[validate(custom(function = "rules::tags"))]
     pub tags: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "schema::object")]
     pub input: ProvisionerJobInput,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "schema::object")]
+    #[validate(nested)]
     pub metadata: ProvisionerJobMetadata,
     #[serde(default)]
     pub file_id: Option<Uuid>,
+}
+
+fn free_text() -> Object {
+    schema::text(&PLAIN_TEXT).build()
+}
+
+fn job_type() -> Object {
+    schema::one_of(dp::JobType::ALL.map(dp::JobType::as_str)).build()
+}
+
+fn provisioner() -> Object {
+    schema::or_null(schema::one_of(dp::ProvisionerType::KNOWN))
+        .enum_values(Some([Value::Null].into_iter().chain(dp::ProvisionerType::KNOWN.map(Value::from))))
+        .description(Some("Absent or `null`: `terraform`."))
+        .build()
+}
+
+fn job_tags() -> Object {
+    schema::tags()
+        .description(Some(
+            "Which daemons may run it. Without `scope` the job is the organization's; `scope: user` makes it \
+             the caller's own (`owner` is set to the caller).",
+        ))
+        .build()
+}
+
+fn key_tags() -> Object {
+    schema::tags().description(Some("Given to every daemon that signs in with the key.")).build()
+}
+
+fn key_name() -> Object {
+    schema::text(dp::ProvisionerKeyName::rule())
+        .description(Some("Unique in the organization regardless of case; stored lower-cased."))
+        .build()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -351,12 +408,16 @@ impl From<dp::ProvisionerKey> for ProvisionerKey {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[schema(as = codersdk::CreateProvisionerKeyRequest)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema, Validate)]
+#[schema(as = codersdk::CreateProvisionerKeyRequest, examples(json!({ "name": "linux-runners", "tags": { "os": "linux" } })))]
 pub struct CreateProvisionerKeyRequest {
     #[serde(default)]
+    #[schema(required = true, schema_with = key_name)]
+    #[validate(custom(function = "rules::provisioner_key_name"))]
     pub name: String,
     #[serde(default)]
+    #[schema(schema_with = key_tags)]
+    #[validate(custom(function = "rules::tags"))]
     pub tags: BTreeMap<String, String>,
 }
 
@@ -397,6 +458,15 @@ pub struct ProvisionerJobLog {
     pub output: String,
 }
 
+/// One event of a followed log as server-sent events carry it: `data` is one
+/// [`ProvisionerJobLog`] as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = api::ProvisionerJobLogEvent)]
+pub struct ProvisionerJobLogEvent {
+    /// A `codersdk.ProvisionerJobLog`, as JSON.
+    pub data: String,
+}
+
 impl From<dp::LogLine> for ProvisionerJobLog {
     fn from(line: dp::LogLine) -> Self {
         Self {
@@ -421,42 +491,94 @@ impl From<dp::LogLine> for ProvisionerJobLog {
 
 /// The plain-HTTP daemon protocol: what a daemon says and hears.
 pub mod daemon {
+    use domain::provisioner::{DaemonName, JobErrorCode, LogLevel, LogSource, ProvisionerType};
+    use domain::validation::PLAIN_TEXT;
     use serde::{Deserialize, Serialize};
     use utoipa::ToSchema;
+    use utoipa::openapi::schema::{Array, ArrayBuilder, Object};
+    use validator::Validate;
+
+    use super::super::{rules, schema};
 
     /// `POST /provisionerdaemons`: announce (or re-announce) this daemon.
-    #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-    #[schema(as = provisionerd::RegisterRequest)]
+    #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, Validate)]
+    #[schema(
+        as = provisionerd::RegisterRequest,
+        examples(json!({ "name": "runner-1", "provisioners": ["echo"], "version": "v0.1.0" }))
+    )]
     pub struct RegisterRequest {
-        /// Unique per organization; registering an existing name takes that daemon over.
         #[serde(default)]
+        #[schema(required = true, schema_with = name)]
+        #[validate(custom(function = "rules::daemon_name"))]
         pub name: String,
-        /// Provisioner types this daemon runs (`echo`, `terraform`); `terraform` when empty.
         #[serde(default)]
+        #[schema(schema_with = provisioners)]
+        #[validate(custom(function = "rules::provisioners"))]
         pub provisioners: Vec<String>,
         #[serde(default)]
+        #[schema(schema_with = free_text)]
+        #[validate(custom(function = "rules::text"))]
         pub version: String,
     }
 
+    fn name() -> Object {
+        schema::text(DaemonName::rule())
+            .description(Some(
+                "Unique in the organization regardless of case; registering a name again takes that daemon over.",
+            ))
+            .build()
+    }
+
+    fn provisioners() -> Array {
+        ArrayBuilder::new()
+            .items(schema::one_of(ProvisionerType::KNOWN))
+            .description(Some("The provisioner types it runs; empty: `terraform`."))
+            .build()
+    }
+
+    fn free_text() -> Object {
+        schema::text(&PLAIN_TEXT).build()
+    }
+
     /// One log line as a daemon sends it.
-    #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+    #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, Validate)]
     #[schema(as = provisionerd::Log)]
     pub struct Log {
         #[serde(default)]
+        #[schema(required = true, schema_with = log_source)]
+        #[validate(custom(function = "rules::log_source"))]
         pub log_source: String,
         #[serde(default)]
+        #[schema(required = true, schema_with = log_level)]
+        #[validate(custom(function = "rules::log_level"))]
         pub log_level: String,
         #[serde(default)]
+        #[schema(schema_with = free_text)]
+        #[validate(custom(function = "rules::text"))]
         pub stage: String,
         #[serde(default)]
+        #[schema(schema_with = free_text)]
+        #[validate(custom(function = "rules::text"))]
         pub output: String,
     }
 
+    fn log_source() -> Object {
+        schema::one_of(LogSource::ALL.map(LogSource::as_str)).build()
+    }
+
+    fn log_level() -> Object {
+        schema::one_of(LogLevel::ALL.map(LogLevel::as_str)).build()
+    }
+
     /// `POST .../jobs/{job}/update`: progress (logs) and a heartbeat for the job.
-    #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-    #[schema(as = provisionerd::UpdateJobRequest)]
+    #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, Validate)]
+    #[schema(
+        as = provisionerd::UpdateJobRequest,
+        examples(json!({ "logs": [{ "log_source": "provisioner", "log_level": "info", "stage": "plan", "output": "Planning..." }] }))
+    )]
     pub struct UpdateJobRequest {
-        #[serde(default)]
+        #[serde(default, deserialize_with = "schema::objects")]
+        #[validate(nested)]
         pub logs: Vec<Log>,
     }
 
@@ -468,53 +590,57 @@ pub mod daemon {
     }
 
     /// `POST .../jobs/{job}/fail`.
-    #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-    #[schema(as = provisionerd::FailJobRequest)]
+    #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, Validate)]
+    #[schema(as = provisionerd::FailJobRequest, examples(json!({ "error": "terraform exited with 1", "error_code": "" })))]
     pub struct FailJobRequest {
         #[serde(default)]
+        #[schema(schema_with = free_text)]
+        #[validate(custom(function = "rules::text"))]
         pub error: String,
-        /// Empty, `REQUIRED_TEMPLATE_VARIABLES` or `INSUFFICIENT_QUOTA`.
         #[serde(default)]
+        #[schema(schema_with = error_code)]
+        #[validate(custom(function = "rules::error_code"))]
         pub error_code: String,
+    }
+
+    fn error_code() -> Object {
+        schema::one_of(std::iter::once("").chain(JobErrorCode::ALL.map(JobErrorCode::as_str)))
+            .description(Some("Empty for none."))
+            .build()
+    }
+
+    impl Log {
+        /// The line to store; the field rules have been checked.
+        pub fn into_domain(self) -> Result<domain::provisioner::NewLogLine, crate::error::ApiError> {
+            let field = |error| crate::error::ApiError::validation(&[error]);
+            Ok(domain::provisioner::NewLogLine {
+                source: LogSource::parse(&self.log_source).map_err(field)?,
+                level: LogLevel::parse(&self.log_level).map_err(field)?,
+                stage: self.stage,
+                output: self.output,
+            })
+        }
     }
 }
 
 impl CreateProvisionerJobRequest {
-    /// The job to create, with its tags normalised for the caller.
-    pub fn into_domain(self, organization: Uuid, initiator: Uuid) -> Result<dp::NewJob, crate::error::ApiError> {
-        let mut checks = super::checks::Checks::default();
-        let job_type = if self.job_type.is_empty() {
-            checks.check::<dp::JobType>(Err(domain::validation::FieldError::required("type")))
-        } else {
-            checks.check(dp::JobType::parse(&self.job_type))
-        };
-        let provisioner = checks.check(dp::ProvisionerType::parse(
-            "provisioner",
-            self.provisioner.as_deref().unwrap_or(dp::ProvisionerType::DEFAULT),
-        ));
-        let tags = checks.check(dp::Tags::normalise(self.tags, initiator));
-        checks.finish()?;
-        use super::checks::checked;
+    /// The job to create, with its tags normalised for the caller; the field rules have been
+    /// checked.
+    pub fn into_domain(self, organization: Uuid, initiator: Uuid) -> Result<dp::NewJob, ApiError> {
+        let field = |error| ApiError::validation(&[error]);
+        let provisioner = self.provisioner.as_deref().unwrap_or(dp::ProvisionerType::DEFAULT);
         Ok(dp::NewJob {
             organization_id: organization,
             initiator_id: initiator,
-            job_type: checked(job_type)?,
-            provisioner: checked(provisioner)?,
+            job_type: dp::JobType::parse(&self.r#type).map_err(field)?,
+            provisioner: dp::ProvisionerType::parse("provisioner", provisioner).map_err(field)?,
             file_id: self.file_id,
-            tags: checked(tags)?,
+            tags: dp::Tags::normalise(self.tags, initiator).map_err(field)?,
             input: dp::JobInput {
                 template_version_id: self.input.template_version_id,
                 workspace_build_id: self.input.workspace_build_id,
             },
             metadata: self.metadata.into(),
         })
-    }
-}
-
-impl daemon::Log {
-    pub fn into_domain(self, checks: &mut super::checks::Checks) -> Option<dp::NewLogLine> {
-        let source = checks.check(dp::LogSource::parse(&self.log_source));
-        let level = checks.check(dp::LogLevel::parse(&self.log_level));
-        Some(dp::NewLogLine { source: source?, level: level?, stage: self.stage, output: self.output })
     }
 }

@@ -5,12 +5,12 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(as = codersdk::Response)]
 pub struct Response {
-    /// An actionable, fully formed sentence.
+    /// What happened, in a sentence a person can act on; clients match on it.
     pub message: String,
-    /// Further insight into why the action failed; may be technical.
+    /// More about the cause, possibly technical; left out when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// Form-field specific messages.
+    /// One entry per request field at fault; left out when none is.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(required = false)]
     pub validations: Vec<ValidationError>,
@@ -34,11 +34,16 @@ impl ValidationError {
     pub fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self { field: field.into(), detail: detail.into() }
     }
+
+    /// A broken field rule, in Coder's validator wording, so clients that match on it keep
+    /// working.
+    pub fn broken_rule(field: &str, tag: &str, value: &str) -> Self {
+        Self::new(field, format!("Validation failed for tag {tag:?} with value: \"{value}\""))
+    }
 }
 
 impl From<&domain::validation::FieldError> for ValidationError {
-    /// Coder's validator wording, so clients that match on it keep working.
     fn from(error: &domain::validation::FieldError) -> Self {
-        Self::new(error.field, format!("Validation failed for tag {:?} with value: \"{}\"", error.tag, error.value))
+        Self::broken_rule(error.field, error.tag, &error.value)
     }
 }

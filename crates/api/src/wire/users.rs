@@ -1,11 +1,15 @@
 use chrono::{DateTime, Utc};
 use domain::membership::{OrgRole, SiteRole};
-use domain::user::{Email, UserRealName, Username};
+use domain::user::{Email, Password, UserRealName, Username};
+use domain::validation::FieldError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{Array, ArrayBuilder, Object};
 use uuid::Uuid;
+use validator::Validate;
 
-use super::checks::{Checks, checked};
+use super::{rules, schema};
+use crate::error::ApiError;
 
 /// A role as listed on a user or member (`codersdk.SlimRole`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -77,7 +81,6 @@ pub struct User {
     pub username: String,
     pub avatar_url: String,
     pub name: String,
-    #[schema(format = Email)]
     pub email: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -121,49 +124,79 @@ pub struct GetUsersResponse {
     pub count: usize,
 }
 
-/// The checked identity fields shared by the first user and later ones.
+/// The identity fields shared by the first user and later ones, parsed.
 pub struct Identity {
     pub email: Email,
     pub username: Username,
     pub name: UserRealName,
 }
 
-/// The field rules of a new user; the password's strength is judged afterwards, on its own.
-fn identity(email: &str, username: &str, name: &str, password: &str) -> Result<Identity, crate::error::ApiError> {
-    let mut checks = Checks::default();
-    let email = checks.check(Email::parse(email));
-    let username = checks.check(Username::parse(username));
-    let name = checks.check(UserRealName::parse(name));
-    if password.is_empty() {
-        checks.check::<()>(Err(domain::validation::FieldError::required("password")));
-    }
-    checks.finish()?;
-    Ok(Identity { email: checked(email)?, username: checked(username)?, name: checked(name)? })
-}
-
 impl Identity {
+    /// The identity a request gives; the field rules have been checked.
+    fn parse(email: &str, username: &str, name: &str) -> Result<Self, ApiError> {
+        let field = |error: FieldError| ApiError::validation(&[error]);
+        Ok(Self {
+            email: Email::parse(email).map_err(field)?,
+            username: Username::parse(username).map_err(field)?,
+            name: UserRealName::parse(name).map_err(field)?,
+        })
+    }
+
     /// Words a password must not lean on.
     pub fn words(&self) -> [&str; 3] {
         [self.username.as_str(), self.email.as_str(), self.name.as_str()]
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[schema(as = codersdk::CreateFirstUserRequest)]
+pub(super) fn email() -> Object {
+    schema::text(Email::rule()).description(Some("`local@domain`.")).build()
+}
+
+fn username() -> Object {
+    schema::text(Username::rule()).description(Some("Unique regardless of case; `me` is taken by paths.")).build()
+}
+
+fn real_name() -> Object {
+    schema::text(UserRealName::rule()).description(Some("The person's full name; may be empty.")).build()
+}
+
+pub(super) fn password() -> Object {
+    schema::text(Password::rule())
+        .description(Some(
+            "Judged by a strength estimator against the other fields: a guessable password is answered \
+             `Password not strong enough!`.",
+        ))
+        .build()
+}
+
+/// `POST /users/first`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema, Validate)]
+#[schema(
+    as = codersdk::CreateFirstUserRequest,
+    examples(json!({ "email": "admin@example.com", "username": "admin", "name": "Ada Admin", "password": "correct-horse-battery-staple" }))
+)]
 pub struct CreateFirstUserRequest {
     #[serde(default)]
+    #[schema(required = true, schema_with = email)]
+    #[validate(custom(function = "rules::email"))]
     pub email: String,
     #[serde(default)]
+    #[schema(required = true, schema_with = username)]
+    #[validate(custom(function = "rules::username"))]
     pub username: String,
     #[serde(default)]
+    #[schema(schema_with = real_name)]
+    #[validate(custom(function = "rules::real_name"))]
     pub name: String,
     #[serde(default)]
+    #[schema(required = true, schema_with = password)]
+    #[validate(custom(function = "rules::required"))]
     pub password: String,
 }
 
 impl CreateFirstUserRequest {
-    pub fn identity(&self) -> Result<Identity, crate::error::ApiError> {
-        identity(&self.email, &self.username, &self.name, &self.password)
+    pub fn identity(&self) -> Result<Identity, ApiError> {
+        Identity::parse(&self.email, &self.username, &self.name)
     }
 }
 
@@ -174,16 +207,28 @@ pub struct CreateFirstUserResponse {
     pub organization_id: Uuid,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[schema(as = codersdk::CreateUserRequestWithOrgs)]
+/// `POST /users`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema, Validate)]
+#[schema(
+    as = codersdk::CreateUserRequestWithOrgs,
+    examples(json!({ "email": "bob@example.com", "username": "bob", "name": "Bob", "password": "unlikely-kettle-orbit-19", "organization_ids": [] }))
+)]
 pub struct CreateUserRequest {
     #[serde(default)]
+    #[schema(required = true, schema_with = email)]
+    #[validate(custom(function = "rules::email"))]
     pub email: String,
     #[serde(default)]
+    #[schema(required = true, schema_with = username)]
+    #[validate(custom(function = "rules::username"))]
     pub username: String,
     #[serde(default)]
+    #[schema(schema_with = real_name)]
+    #[validate(custom(function = "rules::real_name"))]
     pub name: String,
     #[serde(default)]
+    #[schema(required = true, schema_with = password)]
+    #[validate(custom(function = "rules::required"))]
     pub password: String,
     /// Organizations the user joins; the default organization when empty.
     #[serde(default)]
@@ -191,15 +236,40 @@ pub struct CreateUserRequest {
 }
 
 impl CreateUserRequest {
-    pub fn identity(&self) -> Result<Identity, crate::error::ApiError> {
-        identity(&self.email, &self.username, &self.name, &self.password)
+    pub fn identity(&self) -> Result<Identity, ApiError> {
+        Identity::parse(&self.email, &self.username, &self.name)
     }
 }
 
-/// `PUT /users/{user}/roles` and `PUT .../members/{user}/roles` (`codersdk.UpdateRoles`).
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[schema(as = codersdk::UpdateRoles)]
+/// `PUT /users/{user}/roles`: the user's site roles, replacing the ones it has.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema, Validate)]
+#[schema(as = codersdk::UpdateRoles, examples(json!({ "roles": ["owner"] })))]
 pub struct UpdateRoles {
     #[serde(default)]
+    #[schema(schema_with = site_roles)]
     pub roles: Vec<String>,
+}
+
+/// `PUT /organizations/{organization}/members/{user}/roles`: the member's roles there,
+/// replacing the ones it has. The same body as [`UpdateRoles`], with the organization's roles.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema, Validate)]
+#[schema(as = api::UpdateMemberRoles, examples(json!({ "roles": ["organization-admin"] })))]
+pub struct UpdateMemberRoles {
+    #[serde(default)]
+    #[schema(schema_with = organization_roles)]
+    pub roles: Vec<String>,
+}
+
+fn site_roles() -> Array {
+    ArrayBuilder::new()
+        .items(schema::one_of(SiteRole::names()))
+        .description(Some("Role names; `member` is implied and may be left out."))
+        .build()
+}
+
+fn organization_roles() -> Array {
+    ArrayBuilder::new()
+        .items(schema::one_of(OrgRole::names()))
+        .description(Some("Role names; `organization-member` is implied and may be left out."))
+        .build()
 }

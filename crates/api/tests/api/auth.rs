@@ -24,6 +24,7 @@ on_both_backends!(
     an_expired_token_says_when_it_expired,
     logout_ends_the_session_and_clears_the_cookie,
     a_body_that_is_not_json_is_refused,
+    a_body_that_is_not_a_json_object_is_refused,
     a_body_over_one_mebibyte_is_too_large,
     a_session_slides_forward_at_most_once_an_hour,
     a_token_records_use_but_keeps_its_expiry,
@@ -190,6 +191,31 @@ async fn a_body_that_is_not_json_is_refused(app: TestApp) {
         (wrong_type.status, wrong_type.body["message"].clone()),
         (400, json!("Request body must be valid JSON."))
     );
+}
+
+/// serde would fill a struct from an array field by field; a request body is an object.
+async fn a_body_that_is_not_a_json_object_is_refused(app: TestApp) {
+    let owner = app.owner().await;
+    for body in [json!([]), json!(["ci"]), json!("ci"), json!(5), json!(null)] {
+        let reply = owner.post("/api/v2/users/me/keys/tokens", body.clone()).await;
+        let expected = json!({ "message": "Request body must be valid JSON.", "detail": "expected a JSON object" });
+        assert_eq!(reply.parts(), (400, expected), "{body}");
+    }
+    assert_eq!(owner.get("/api/v2/users/me/keys/tokens").await.body, json!([]), "no token was made");
+    let jobs = "/api/v2/organizations/default/provisionerjobs";
+    for nested in [json!({ "input": [null, null] }), json!({ "metadata": ["docker"] })] {
+        let mut body = json!({ "type": "template_version_import" });
+        for (key, value) in nested.as_object().into_iter().flatten() {
+            body[key] = value.clone();
+        }
+        let reply = owner.post(jobs, body).await;
+        assert_eq!(
+            (reply.status, reply.body["message"].clone()),
+            (400, json!("Request body must be valid JSON.")),
+            "{nested}"
+        );
+    }
+    assert_eq!(owner.get(jobs).await.body, json!([]), "no job was made");
 }
 
 async fn a_body_over_one_mebibyte_is_too_large(app: TestApp) {

@@ -10,6 +10,7 @@ mod lifecycle;
 mod matrix;
 mod members;
 mod metrics;
+mod nul_bytes;
 mod openapi;
 mod operations;
 mod organizations;

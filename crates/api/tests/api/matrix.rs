@@ -1,7 +1,7 @@
 //! The permission matrix: every route of the API, as each kind of caller. A route that is
 //! not in the table fails the test, so new routes must state who may call them.
 
-use api::routes::table::RouteTable;
+use api::router::RouteTable;
 use serde_json::{Value, json};
 use uuid::Uuid;
 

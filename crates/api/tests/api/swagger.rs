@@ -66,6 +66,6 @@ async fn swagger_ui_renders_every_route_without_a_network() {
         assert!(dom.contains(route), "{route} is not listed");
     }
     let operations = dom.matches("class=\"opblock opblock-").count();
-    let documented = api::routes::table::RouteTable::from_openapi(&api::openapi::document()).operations().len();
+    let documented = api::router::RouteTable::from_openapi(&api::openapi::document()).operations().len();
     assert_eq!(operations, documented, "every operation is rendered");
 }

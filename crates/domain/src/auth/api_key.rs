@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::secret::hash_secret;
 use crate::closed_set::closed_set;
-use crate::validation::FieldError;
+use crate::validation::{FieldError, TRIMMED_TEXT, TextRule};
 
 closed_set! {
     /// What a key was made by: signing in (a session that slides) or asking for a token.
@@ -178,6 +178,12 @@ impl ApiToken {
         Ok(Self { id: id.to_owned(), secret: secret.to_owned() })
     }
 
+    /// Whether `raw` has the shape of a key id, so that a lookup by a malformed one is
+    /// answered "not found" without asking the store.
+    pub fn is_key_id(raw: &str) -> bool {
+        raw.len() == Self::ID_LEN && raw.bytes().all(|b| b.is_ascii_alphanumeric())
+    }
+
     /// The public half: the stored key's id.
     pub fn id(&self) -> &str {
         &self.id
@@ -202,19 +208,23 @@ impl fmt::Debug for ApiToken {
     }
 }
 
-/// A token's name: unique per user; at most 64 bytes without white space at either end
+/// A token's name: unique per user; 1-64 characters without white space at either end
 /// (Coder itself checks nothing, but a name is meant to be read back).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenName(String);
 
+static TOKEN_NAME_RULE: TextRule =
+    TextRule { min_chars: 1, max_chars: Some(64), pattern: Some(&TRIMMED_TEXT), excluded: None };
+
 impl TokenName {
+    /// 1-64 characters, no white space at either end, no NUL.
+    pub fn rule() -> &'static TextRule {
+        &TOKEN_NAME_RULE
+    }
+
     /// Checks a token name: present, at most 64 bytes, no white space at either end.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        if raw.is_empty() {
-            return Err(FieldError::required("token_name"));
-        }
-        crate::validation::trimmed_text_rule(raw, 64)
-            .map_err(|reason| FieldError::new("token_name", "token_name", raw, reason))?;
+        TOKEN_NAME_RULE.check_field("token_name", "token_name", raw)?;
         Ok(Self(raw.to_owned()))
     }
 
@@ -277,6 +287,14 @@ mod tests {
         assert_eq!(ApiToken::parse("short-abcdefghijklmnopqrstuv").err(), Some(TokenFormatError::IdLength(5)));
         assert_eq!(ApiToken::parse("abcdefghij-short").err(), Some(TokenFormatError::SecretLength(5)));
         assert_eq!(ApiToken::parse("abcdefghi!-abcdefghijklmnopqrstuv").err(), Some(TokenFormatError::Characters));
+    }
+
+    #[test]
+    fn a_key_id_is_ten_letters_or_digits() {
+        assert!(ApiToken::is_key_id("abcDEF1234"));
+        for bad in ["abc", "abcdefghijk", "abcdefghi!", "abcdefghi\0"] {
+            assert!(!ApiToken::is_key_id(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -62,6 +62,16 @@ pub fn check_key(stored: Option<&ApiKey>, presented: &ApiToken, now: DateTime<Ut
     Ok(())
 }
 
+/// A correct password that still does not sign its user in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Your account is suspended. Contact an admin to reactivate your account.")]
+pub struct SignInRefused(pub UserStatus);
+
+/// Whether a user who proved its password may have a session (see [`UserStatus::may_sign_in`]).
+pub fn check_sign_in(status: UserStatus) -> Result<(), SignInRefused> {
+    if status.may_sign_in() { Ok(()) } else { Err(SignInRefused(status)) }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{Duration, TimeZone};
@@ -110,5 +120,16 @@ mod tests {
         );
         assert_eq!(failure.detail(), None);
         assert_eq!(AuthFailure::Missing.message(), SIGNED_OUT_MESSAGE);
+    }
+
+    #[test]
+    fn only_a_suspended_user_is_refused_a_session() {
+        assert_eq!(check_sign_in(UserStatus::Active), Ok(()));
+        assert_eq!(check_sign_in(UserStatus::Dormant), Ok(()));
+        let refused = check_sign_in(UserStatus::Suspended);
+        assert_eq!(
+            refused.map_err(|r| r.to_string()),
+            Err("Your account is suspended. Contact an admin to reactivate your account.".to_owned())
+        );
     }
 }

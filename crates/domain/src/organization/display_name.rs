@@ -1,19 +1,26 @@
-use crate::validation::{FieldError, trimmed_text_rule};
+use crate::validation::{FieldError, TRIMMED_TEXT, TextRule};
 
 use super::OrganizationName;
 
-/// An organization's display name: at most 64 bytes, no white space at either end.
+/// An organization's display name: at most 64 characters, no white space at either end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
+static RULE: TextRule =
+    TextRule { min_chars: 0, max_chars: Some(DisplayName::MAX_CHARS), pattern: Some(&TRIMMED_TEXT), excluded: None };
+
 impl DisplayName {
-    /// The longest display name, in bytes.
-    pub const MAX_BYTES: usize = 64;
+    /// Characters, as JSON Schema's `maxLength` counts them, so the document states it exactly.
+    pub const MAX_CHARS: usize = 64;
+
+    /// At most [`Self::MAX_CHARS`] characters, no white space at either end, no NUL.
+    pub fn rule() -> &'static TextRule {
+        &RULE
+    }
 
     /// Checks a display name; an empty one is allowed here (the caller decides what it means).
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        trimmed_text_rule(raw, Self::MAX_BYTES)
-            .map_err(|reason| FieldError::new("display_name", "organization_display_name", raw, reason))?;
+        RULE.check_field("display_name", "organization_display_name", raw)?;
         Ok(Self(raw.to_owned()))
     }
 
@@ -40,9 +47,15 @@ mod tests {
     }
 
     #[test]
-    fn sixty_four_bytes_is_the_limit() {
+    fn sixty_four_characters_is_the_limit() {
         assert!(DisplayName::parse(&"a".repeat(64)).is_ok());
+        assert!(DisplayName::parse(&"é".repeat(64)).is_ok());
         let err = DisplayName::parse(&"a".repeat(65));
         assert!(matches!(err, Err(FieldError { field: "display_name", tag: "organization_display_name", .. })));
+    }
+
+    #[test]
+    fn nul_is_refused() {
+        assert!(DisplayName::parse("Acme\0Corp").is_err());
     }
 }

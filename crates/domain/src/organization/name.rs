@@ -1,9 +1,16 @@
 use std::fmt;
 
-use crate::validation::{FieldError, name_rule};
+use crate::validation::{FieldError, NAME, NAME_MAX_CHARS, Pattern, TextRule};
 
 /// The reserved word that means "the default organization" wherever an organization is named.
 pub const RESERVED_NAME: &str = "default";
+
+/// Words no organization may be called: the route keywords of Coder's name rule, and
+/// [`RESERVED_NAME`] in any case.
+static EXCLUDED: Pattern = Pattern::new("^(?:new|create|[dD][eE][fF][aA][uU][lL][tT])$");
+
+static RULE: TextRule =
+    TextRule { min_chars: 1, max_chars: Some(NAME_MAX_CHARS), pattern: Some(&NAME), excluded: Some(&EXCLUDED) };
 
 /// An organization name that follows Coder's name rule and is not the reserved `default`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -21,18 +28,25 @@ pub enum OrganizationNameError {
 }
 
 impl OrganizationName {
+    /// Coder's name rule (1-32 letters and digits in groups joined by single hyphens, not
+    /// `new` or `create`), and not `default`.
+    pub fn rule() -> &'static TextRule {
+        &RULE
+    }
+
     /// Checks a name: not `default` in any case, then Coder's name rule.
     pub fn parse(raw: &str) -> Result<Self, OrganizationNameError> {
         if raw.eq_ignore_ascii_case(RESERVED_NAME) {
             return Err(OrganizationNameError::Reserved);
         }
-        if raw.is_empty() {
-            return Err(OrganizationNameError::Invalid(FieldError::required("name")));
-        }
-        name_rule(raw).map_err(|reason| {
-            OrganizationNameError::Invalid(FieldError::new("name", "organization_name", raw, reason))
-        })?;
+        RULE.check_field("name", "organization_name", raw).map_err(OrganizationNameError::Invalid)?;
         Ok(Self(raw.to_owned()))
+    }
+
+    /// Whether some organization could be called this (in any case): a path segment that
+    /// could not is answered without asking the store.
+    pub fn could_name(raw: &str) -> bool {
+        RULE.check(raw).is_ok()
     }
 
     /// The name as written.
@@ -82,6 +96,23 @@ mod tests {
             err,
             Err(OrganizationNameError::Invalid(FieldError { tag: "organization_name", field: "name", .. }))
         ));
+    }
+
+    #[test]
+    fn route_keywords_and_long_names_break_the_rule() {
+        for raw in ["new", "create", &"a".repeat(33), "a\0b"] {
+            let err = OrganizationName::parse(raw);
+            assert!(matches!(err, Err(OrganizationNameError::Invalid(FieldError { tag: "organization_name", .. }))));
+        }
+        assert!(OrganizationName::parse(&"a".repeat(32)).is_ok());
+    }
+
+    #[test]
+    fn the_documented_rule_refuses_the_reserved_name_in_any_case() {
+        for raw in ["default", "DEFAULT", "dEfAuLt"] {
+            assert!(!OrganizationName::could_name(raw), "{raw}");
+        }
+        assert!(OrganizationName::could_name("defaults"));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use super::job::ProvisionerType;
 use super::status::JobStatus;
 use super::tags::Tags;
 use crate::closed_set::closed_set;
+use crate::validation::{FieldError, TextRule, WORD};
 
 /// When a daemon counts as online: seen within `stale_after` (90 s by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +101,31 @@ pub struct ProvisionerDaemon {
     pub previous_job: Option<DaemonJob>,
 }
 
+/// A daemon's name: what an operator reads in lists, so one word of 1-64 characters, without
+/// white space or control characters. Unique per organization regardless of case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonName(String);
+
+static NAME_RULE: TextRule = TextRule { min_chars: 1, max_chars: Some(64), pattern: Some(&WORD), excluded: None };
+
+impl DaemonName {
+    /// One word of 1-64 characters without white space or control characters.
+    pub fn rule() -> &'static TextRule {
+        &NAME_RULE
+    }
+
+    /// A name that follows [`Self::rule`]; the error names the `name` field.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        NAME_RULE.check_field("name", "daemon_name", raw)?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The name, as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A daemon announcing itself with a key: registered under `name` in the key's organization.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDaemon {
@@ -129,5 +155,17 @@ mod tests {
         assert_eq!(liveness.status(seen, true, seen + Duration::seconds(89)), DaemonStatus::Busy);
         assert_eq!(liveness.status(seen, true, seen + Duration::seconds(90)), DaemonStatus::Offline);
         assert!(liveness.is_online(liveness.seen_after(seen) + Duration::microseconds(1), seen));
+    }
+
+    #[test]
+    fn a_daemon_name_is_one_word_of_at_most_sixty_four_characters() {
+        for ok in ["worker-1", "gpu_runner.eu", &"d".repeat(64), "名前"] {
+            assert!(DaemonName::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["has space", "tab\there", "nul\0", &"d".repeat(65), "\u{3000}x"] {
+            let err = DaemonName::parse(bad);
+            assert!(matches!(err, Err(FieldError { field: "name", tag: "daemon_name", .. })), "{bad:?}");
+        }
+        assert!(matches!(DaemonName::parse(""), Err(FieldError { tag: "required", .. })));
     }
 }

@@ -2,6 +2,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::tags::Tags;
+use crate::validation::{Pattern, RuleBreak, TEXT, TextRule};
 
 /// A provisioner key's name, as Coder accepts it: 1-64 characters, not one of the names of
 /// Coder's built-in keys, stored lower-cased (names are unique per organization in any case).
@@ -20,24 +21,35 @@ pub enum ProvisionerKeyNameError {
     /// The name is one of Coder's built-in keys' names, given as written.
     #[error("Name cannot be reserved name '{0}'")]
     Reserved(String),
+    /// The name holds NUL, which no store keeps.
+    #[error("Name must not contain the NUL character")]
+    Nul,
 }
+
+/// [`ProvisionerKeyName::RESERVED`], in any case.
+static RESERVED_ANY_CASE: Pattern =
+    Pattern::new("^(?:[bB][uU][iI][lL][tT]-[iI][nN]|[uU][sS][eE][rR]-[aA][uU][tT][hH]|[pP][sS][kK])$");
+
+static RULE: TextRule =
+    TextRule { min_chars: 1, max_chars: Some(64), pattern: Some(&TEXT), excluded: Some(&RESERVED_ANY_CASE) };
 
 impl ProvisionerKeyName {
     /// Names of Coder's built-in keys, refused in any case.
     pub const RESERVED: [&'static str; 3] = ["built-in", "user-auth", "psk"];
-    const MAX_CHARS: usize = 64;
+
+    /// 1-64 characters without NUL, not a built-in key's name in any case.
+    pub fn rule() -> &'static TextRule {
+        &RULE
+    }
 
     /// Checks a key name and lower-cases it.
     pub fn parse(raw: &str) -> Result<Self, ProvisionerKeyNameError> {
-        if raw.is_empty() {
-            return Err(ProvisionerKeyNameError::Required);
-        }
-        if raw.chars().count() > Self::MAX_CHARS {
-            return Err(ProvisionerKeyNameError::TooLong);
-        }
-        if Self::RESERVED.iter().any(|r| r.eq_ignore_ascii_case(raw)) {
-            return Err(ProvisionerKeyNameError::Reserved(raw.to_owned()));
-        }
+        RULE.check(raw).map_err(|broken| match broken {
+            RuleBreak::TooShort => ProvisionerKeyNameError::Required,
+            RuleBreak::TooLong => ProvisionerKeyNameError::TooLong,
+            RuleBreak::Excluded => ProvisionerKeyNameError::Reserved(raw.to_owned()),
+            RuleBreak::Pattern => ProvisionerKeyNameError::Nul,
+        })?;
         Ok(Self(raw.to_lowercase()))
     }
 
@@ -94,5 +106,16 @@ mod tests {
         let reserved = ProvisionerKeyName::parse("Built-In");
         assert_eq!(reserved, Err(ProvisionerKeyNameError::Reserved("Built-In".into())));
         assert_eq!(ProvisionerKeyNameError::Reserved("psk".into()).to_string(), "Name cannot be reserved name 'psk'");
+        assert_eq!(ProvisionerKeyName::parse("a\0b"), Err(ProvisionerKeyNameError::Nul));
+    }
+
+    #[test]
+    fn every_reserved_name_is_refused_in_any_case() {
+        for name in ProvisionerKeyName::RESERVED {
+            for raw in [name.to_owned(), name.to_uppercase()] {
+                assert_eq!(ProvisionerKeyName::parse(&raw), Err(ProvisionerKeyNameError::Reserved(raw.clone())));
+            }
+        }
+        assert!(ProvisionerKeyName::parse("psk2").is_ok());
     }
 }

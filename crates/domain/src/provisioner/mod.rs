@@ -11,7 +11,7 @@ mod release;
 mod status;
 mod tags;
 
-pub use daemon::{DaemonJob, DaemonStatus, Liveness, NewDaemon, ProvisionerDaemon};
+pub use daemon::{DaemonJob, DaemonName, DaemonStatus, Liveness, NewDaemon, ProvisionerDaemon};
 pub use job::{
     JobErrorCode, JobInput, JobMetadata, JobType, NewJob, ProvisionerJob, ProvisionerType, WorkspaceTransition,
 };

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
-use crate::validation::FieldError;
+use crate::validation::{FieldError, TEXT, TextRule};
 
 /// A normalised tag set, as every job, daemon and key carries: it always has `scope`
 /// (`organization` or `user`) and `owner` (the user's id for `user` scope, else empty).
@@ -17,9 +17,22 @@ pub const SCOPE_USER: &str = "user";
 /// A raw tag that cannot be stored.
 pub type TagError = FieldError;
 
+static KEY_RULE: TextRule = TextRule { min_chars: 1, max_chars: Some(256), pattern: Some(&TEXT), excluded: None };
+static VALUE_RULE: TextRule = TextRule { min_chars: 0, max_chars: Some(256), pattern: Some(&TEXT), excluded: None };
+
 impl Tags {
-    const MAX_TAGS: usize = 64;
-    const MAX_BYTES: usize = 256;
+    /// The most tags a set may have.
+    pub const MAX_TAGS: usize = 64;
+
+    /// What each tag's key must be.
+    pub fn key_rule() -> &'static TextRule {
+        &KEY_RULE
+    }
+
+    /// What each tag's value must be.
+    pub fn value_rule() -> &'static TextRule {
+        &VALUE_RULE
+    }
 
     /// Coder's `MutateTags`: no scope means organization scope; user scope belongs to `user`;
     /// any other scope is taken as organization scope.
@@ -45,14 +58,17 @@ impl Tags {
         Self(tags)
     }
 
-    fn check(raw: &BTreeMap<String, String>) -> Result<(), TagError> {
+    /// The rules of a tag set as a client sends it: at most [`Self::MAX_TAGS`] tags, each key
+    /// and value following its rule.
+    pub fn check(raw: &BTreeMap<String, String>) -> Result<(), TagError> {
         if raw.len() > Self::MAX_TAGS {
             return Err(FieldError::new("tags", "tags", "", format!("must have at most {} tags", Self::MAX_TAGS)));
         }
         for (key, value) in raw {
-            if key.is_empty() || key.len() > Self::MAX_BYTES || value.len() > Self::MAX_BYTES {
-                let reason = format!("tag keys must be 1-{0} bytes and values at most {0} bytes", Self::MAX_BYTES);
-                return Err(FieldError::new("tags", "tags", key, reason));
+            let broken = KEY_RULE.check(key).map_err(|b| ("key", KEY_RULE.reason(b)));
+            let broken = broken.and_then(|()| VALUE_RULE.check(value).map_err(|b| ("value", VALUE_RULE.reason(b))));
+            if let Err((part, reason)) = broken {
+                return Err(FieldError::new("tags", "tags", key, format!("a tag {part} {reason}")));
             }
         }
         Ok(())
@@ -86,6 +102,15 @@ impl Tags {
 pub struct TagFilter(pub BTreeMap<String, String>);
 
 impl TagFilter {
+    /// A filter as a client sends it: its keys and values hold no NUL (no tag can).
+    pub fn parse(raw: BTreeMap<String, String>) -> Result<Self, FieldError> {
+        for (key, value) in &raw {
+            crate::validation::check_text("tags", key)?;
+            crate::validation::check_text("tags", value)?;
+        }
+        Ok(Self(raw))
+    }
+
     /// Whether the filter lets every job through.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -134,6 +159,23 @@ mod tests {
     }
 
     #[test]
+    fn nul_and_overlong_keys_or_values_are_refused() {
+        let long = "é".repeat(257);
+        for (key, value) in [("a\0", "x"), ("a", "x\0"), (long.as_str(), "x"), ("a", long.as_str())] {
+            assert!(Tags::normalise_for_organization(raw(&[(key, value)])).is_err(), "{key:?} {value:?}");
+        }
+        assert!(Tags::normalise_for_organization(raw(&[(&"é".repeat(256), &"é".repeat(256))])).is_ok());
+    }
+
+    #[test]
+    fn at_most_sixty_four_tags() {
+        let many: BTreeMap<String, String> = (0..65).map(|i| (format!("k{i}"), String::new())).collect();
+        assert!(Tags::check(&many).is_err());
+        let enough: BTreeMap<String, String> = many.into_iter().take(64).collect();
+        assert!(Tags::check(&enough).is_ok());
+    }
+
+    #[test]
     fn a_daemon_runs_jobs_whose_tags_it_contains() {
         // (daemon tags, job tags, runs)
         type Pairs = &'static [(&'static str, &'static str)];
@@ -171,5 +213,12 @@ mod tests {
         assert!(TagFilter(raw(&[("scope", "organization")])).matches(&job));
         assert!(!TagFilter(raw(&[("a", "2")])).matches(&job));
         assert!(TagFilter::default().matches(&job));
+    }
+
+    #[test]
+    fn a_filter_with_nul_is_refused() {
+        assert!(TagFilter::parse(raw(&[("a\0", "1")])).is_err());
+        assert!(TagFilter::parse(raw(&[("a", "\0")])).is_err());
+        assert_eq!(TagFilter::parse(raw(&[("a", "1")])), Ok(TagFilter(raw(&[("a", "1")]))));
     }
 }

@@ -2,7 +2,7 @@ use std::fmt;
 
 use zxcvbn::{Score, zxcvbn};
 
-use crate::validation::FieldError;
+use crate::validation::{FieldError, RuleBreak, TextRule};
 
 /// A password strong enough to keep: zxcvbn, a maintained strength estimator, must rate it
 /// at least "safely unguessable" (score 3 of 4), taking the user's own name and e-mail into
@@ -10,19 +10,25 @@ use crate::validation::FieldError;
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
+/// What can be said of a password before judging its strength: present, and not endless.
+static RULE: TextRule = TextRule { min_chars: 1, max_chars: Some(256), pattern: None, excluded: None };
+
 impl Password {
     /// The lowest zxcvbn score a password may have.
     pub const MIN_SCORE: Score = Score::Three;
-    const MAX_BYTES: usize = 256;
+
+    /// What is checked before strength: 1-256 characters.
+    pub fn rule() -> &'static TextRule {
+        &RULE
+    }
 
     /// `context` holds words the password must not lean on: username, e-mail, name.
     pub fn parse(raw: &str, context: &[&str]) -> Result<Self, FieldError> {
-        if raw.is_empty() {
-            return Err(FieldError::required("password"));
-        }
         let weak = |reason: String| FieldError::new("password", "password", "", reason);
-        if raw.len() > Self::MAX_BYTES {
-            return Err(weak(format!("password must be at most {} bytes", Self::MAX_BYTES)));
+        match RULE.check(raw) {
+            Ok(()) => {}
+            Err(RuleBreak::TooShort) => return Err(FieldError::required("password")),
+            Err(broken) => return Err(weak(format!("password {}", RULE.reason(broken)))),
         }
         let estimate = zxcvbn(raw, context);
         if estimate.score() < Self::MIN_SCORE {

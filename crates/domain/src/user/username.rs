@@ -1,21 +1,26 @@
 use uuid::Uuid;
 
-use crate::validation::{FieldError, name_rule};
+use crate::validation::{FieldError, NAME, NAME_MAX_CHARS, Pattern, TextRule};
 
 /// A username: Coder's name rule, and not `me`, which paths use for "the caller".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);
 
+/// The route keywords of Coder's name rule, and [`UserRef::ME`] in any case.
+static EXCLUDED: Pattern = Pattern::new("^(?:new|create|[mM][eE])$");
+
+static RULE: TextRule =
+    TextRule { min_chars: 1, max_chars: Some(NAME_MAX_CHARS), pattern: Some(&NAME), excluded: Some(&EXCLUDED) };
+
 impl Username {
+    /// Coder's name rule (as organization names), and not `me`, `new` or `create`.
+    pub fn rule() -> &'static TextRule {
+        &RULE
+    }
+
     /// Checks a username: present, Coder's name rule, and not `me`.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        if raw.is_empty() {
-            return Err(FieldError::required("username"));
-        }
-        name_rule(raw).map_err(|reason| FieldError::new("username", "username", raw, reason))?;
-        if raw.eq_ignore_ascii_case(UserRef::ME) {
-            return Err(FieldError::new("username", "username", raw, "cannot use a route keyword as a name"));
-        }
+        RULE.check_field("username", "username", raw)?;
         Ok(Self(raw.to_owned()))
     }
 
@@ -40,14 +45,16 @@ impl UserRef {
     /// The word a path uses for the caller.
     pub const ME: &'static str = "me";
 
-    /// Every string names someone; whether they exist is the store's question.
-    pub fn parse(raw: &str) -> Self {
+    /// What a path segment names, or `None` when no user could be called that (a string
+    /// breaking the username rule): the caller answers as for an unknown user without asking
+    /// the store.
+    pub fn parse(raw: &str) -> Option<Self> {
         if raw == Self::ME {
-            return Self::Me;
+            return Some(Self::Me);
         }
         match Uuid::try_parse(raw) {
-            Ok(id) => Self::Id(id),
-            Err(_) => Self::Username(raw.to_ascii_lowercase()),
+            Ok(id) => Some(Self::Id(id)),
+            Err(_) => RULE.check(raw).is_ok().then(|| Self::Username(raw.to_ascii_lowercase())),
         }
     }
 }
@@ -59,15 +66,23 @@ mod tests {
     #[test]
     fn usernames_follow_the_name_rule_and_may_not_be_me() {
         assert!(Username::parse("alice-1").is_ok());
-        assert!(Username::parse("me").is_err());
-        assert!(Username::parse("al ice").is_err());
+        for bad in ["me", "ME", "new", "al ice", "a\0"] {
+            assert!(matches!(Username::parse(bad), Err(FieldError { tag: "username", .. })), "{bad:?}");
+        }
         assert!(matches!(Username::parse(""), Err(FieldError { tag: "required", .. })));
     }
 
     #[test]
     fn a_user_path_is_me_an_id_or_a_username() {
-        assert_eq!(UserRef::parse("me"), UserRef::Me);
-        assert_eq!(UserRef::parse(&Uuid::from_u128(1).to_string()), UserRef::Id(Uuid::from_u128(1)));
-        assert_eq!(UserRef::parse("Alice"), UserRef::Username("alice".into()));
+        assert_eq!(UserRef::parse("me"), Some(UserRef::Me));
+        assert_eq!(UserRef::parse(&Uuid::from_u128(1).to_string()), Some(UserRef::Id(Uuid::from_u128(1))));
+        assert_eq!(UserRef::parse("Alice"), Some(UserRef::Username("alice".into())));
+    }
+
+    #[test]
+    fn a_segment_no_user_could_be_called_names_nobody() {
+        for raw in ["a\0b", "\0", "al ice", "Me"] {
+            assert_eq!(UserRef::parse(raw), None, "{raw:?}");
+        }
     }
 }

@@ -1,6 +1,7 @@
-//! The routes as the OpenAPI document lists them: which methods a path has, and which query
-//! parameters each takes. One registration (utoipa) yields the routes, their documentation,
-//! the 404/405 answer for anything else, and the refusal of unknown query parameters.
+//! The router around the routes: the table of routes as the OpenAPI document lists them
+//! (which methods a path has, which query parameters each takes), and from it the 404/405
+//! answer for anything no route serves and the refusal of unknown query parameters. One
+//! registration (utoipa) yields the routes, their documentation and this table.
 
 use std::collections::BTreeSet;
 
@@ -81,8 +82,11 @@ impl RouteTable {
         Self { routes }
     }
 
-    fn matching<'a>(&'a self, path: &'a str) -> impl Iterator<Item = &'a Route> + 'a {
-        self.routes.iter().filter(move |route| route.def.is_match(path))
+    /// The route a path reaches: of the documented ones it matches, the one with the fewest
+    /// parameters, so a literal segment (`/users/first`) shadows a parameter (`/users/{user}`)
+    /// for every method, as the document reads.
+    fn route(&self, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|route| route.def.is_match(path))
     }
 
     /// The documented `(method, path pattern)` pairs, for tests that must cover them all.
@@ -90,20 +94,19 @@ impl RouteTable {
         self.routes.iter().flat_map(|r| r.operations.iter().map(move |o| (o.method, r.pattern.as_str()))).collect()
     }
 
+    /// The methods the route a path reaches serves; empty when it reaches none.
     fn methods(&self, path: &str) -> Vec<&'static str> {
         let mut methods: Vec<&'static str> =
-            self.matching(path).flat_map(|route| route.operations.iter().map(|o| o.method)).collect();
+            self.route(path).into_iter().flat_map(|route| route.operations.iter().map(|o| o.method)).collect();
         methods.sort_unstable();
-        methods.dedup();
         methods
     }
 
-    /// Unknown query parameters of the route this request reaches (the session token may
+    /// Unknown query parameters of the operation this request reaches (the session token may
     /// ride along on any route).
     fn unknown_query_params(&self, method: &str, path: &str, query: &str) -> Vec<String> {
-        let Some(operation) =
-            self.matching(path).flat_map(|route| route.operations.iter()).find(|operation| operation.method == method)
-        else {
+        let operations = self.route(path).into_iter().flat_map(|route| route.operations.iter());
+        let Some(operation) = operations.into_iter().find(|operation| operation.method == method) else {
             return Vec::new();
         };
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
@@ -117,15 +120,21 @@ impl RouteTable {
     }
 }
 
-/// Middleware: `Invalid query parameters.` for parameters the route does not take.
-pub async fn reject_unknown_query_params(
+/// Middleware, before routing: 405 for a method the route a path reaches does not serve (even
+/// where a parameterised route would take it), then `Invalid query parameters.` for parameters
+/// the operation does not take.
+pub async fn check_route(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let unknown = match req.app_data::<web::Data<RouteTable>>() {
-        Some(table) => table.unknown_query_params(req.method().as_str(), req.path(), req.query_string()),
-        None => Vec::new(),
+    let Some(table) = req.app_data::<web::Data<RouteTable>>().cloned() else {
+        return next.call(req).await.map(ServiceResponse::map_into_left_body);
     };
+    let methods = table.methods(req.path());
+    if !methods.is_empty() && !methods.contains(&req.method().as_str()) {
+        return Ok(req.into_response(method_not_allowed(&methods)).map_into_right_body());
+    }
+    let unknown = table.unknown_query_params(req.method().as_str(), req.path(), req.query_string());
     if !unknown.is_empty() {
         let validations = unknown
             .into_iter()
@@ -142,8 +151,12 @@ pub async fn fallback(req: HttpRequest, table: web::Data<RouteTable>) -> HttpRes
     if methods.is_empty() {
         return ApiError::route_not_found().error_response();
     }
+    method_not_allowed(&methods)
+}
+
+fn method_not_allowed(methods: &[&str]) -> HttpResponse {
     let mut response = ApiError::method_not_allowed().error_response();
-    let (name, value) = allow_header(&methods);
+    let (name, value) = allow_header(methods);
     response.headers_mut().insert(name, value);
     response
 }

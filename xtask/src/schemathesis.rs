@@ -1,0 +1,245 @@
+//! `cargo xtask schemathesis`: the property-based API fuzzer schemathesis, in its strictest
+//! mode, against a freshly started release server on SQLite and on a throw-away PostgreSQL
+//! database. Any failure of any check fails the task.
+//!
+//! The fuzzer signs in as the first user (an owner). `POST /users/logout` deletes the key a
+//! request is made with, so it runs in a pass of its own at the end, with a session of its own;
+//! everything else runs first with a token that outlives the run.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde_json::{Value, json};
+use storage::testing::{Backend, TestDatabase};
+
+use crate::bench::{BackendChoice, Common};
+
+#[derive(Debug, Clone, Args)]
+pub struct SchemathesisArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The schemathesis executable (`.ci/run` installs the pinned version into a virtual environment).
+    #[arg(long, default_value = "schemathesis")]
+    pub schemathesis: PathBuf,
+    /// Time budget of the main pass on each backend, in seconds.
+    #[arg(long, default_value_t = 150)]
+    pub max_time: u64,
+    /// Seed for the generated data (default: a new one each run, printed by schemathesis).
+    #[arg(long)]
+    pub seed: Option<u128>,
+    /// Concurrent fuzzing workers.
+    #[arg(long, default_value_t = 2)]
+    pub workers: u32,
+    /// The server binary to start (default: build `target/release/api`).
+    #[arg(long)]
+    pub server: Option<PathBuf>,
+}
+
+const LOGOUT: &str = "log-out-user";
+const PASSWORD: &str = "fuzz-correct-horse-battery-staple";
+
+pub fn run(args: &SchemathesisArgs) -> anyhow::Result<()> {
+    let server = match &args.server {
+        Some(server) => absolute(server)?,
+        None => build_release_server()?,
+    };
+    // schemathesis runs from the reports' folder: a path given relative to here must still hold.
+    let args = &SchemathesisArgs {
+        schemathesis: if args.schemathesis.components().count() > 1 {
+            absolute(&args.schemathesis)?
+        } else {
+            args.schemathesis.clone()
+        },
+        ..args.clone()
+    };
+    let mut failed = Vec::new();
+    for backend in backends(args.common.backend) {
+        let name = format!("{backend:?}").to_lowercase();
+        println!("== schemathesis on {name}");
+        let database = match backend {
+            Backend::Sqlite => TestDatabase::sqlite(),
+            Backend::Postgres => TestDatabase::postgres_at(&args.common.postgres_url),
+        };
+        if let Err(error) = fuzz(&server, database.url(), &name, args) {
+            eprintln!("schemathesis on {name}: {error:#}");
+            failed.push(name);
+        }
+    }
+    if !failed.is_empty() {
+        bail!("schemathesis did not pass on {}", failed.join(" and "));
+    }
+    println!("schemathesis: no failures");
+    Ok(())
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("no such path: {}", path.display()))
+}
+
+/// CI asks for both backends and must fail, not skip, when PostgreSQL is missing.
+fn backends(choice: BackendChoice) -> Vec<Backend> {
+    match choice {
+        BackendChoice::Sqlite => vec![Backend::Sqlite],
+        BackendChoice::Postgres => vec![Backend::Postgres],
+        BackendChoice::All => vec![Backend::Sqlite, Backend::Postgres],
+    }
+}
+
+fn build_release_server() -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--quiet", "--package", "api", "--bin", "api"])
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("the release build of the server failed");
+    }
+    Ok(workspace_root().join("target/release/api"))
+}
+
+/// Where the runs' reports, server logs and schemathesis's own cache go.
+fn reports() -> PathBuf {
+    workspace_root().join("target/schemathesis")
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// A server process of ours, stopped when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(binary: &Path, database_url: &str, name: &str) -> anyhow::Result<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let address = format!("127.0.0.1:{port}");
+        std::fs::create_dir_all(reports())?;
+        let log = reports().join(format!("{name}-server.log"));
+        let mut command = Command::new(binary);
+        command.args(["serve", "--http-address", &address, "--database-url", database_url]);
+        // The fuzzer sends far more than a person would: without this it would mostly meet 429s.
+        if accepts_flag(binary, "--api-rate-limit") {
+            command.args(["--api-rate-limit", "0"]);
+        }
+        let output = std::fs::File::create(&log)?;
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(output.try_clone()?)
+            .stderr(output)
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let server = Self { child, base: format!("http://{address}"), log };
+        server.wait_until_ready()?;
+        Ok(server)
+    }
+
+    fn wait_until_ready(&self) -> anyhow::Result<()> {
+        let client = reqwest::blocking::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if client.get(format!("{}/healthz", self.base)).send().is_ok_and(|r| r.status().is_success()) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        bail!("the server did not answer within a minute; see {}", self.log.display())
+    }
+
+    fn post(&self, path: &str, token: Option<&str>, body: Value) -> anyhow::Result<Value> {
+        let client = reqwest::blocking::Client::new();
+        let mut request = client.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(token) = token {
+            request = request.header("Coder-Session-Token", token);
+        }
+        let response = request.send()?;
+        let status = response.status();
+        let body: Value = response.json().unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("POST {path} answered {status}: {body}");
+        }
+        Ok(body)
+    }
+
+    /// The first user, signed in: a session token.
+    fn sign_in(&self, first: bool) -> anyhow::Result<String> {
+        let email = "owner@example.com";
+        if first {
+            let user = json!({ "email": email, "username": "owner", "name": "Owner", "password": PASSWORD });
+            self.post("/api/v2/users/first", None, user)?;
+        }
+        let session = self.post("/api/v2/users/login", None, json!({ "email": email, "password": PASSWORD }))?;
+        session["session_token"].as_str().map(str::to_owned).context("no session token")
+    }
+}
+
+fn fuzz(binary: &Path, database_url: &str, name: &str, args: &SchemathesisArgs) -> anyhow::Result<()> {
+    let server = Server::start(binary, database_url, name)?;
+    let session = server.sign_in(true)?;
+    // A token, not the session: it outlives the run and is what scripts use.
+    let token = server.post("/api/v2/users/me/keys/tokens", Some(&session), json!({ "token_name": "schemathesis" }))?;
+    let token = token["key"].as_str().context("no token")?.to_owned();
+    let main = schemathesis(&server, &token, args, &format!("{name}-main"))
+        .args(["--phases", "examples,coverage,fuzzing,stateful"])
+        .args(["--max-time", &args.max_time.to_string()])
+        .args(["--exclude-operation-id", LOGOUT])
+        .status()
+        .context("cannot run schemathesis")?;
+    let logout = schemathesis(&server, &server.sign_in(false)?, args, &format!("{name}-logout"))
+        .args(["--phases", "examples,coverage,fuzzing"])
+        .args(["--include-operation-id", LOGOUT])
+        .status()
+        .context("cannot run schemathesis")?;
+    if !main.success() || !logout.success() {
+        bail!("failures found; the server's log is {}", server.log.display());
+    }
+    Ok(())
+}
+
+fn schemathesis(server: &Server, token: &str, args: &SchemathesisArgs, report: &str) -> Command {
+    let mut command = Command::new(&args.schemathesis);
+    // Its cache of failing cases (for `st replay`) is written where it runs: under target/.
+    command
+        .current_dir(reports())
+        .arg("--config-file")
+        .arg(workspace_root().join("schemathesis.toml"))
+        .arg("run")
+        .arg(format!("{}/swagger/doc.json", server.base))
+        .args(["--url", &server.base])
+        .args(["--header", &format!("Coder-Session-Token: {token}")])
+        .args(["--checks", "all", "--exclude-checks", "ignored_auth"])
+        .args(["--workers", &args.workers.to_string()])
+        .args(["--report", "junit"])
+        .arg("--report-junit-path")
+        .arg(reports().join(format!("{report}.xml")))
+        .arg("--no-color");
+    if let Some(seed) = args.seed {
+        command.args(["--seed", &seed.to_string()]);
+    }
+    command
+}
+
+fn accepts_flag(binary: &Path, flag: &str) -> bool {
+    let Ok(mut child) = Command::new(binary).args(["serve", "--help"]).stdout(Stdio::piped()).spawn() else {
+        return false;
+    };
+    let mut help = String::new();
+    let read = child.stdout.take().map(|mut out| out.read_to_string(&mut help));
+    let _ = child.wait();
+    read.is_some_and(|r| r.is_ok()) && help.contains(flag)
+}
