@@ -1,6 +1,7 @@
 //! Connections: one connection type for both backends, picked from the URL, and pooled.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -9,7 +10,7 @@ use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::result::Error as DieselError;
 
-use crate::health::{PoolHealth, Reachability};
+use crate::health::{Backoff, PoolHealth, Reachability};
 
 /// Every query is written once against this; diesel dispatches to the backend.
 #[derive(diesel::MultiConnection)]
@@ -131,14 +132,34 @@ const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys =
 /// connect (diesel's own `AnyConnection::establish` tries both and hides both errors).
 pub(crate) struct Manager {
     pub(crate) url: DatabaseUrl,
+    health: PoolHealth,
 }
+
+/// How long one connection attempt keeps retrying PostgreSQL on its own short backoff
+/// before it gives up and leaves the next try to r2d2.
+const RECONNECT_PATIENCE: Duration = Duration::from_secs(60);
 
 impl ManageConnection for Manager {
     type Connection = AnyConnection;
     type Error = r2d2::Error;
 
+    /// r2d2 spaces its own retries up to half the pool timeout apart, so requests would go
+    /// on failing for seconds after the database is back. Retrying here, a fraction of a
+    /// second apart, brings the pool back almost as soon as the database is; a missing
+    /// SQLite file is not worth retrying.
     fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
-        self.url.establish().map_err(r2d2::Error::ConnectionError)
+        let give_up = std::time::Instant::now() + RECONNECT_PATIENCE;
+        let mut backoff = Backoff::new();
+        loop {
+            match self.url.establish() {
+                Ok(conn) => return Ok(conn),
+                Err(error) if matches!(self.url, DatabaseUrl::Postgres(_)) && std::time::Instant::now() < give_up => {
+                    self.health.0.failed(&error);
+                    std::thread::sleep(backoff.next_wait());
+                }
+                Err(error) => return Err(r2d2::Error::ConnectionError(error)),
+            }
+        }
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
@@ -168,15 +189,17 @@ impl Default for PoolOptions {
 
 /// Connections are opened lazily; the caller checks the database is reachable first. An
 /// outage is logged when it starts and when it ends, not at every failed attempt.
-pub(crate) fn pool(url: &DatabaseUrl, options: PoolOptions) -> Pool {
-    let health = PoolHealth(Reachability::new("connection pool"));
-    r2d2::Pool::builder()
+pub(crate) fn pool(url: &DatabaseUrl, options: PoolOptions) -> (Pool, Arc<Reachability>) {
+    let reachability = Reachability::new("connection pool");
+    let health = PoolHealth(Arc::clone(&reachability));
+    let pool = r2d2::Pool::builder()
         .max_size(options.max_size)
         .min_idle(Some(0))
         .connection_timeout(options.connection_timeout)
         .error_handler(Box::new(health.clone()))
-        .event_handler(Box::new(health))
-        .build_unchecked(Manager { url: url.clone() })
+        .event_handler(Box::new(health.clone()))
+        .build_unchecked(Manager { url: url.clone(), health });
+    (pool, reachability)
 }
 
 /// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock is
@@ -233,7 +256,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let url = DatabaseUrl::Sqlite(dir.path().join("pool.db"));
         let options = PoolOptions { max_size: 4, connection_timeout: Duration::from_secs(5) };
-        let pool = pool(&url, options);
+        let (pool, _) = pool(&url, options);
         // All four at once: each is a connection of its own.
         let mut held: Vec<_> = (0..4).map(|_| pool.get().unwrap_or_else(|e| panic!("{e}"))).collect();
         for conn in &mut held {

@@ -29,6 +29,11 @@ impl Reachability {
         }
     }
 
+    /// Whether the last attempt failed.
+    pub(crate) fn is_down(&self) -> bool {
+        self.down.load(Ordering::SeqCst)
+    }
+
     /// An attempt succeeded: logged only if the database was unreachable until now.
     pub(crate) fn succeeded(&self) {
         if self.down.swap(false, Ordering::SeqCst) {
@@ -64,7 +69,7 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     const FIRST: Duration = Duration::from_millis(50);
-    const LONGEST: Duration = Duration::from_millis(500);
+    const LONGEST: Duration = Duration::from_millis(250);
 
     pub(crate) fn new() -> Self {
         Self { next: Self::FIRST }
@@ -87,10 +92,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn waits_grow_to_half_a_second_and_no_further() {
+    fn waits_grow_to_a_quarter_second_and_no_further() {
         let mut backoff = Backoff::new();
         let waits: Vec<u128> = (0..8).map(|_| backoff.next_wait().as_millis()).collect();
-        assert_eq!(waits, vec![50, 100, 200, 400, 500, 500, 500, 500]);
+        assert_eq!(waits, vec![50, 100, 200, 250, 250, 250, 250, 250]);
     }
 
     #[test]
