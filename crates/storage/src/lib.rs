@@ -27,6 +27,10 @@ pub use events::StoreEvent;
 use conn::{AnyConnection, Manager, Pool, write_transaction};
 use error::Fail;
 use events::{EventHub, Events};
+use health::Reachability;
+
+/// How long a caller waits for a connection while the database is known to be away.
+const OUTAGE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Why a store could not be opened; each reads as one line.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +51,8 @@ pub enum OpenError {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// Whether the pool can reach the database at the moment.
+    reachability: Arc<Reachability>,
     url: DatabaseUrl,
     hub: Arc<EventHub>,
 }
@@ -62,7 +68,8 @@ impl Store {
         repos::organizations::ensure_default(&mut conn, now)
             .map_err(|fail| OpenError::Setup { url: redacted.clone(), reason: fail.into() })?;
         drop(conn);
-        let store = Self { pool: conn::pool(&url, options), url, hub: Arc::default() };
+        let (pool, reachability) = conn::pool(&url, options);
+        let store = Self { pool, reachability, url, hub: Arc::default() };
         if let DatabaseUrl::Postgres(pg_url) = &store.url {
             events::spawn_listener(pg_url.clone(), Arc::downgrade(&store.hub))?;
         }
@@ -79,8 +86,14 @@ impl Store {
         &self.url
     }
 
+    /// A pooled connection. While the database is known to be away, a caller is told so within
+    /// [`OUTAGE_WAIT`] instead of the whole pool timeout: a request needing several connections
+    /// would otherwise wait several timeouts. The pool keeps reconnecting meanwhile, and its
+    /// first new connection ends the outage.
     fn conn<R>(&self) -> Result<PooledConnection<Manager>, Fail<R>> {
-        self.pool.get().map_err(Fail::Pool)
+        let wait = self.pool.connection_timeout();
+        let wait = if self.reachability.is_down() { wait.min(OUTAGE_WAIT) } else { wait };
+        self.pool.get_timeout(wait).map_err(Fail::Pool)
     }
 
     /// Runs read-only work on a pooled connection.
