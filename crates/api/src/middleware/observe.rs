@@ -136,8 +136,12 @@ impl Ended {
                 )
             };
         }
-        if self.status >= 500 {
+        // 503 is the database away (told once, at ERROR, when it goes) or the server stopping:
+        // a line per refused request at ERROR would bury the one that says why.
+        if self.status >= 500 && self.status != 503 {
             line!(tracing::Level::ERROR);
+        } else if self.status == 503 {
+            line!(tracing::Level::WARN);
         } else if self.status < 400 && is_probe(&self.labels.path) {
             line!(tracing::Level::DEBUG);
         } else {
