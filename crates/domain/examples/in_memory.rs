@@ -30,7 +30,7 @@ use domain::provisioner::{
     Worker, check_worker,
 };
 use domain::repo::{
-    DaemonFilter, DaemonJobRefusal, DaemonRepo, JobFilter, JobRepo, JobUpdateOutcome, OpError, OpResult,
+    DaemonFilter, DaemonJobRefusal, DaemonRepo, JobCursor, JobFilter, JobRepo, JobUpdateOutcome, OpError, OpResult,
     OrganizationRepo, ProvisionerKeyRepo, QueuedJobView, RepoError, RepoResult,
 };
 use uuid::Uuid;
@@ -441,6 +441,7 @@ impl JobRepo for MemoryStore {
             .filter(|job| filter.statuses.is_empty() || filter.statuses.contains(&job.status()))
             .filter(|job| filter.tags.matches(&job.tags))
             .filter(|job| filter.initiator.is_none_or(|initiator| job.initiator_id == initiator))
+            .filter(|job| filter.after.is_none_or(|after| after.precedes(JobCursor::at(job))))
             .filter(|job| match filter.scope {
                 JobScope::All => true,
                 JobScope::InitiatedBy(user) => job.initiator_id == user,
@@ -686,6 +687,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         tags: TagFilter::default(),
         initiator: None,
         limit: None,
+        after: None,
         scope: admin.job_scope(acme.id),
     };
     let mut listed = store.jobs(acme.id, &pending, liveness, at(20))?;

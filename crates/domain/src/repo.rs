@@ -215,8 +215,60 @@ pub struct JobFilter {
     pub initiator: Option<Uuid>,
     /// `None`: no limit.
     pub limit: Option<u32>,
+    /// Only jobs listed after this one: how a long list is read a page at a time.
+    pub after: Option<JobCursor>,
     /// What the caller may see: all jobs, or its own only.
     pub scope: JobScope,
+}
+
+/// A place in the job list, which runs newest first (creation time, then id, both
+/// descending): a page ends at a job, and the next page starts after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobCursor {
+    created_at: DateTime<Utc>,
+    id: Uuid,
+}
+
+impl JobCursor {
+    /// The place of `job` in the list.
+    pub fn at(job: &ProvisionerJob) -> Self {
+        Self { created_at: job.created_at, id: job.id }
+    }
+
+    /// When the job was created.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+
+    /// The job's id, which orders jobs created at the same instant.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// Whether `later` comes after this place in the list.
+    pub fn precedes(&self, later: JobCursor) -> bool {
+        (later.created_at, later.id) < (self.created_at, self.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn place(second: i64, id: u128) -> JobCursor {
+        JobCursor { created_at: Utc.timestamp_opt(second, 0).unwrap(), id: Uuid::from_u128(id) }
+    }
+
+    #[test]
+    fn the_list_runs_from_the_newest_job_and_ids_break_ties_downwards() {
+        assert!(place(10, 1).precedes(place(9, 5)));
+        assert!(!place(9, 5).precedes(place(10, 1)));
+        assert!(place(10, 5).precedes(place(10, 4)));
+        assert!(!place(10, 4).precedes(place(10, 5)));
+        assert!(!place(10, 4).precedes(place(10, 4)), "a page starts after its cursor, not at it");
+    }
 }
 
 /// A job with where it stands in the queue.

@@ -63,6 +63,7 @@ on_both_backends!(
     the_reaper_fails_hung_jobs_with_coders_message,
     a_tag_filter_matches_jobs_whose_tags_contain_it,
     a_job_whose_answer_cannot_be_read_is_not_created,
+    pages_after_a_cursor_read_the_whole_list_once,
 );
 
 fn organization(f: &Fixture, name: &str) -> Uuid {
@@ -81,6 +82,10 @@ fn tags(pairs: &[(&str, &str)]) -> Tags {
 }
 
 fn job(f: &Fixture, organization: Uuid, pairs: &[(&str, &str)]) -> Uuid {
+    job_at(f, organization, pairs, now())
+}
+
+fn job_at(f: &Fixture, organization: Uuid, pairs: &[(&str, &str)], created_at: DateTime<Utc>) -> Uuid {
     let new = NewJob {
         organization_id: organization,
         initiator_id: f.owner,
@@ -91,7 +96,7 @@ fn job(f: &Fixture, organization: Uuid, pairs: &[(&str, &str)]) -> Uuid {
         input: JobInput::default(),
         metadata: JobMetadata::default(),
     };
-    f.store.create_job(&new, Liveness::default(), now()).unwrap_or_else(|e| panic!("{e}")).job.id
+    f.store.create_job(&new, Liveness::default(), created_at).unwrap_or_else(|e| panic!("{e}")).job.id
 }
 
 fn daemon(f: &Fixture, organization: Uuid, name: &str, pairs: &[(&str, &str)]) -> Uuid {
@@ -125,6 +130,7 @@ fn all_jobs(f: &Fixture, organization: Uuid) -> Vec<QueuedJobView> {
         tags: TagFilter::default(),
         initiator: None,
         limit: None,
+        after: None,
         scope: JobScope::All,
     };
     f.store.jobs(organization, &filter, Liveness::default(), now()).unwrap_or_else(|e| panic!("{e}"))
@@ -285,6 +291,7 @@ fn a_tag_filter_matches_jobs_whose_tags_contain_it(f: Fixture) {
         tags: TagFilter([("count".to_owned(), "1".to_owned())].into()),
         initiator: Some(f.owner),
         limit: Some(50),
+        after: None,
         scope: JobScope::All,
     };
     let found = f.store.jobs(acme, &filter, Liveness::default(), now()).unwrap_or_else(|e| panic!("{e}"));
@@ -309,4 +316,33 @@ fn a_job_whose_answer_cannot_be_read_is_not_created(f: Fixture) {
     assert!(created.is_err(), "{created:?}");
     f.db.execute("ALTER TABLE provisioner_daemons_away RENAME TO provisioner_daemons");
     assert_eq!(all_jobs(&f, acme), vec![], "an error was answered for a job that exists");
+}
+
+fn pages_after_a_cursor_read_the_whole_list_once(f: Fixture) {
+    let acme = organization(&f, "acme");
+    // Four jobs created in the same instant: only their ids order them.
+    let instant = now();
+    for n in 0..7 {
+        job_at(&f, acme, &[], instant + chrono::Duration::seconds(i64::from(n >= 4)));
+    }
+    let whole: Vec<Uuid> = all_jobs(&f, acme).into_iter().map(|view| view.job.id).collect();
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let filter = JobFilter {
+            ids: vec![],
+            statuses: vec![],
+            tags: TagFilter::default(),
+            initiator: None,
+            limit: Some(3),
+            after,
+            scope: JobScope::All,
+        };
+        let page = f.store.jobs(acme, &filter, Liveness::default(), now()).unwrap_or_else(|e| panic!("{e}"));
+        let Some(last) = page.last() else { break };
+        after = Some(JobCursor::at(&last.job));
+        paged.extend(page.iter().map(|view| view.job.id));
+    }
+    assert_eq!(whole.len(), 7);
+    assert_eq!(paged, whole);
 }

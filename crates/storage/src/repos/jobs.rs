@@ -263,6 +263,14 @@ impl JobRepo for Store {
             if !filter.tags.is_empty() {
                 query = query.filter(provisioner_jobs::tag_set_id.eq_any(tag_sets::matching(conn, &filter.tags)?));
             }
+            if let Some(after) = filter.after {
+                let created_at = Instant::from(after.created_at());
+                // The first condition alone bounds the index range; the second drops the
+                // jobs of the cursor's own instant that were already listed.
+                query = query
+                    .filter(provisioner_jobs::created_at.le(created_at))
+                    .filter(provisioner_jobs::created_at.lt(created_at).or(provisioner_jobs::id.lt(Id(after.id()))));
+            }
             query = query.order((provisioner_jobs::created_at.desc(), provisioner_jobs::id.desc()));
             if let Some(limit) = filter.limit {
                 query = query.limit(i64::from(limit));
