@@ -14,6 +14,7 @@ pub mod limits;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod paged;
 mod reaper;
 pub mod respond;
 pub mod router;

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use domain::authz::Action;
 use domain::provisioner::JobStatus;
-use domain::repo::{JobFilter, JobRepo, OpError, QueuedJobView};
+use domain::repo::{JobCursor, JobFilter, JobRepo, OpError, QueuedJobView};
 use uuid::Uuid;
 
 use super::job_logs;
@@ -16,7 +16,7 @@ use crate::wire::provisioner::{
     CreateProvisionerJobRequest, ProvisionerJob, ProvisionerJobLog, ProvisionerJobLogEvent,
 };
 use crate::wire::schema::{StatusesQuery, TagsQuery};
-use crate::respond;
+use crate::{paged, respond};
 
 /// The job the path names, if the caller may read it (404 otherwise, so that existence does
 /// not leak).
@@ -67,17 +67,35 @@ pub async fn list(
     let initiator = query.uuid("initiator");
     query.finish()?;
     let organization = scope.organization.id;
+    // `None`: every job. A long list is read and sent a page at a time, whatever the limit.
+    let wanted = u32::try_from(limit).ok().filter(|limit| *limit > 0);
     let filter = JobFilter {
         ids,
         statuses,
         tags,
         initiator,
-        limit: u32::try_from(limit).ok().filter(|limit| *limit > 0),
+        limit: Some(wanted.map_or(paged::PAGE, |wanted| wanted.min(paged::PAGE))),
+        after: None,
         scope: scope.actor.subject().job_scope(organization),
     };
     let liveness = state.settings.liveness;
-    let views = state.db(move |store| store.jobs(organization, &filter, liveness, now())).await?;
-    Ok(respond::ok(&views.into_iter().map(ProvisionerJob::from).collect::<Vec<_>>()))
+    let read = move |state: web::Data<AppState>, filter: JobFilter| async move {
+        state.db(move |store| store.jobs(organization, &filter, liveness, now())).await
+    };
+    let first = read(state.clone(), filter.clone()).await?;
+    if wanted.is_some_and(|wanted| wanted <= paged::PAGE) {
+        return Ok(respond::ok(&first.into_iter().map(ProvisionerJob::from).collect::<Vec<_>>()));
+    }
+    let mut left = wanted.map(|wanted| wanted.saturating_sub(paged::PAGE));
+    Ok(paged::json_array(first, ProvisionerJob::from, move |last: &QueuedJobView| {
+        let take = left.map_or(paged::PAGE, |left| left.min(paged::PAGE));
+        if let Some(left) = &mut left {
+            *left -= take;
+        }
+        let after = Some(JobCursor::at(&last.job));
+        let page = read(state.clone(), JobFilter { limit: Some(take), after, ..filter.clone() });
+        async move { if take == 0 { Ok(Vec::new()) } else { page.await } }
+    }))
 }
 
 /// Get provisioner job

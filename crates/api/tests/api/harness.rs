@@ -160,7 +160,12 @@ impl TestApp {
         let metrics = application.metrics_address().map(|address| format!("http://{address}"));
         let state = application.state();
         actix_web::rt::spawn(application.run());
-        let http = reqwest::Client::builder().build().unwrap_or_else(|e| panic!("{e}"));
+        // Idle connections are dropped before the server's keep-alive (5 s) closes them, so a
+        // test that pauses (seeding the store directly) never reuses a closed one.
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(3))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
         Self { base, metrics, http, backend: db.backend(), state, db }
     }
 

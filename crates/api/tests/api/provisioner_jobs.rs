@@ -15,6 +15,7 @@ use crate::on_both_backends;
 on_both_backends!(
     coders_checklist_for_the_list_route,
     bad_query_values_are_refused_with_coders_messages,
+    empty_query_values_and_list_items_mean_none,
     a_pending_job_has_exactly_the_fields_coder_sends,
     a_finished_job_shows_its_times_worker_and_error,
     a_single_job_is_found_by_id_only_in_its_organization,
@@ -25,7 +26,22 @@ on_both_backends!(
     queue_numbers_move_when_jobs_are_canceled_or_start,
     a_job_needs_a_daemon_with_its_provisioner,
     job_creation_checks_its_fields_and_normalises_tags,
+    long_lists_are_sent_whole_and_in_order_across_pages,
 );
+
+/// As the document says: an empty value is the parameter's default, an empty list item no item.
+async fn empty_query_values_and_list_items_mean_none(app: TestApp) {
+    let owner = app.owner().await;
+    let default = owner.get("/api/v2/organizations/default").await.id();
+    let job = owner.create_job(default, json!({})).await;
+    let all = owner.get(&jobs_path(default)).await;
+    let empty = owner.get(&format!("{}?ids=&status=&initiator=&tags=&limit=", jobs_path(default))).await;
+    assert_eq!((empty.status, ids(&empty)), (200, ids(&all)));
+    let with_gaps = owner.get(&format!("{}?ids={job},&status=,pending&status=", jobs_path(default))).await;
+    assert_eq!((with_gaps.status, ids(&with_gaps)), (200, vec![job]));
+    let tokens = owner.get("/api/v2/users/me/keys/tokens?include_expired=").await;
+    assert_eq!(tokens.parts(), (200, json!([])));
+}
 
 fn jobs_path(organization: Uuid) -> String {
     format!("/api/v2/organizations/{organization}/provisionerjobs")
@@ -352,4 +368,46 @@ async fn job_creation_checks_its_fields_and_normalises_tags(app: TestApp) {
     assert_eq!(user_scoped.status, 201);
     assert_eq!(user_scoped.body["tags"], json!({ "scope": "user", "owner": owner.user_id.to_string() }));
     assert_eq!(user_scoped.body["status"], "pending");
+}
+
+/// Past one page (500 rows) the list is streamed; it must read as the same single array, each
+/// job once, with ties at a page boundary broken by id as everywhere else.
+async fn long_lists_are_sent_whole_and_in_order_across_pages(app: TestApp) {
+    let owner = app.owner().await;
+    let default = owner.get("/api/v2/organizations/default").await.id();
+    let key = owner.create_key(default, "runner", json!({})).await;
+    let _daemon = app.daemon(&key, "runner").await;
+    let start = domain::time::truncate(Utc::now());
+    let mut created = Vec::new();
+    // Three instants of 401 jobs each: pages of 500 end in the middle of an instant.
+    for n in 0..1203 {
+        let new = NewJob {
+            organization_id: default,
+            initiator_id: owner.user_id,
+            job_type: JobType::TemplateVersionImport,
+            provisioner: ProvisionerType::from_stored("echo".into()),
+            file_id: None,
+            tags: Tags::normalise_for_organization(BTreeMap::new()).unwrap_or_else(|e| panic!("{e}")),
+            input: JobInput::default(),
+            metadata: JobMetadata::default(),
+        };
+        let created_at = start + chrono::Duration::seconds(n / 401);
+        let view = app.state.store.create_job(&new, Liveness::default(), created_at).unwrap_or_else(|e| panic!("{e}"));
+        created.push((created_at, view.job.id));
+    }
+    created.sort();
+    let newest_first: Vec<Uuid> = created.iter().rev().map(|(_, id)| *id).collect();
+    let all = list(&owner, default, "?limit=0").await;
+    assert_eq!(ids(&all), newest_first);
+    let (newest, oldest) = (newest_first[0], newest_first[1202]);
+    assert_eq!(numbers(&all, &[newest, oldest]), vec![(1203, 1203), (1, 1203)], "queue numbers on every page");
+    for limit in [499, 500, 501, 1000, 1203, 5000] {
+        let some = list(&owner, default, &format!("?limit={limit}")).await;
+        let expected = &newest_first[..newest_first.len().min(limit)];
+        assert_eq!(ids(&some), expected, "limit={limit}");
+    }
+    let pending = list(&owner, default, "?status=pending&limit=0").await;
+    assert_eq!(ids(&pending).len(), 1203);
+    let none = list(&owner, default, "?status=succeeded&limit=0").await;
+    assert_eq!(none.text, "[]");
 }
