@@ -172,7 +172,7 @@ pub fn run(args: ChaosArgs) -> anyhow::Result<bool> {
     let _ = std::fs::remove_dir_all(&run_dir);
     std::fs::create_dir_all(&run_dir)?;
 
-    let (base_flags, pool_timeout) = server_settings(&binary);
+    let (base_flags, pool_timeout) = server_settings();
     let context = Context {
         binary,
         quick: args.quick,
@@ -229,61 +229,15 @@ fn print_list<'a>(mark: &str, items: impl Iterator<Item = &'a String>, limit: us
 
 /// Flags for every server, and the pool timeout the verdicts allow for.
 ///
-/// One harness user stands for many clients from many addresses, so per-user and per-address
-/// rate limits (when the binary has them) are switched off: the budgets must hold without them.
-fn server_settings(binary: &ApiBinary) -> (Vec<String>, Duration) {
-    let mut flags = Vec::new();
-    for limit in ["--api-rate-limit", "--login-rate-limit"] {
-        if binary.has_flag(limit) {
-            flags.extend([limit.to_owned(), "0".to_owned()]);
-        }
-    }
-    if !flags.is_empty() {
-        println!(
-            "chaos: rate limits off for every server ({}): the harness is one client standing for many",
-            flags.join(" ")
-        );
-    }
-    let pool_timeout = pool_timeout_flag(binary)
-        .and_then(|flag| binary.default_of(&flag))
-        .and_then(|raw| parse_duration(&raw))
-        .unwrap_or(DEFAULT_POOL_TIMEOUT);
-    (flags, pool_timeout)
-}
-
-/// The server's pool waits this long for a connection unless a flag says otherwise.
-const DEFAULT_POOL_TIMEOUT: Duration = Duration::from_secs(5);
-
-fn pool_timeout_flag(binary: &ApiBinary) -> Option<String> {
-    binary.first_flag(
-        &["--database-pool-timeout", "--database-connection-timeout", "--database-timeout", "--pool-timeout"],
-        &["pool", "timeout"],
-    )
-}
-
-/// Go's duration syntax as the server takes it (`5s`, `1m30s`, `250ms`).
-pub fn parse_duration(raw: &str) -> Option<Duration> {
-    let mut total = Duration::ZERO;
-    let mut rest = raw.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
-        let value: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            _ => return None,
-        };
-        total += Duration::from_secs_f64(value * seconds);
-        rest = &rest[unit_len..];
-    }
-    Some(total)
+/// One harness user stands for many clients from many addresses, so the per-user and
+/// per-address rate limits are switched off: the budgets must hold without them.
+fn server_settings() -> (Vec<String>, Duration) {
+    let flags: Vec<String> = ["--api-rate-limit", "0", "--login-rate-limit", "0"].map(str::to_owned).into();
+    println!(
+        "chaos: rate limits off for every server ({}): the harness is one client standing for many",
+        flags.join(" ")
+    );
+    (flags, storage::PoolOptions::default().connection_timeout)
 }
 
 /// A Go-style duration for a flag.
@@ -294,18 +248,4 @@ pub fn go_duration(duration: Duration) -> String {
 /// A uniformly drawn number in [0, 1).
 pub fn random_fraction() -> f64 {
     (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_as_the_server_writes_them() {
-        assert_eq!(parse_duration("5s"), Some(Duration::from_secs(5)));
-        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("soon"), None);
-        assert_eq!(parse_duration(""), None);
-    }
 }

@@ -4,7 +4,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -14,12 +14,9 @@ use anyhow::{Context, bail};
 use super::cleanup::{Guard, Undo, detached, unblocked};
 use super::net::free_port;
 
-/// The release binary and the flags its `serve --help` lists (other branches add flags; the
-/// harness uses those that exist and says so when one it wants is missing).
+/// The release binary under test.
 pub struct ApiBinary {
     pub path: PathBuf,
-    help: String,
-    flags: Vec<String>,
 }
 
 impl ApiBinary {
@@ -29,48 +26,10 @@ impl ApiBinary {
             Some(path) => path,
             None => build_release()?,
         };
-        let help = Command::new(&path)
-            .args(["serve", "--help"])
-            .output()
-            .with_context(|| format!("cannot run {}", path.display()))?;
-        if !help.status.success() {
-            bail!("{} serve --help failed", path.display());
+        if !path.is_file() {
+            bail!("no server binary at {}", path.display());
         }
-        let help = String::from_utf8_lossy(&help.stdout).into_owned();
-        let flags = help
-            .split(|c: char| c.is_whitespace() || c == ',' || c == '=' || c == '[' || c == ']')
-            .filter(|word| word.starts_with("--") && word.len() > 2)
-            .map(str::to_owned)
-            .collect();
-        Ok(Self { path, help, flags })
-    }
-
-    /// The `[default: ...]` that `--help` shows for `flag`.
-    pub fn default_of(&self, flag: &str) -> Option<String> {
-        let names_flag = |line: &str| {
-            let words = line.trim_start().split([' ', ',']).collect::<Vec<_>>();
-            words.contains(&flag)
-        };
-        let mut lines = self.help.lines().skip_while(|line| !names_flag(line));
-        lines.next()?;
-        // This flag's text ends where the next flag's line begins.
-        let text: String = lines.take_while(|line| !line.trim_start().starts_with('-')).collect();
-        let value = text.split("[default: ").nth(1)?;
-        Some(value[..value.find(']')?].to_owned())
-    }
-
-    pub fn has_flag(&self, flag: &str) -> bool {
-        self.flags.iter().any(|f| f == flag)
-    }
-
-    /// The first of `candidates` the binary takes, else the first of its flags whose name
-    /// has every one of `words`.
-    pub fn first_flag(&self, candidates: &[&str], words: &[&str]) -> Option<String> {
-        candidates
-            .iter()
-            .find(|c| self.has_flag(c))
-            .map(|c| (*c).to_owned())
-            .or_else(|| self.flags.iter().find(|flag| words.iter().all(|word| flag.contains(word))).cloned())
+        Ok(Self { path })
     }
 }
 
@@ -366,51 +325,5 @@ impl HealthWatch {
     pub fn finish(self) -> (Duration, usize) {
         self.done.store(true, Ordering::SeqCst);
         self.thread.join().unwrap_or_default()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn binary(help: &str) -> ApiBinary {
-        let flags = help
-            .split(|c: char| c.is_whitespace() || c == ',')
-            .filter(|w| w.starts_with("--") && w.len() > 2)
-            .map(str::to_owned)
-            .collect();
-        ApiBinary { path: PathBuf::new(), help: help.to_owned(), flags }
-    }
-
-    const HELP: &str = "Options:
-      --reaper-hung-after <REAPER_HUNG_AFTER>
-          Running jobs without an update for this long are failed [env: API_REAPER_HUNG_AFTER=] [default: 5m]
-      --secure-auth-cookie
-          Mark the session cookie Secure [env: API_SECURE_AUTH_COOKIE=]
-      --http-request-body-deadline <D>
-          How long a body may take
-          [default: 30s]
-  -h, --help
-          Print help
-";
-
-    #[test]
-    fn flags_and_their_defaults_are_read_from_help() {
-        let binary = binary(HELP);
-        assert_eq!(binary.default_of("--reaper-hung-after").as_deref(), Some("5m"));
-        assert_eq!(binary.default_of("--secure-auth-cookie"), None);
-        assert_eq!(binary.default_of("--http-request-body-deadline").as_deref(), Some("30s"));
-        assert!(binary.has_flag("--help") && !binary.has_flag("--reaper"));
-    }
-
-    #[test]
-    fn a_flag_is_found_by_name_or_by_the_words_in_it() {
-        let binary = binary(HELP);
-        assert_eq!(binary.first_flag(&["--nope", "--reaper-hung-after"], &[]).as_deref(), Some("--reaper-hung-after"));
-        assert_eq!(
-            binary.first_flag(&["--body-timeout"], &["body", "deadline"]).as_deref(),
-            Some("--http-request-body-deadline")
-        );
-        assert_eq!(binary.first_flag(&["--body-timeout"], &["pool", "timeout"]), None);
     }
 }
