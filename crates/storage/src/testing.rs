@@ -456,3 +456,20 @@ pub mod bulk {
         }
     }
 }
+
+/// The first user ("owner", an owner of the default organization), as a server's first
+/// sign-up makes it: the user and the default organization's id.
+pub fn first_owner(store: &crate::Store) -> (domain::user::User, uuid::Uuid) {
+    use domain::repo::UserRepo;
+    use domain::user::{Email, NewUser, UserRealName, Username};
+    let new = NewUser {
+        email: Email::parse("owner@example.com").unwrap_or_else(|e| panic!("{e}")),
+        username: Username::parse("owner").unwrap_or_else(|e| panic!("{e}")),
+        name: UserRealName::default(),
+        hashed_password: "x".into(),
+        site_roles: vec![],
+        organization_ids: vec![],
+    };
+    let now = domain::time::truncate(chrono::Utc::now());
+    store.create_first_user(&new, now).unwrap_or_else(|e| panic!("{e}"))
+}

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use domain::organization::OrganizationRef;
 use domain::provisioner::{JobInput, JobMetadata, JobType, Liveness, NewJob, ProvisionerType, Tags};
-use domain::repo::{JobRepo, OrganizationRepo, UserRepo};
-use domain::user::{Email, NewUser, UserRealName, Username};
+use domain::repo::{JobRepo, OrganizationRepo};
 use storage::testing::PrivateCluster;
 use storage::{PoolOptions, Store, StoreEvent};
 
@@ -104,15 +103,7 @@ fn wake_ups_between_servers_return_promptly_and_each_outage_is_logged_once() {
     writing.subscribe(move |event| {
         let _ = send.send((Instant::now(), event));
     });
-    let new = NewUser {
-        email: Email::parse("owner@example.com").unwrap_or_else(|e| panic!("{e}")),
-        username: Username::parse("owner").unwrap_or_else(|e| panic!("{e}")),
-        name: UserRealName::default(),
-        hashed_password: "x".into(),
-        site_roles: vec![],
-        organization_ids: vec![],
-    };
-    let (owner, organization) = writing.create_first_user(&new, now()).unwrap_or_else(|e| panic!("{e}"));
+    let (owner, organization) = storage::testing::first_owner(&writing);
     assert!(writing.organization(&OrganizationRef::Id(organization)).is_ok_and(|o| o.is_some()));
     let job = a_job(organization, owner.id);
     writing.create_job(&job, Liveness::default(), now()).unwrap_or_else(|e| panic!("{e}"));

@@ -28,15 +28,7 @@ struct Fixture {
 fn fixture(backend: Backend) -> Option<Fixture> {
     let db = TestDatabase::new(backend)?;
     let store = Store::open(db.url(), PoolOptions::default(), now()).unwrap_or_else(|e| panic!("{e}"));
-    let new = NewUser {
-        email: Email::parse("owner@example.com").unwrap_or_else(|e| panic!("{e}")),
-        username: Username::parse("owner").unwrap_or_else(|e| panic!("{e}")),
-        name: UserRealName::default(),
-        hashed_password: "x".into(),
-        site_roles: vec![],
-        organization_ids: vec![],
-    };
-    let (owner, _) = store.create_first_user(&new, now()).unwrap_or_else(|e| panic!("{e}"));
+    let (owner, _) = storage::testing::first_owner(&store);
     Some(Fixture { store, db, owner: owner.id })
 }
 

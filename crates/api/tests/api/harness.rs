@@ -138,6 +138,12 @@ impl TestApp {
         Self::spawn_with(backend, |_| {}).await
     }
 
+    /// A server on a database prepared beforehand (an old release's rows, say).
+    pub async fn on_database(db: TestDatabase) -> Self {
+        let config = Self::config(&db, Settings::default());
+        Self::start(db, config).await
+    }
+
     /// A server configured otherwise (short reaper periods, a small log budget and the like).
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut ServerConfig)) -> Option<Self> {
         let db = TestDatabase::new(backend)?;
@@ -467,5 +473,52 @@ impl TestDaemon {
 
     pub async fn heartbeat(&self) -> Reply {
         self.call("/heartbeat", None).await
+    }
+}
+
+/// The owner, the default organization and one daemon serving it: where most job tests start.
+pub struct Runner {
+    pub owner: Client,
+    pub organization: Uuid,
+    pub daemon: TestDaemon,
+}
+
+impl TestApp {
+    pub async fn runner(&self) -> Runner {
+        let owner = self.owner().await;
+        let organization = owner.get("/api/v2/organizations/default").await.id();
+        let key = owner.create_key(organization, "runner", json!({})).await;
+        let daemon = self.daemon(&key, "runner").await;
+        Runner { owner, organization, daemon }
+    }
+}
+
+impl Runner {
+    pub async fn status(&self, job: Uuid) -> Value {
+        self.owner.job(self.organization, job).await.body["status"].clone()
+    }
+
+    pub async fn cancel(&self, job: Uuid) -> Reply {
+        let path = format!("/api/v2/organizations/{}/provisionerjobs/{job}/cancel", self.organization);
+        self.owner.post(&path, json!({})).await
+    }
+
+    pub fn logs_path(&self, job: Uuid) -> String {
+        format!("/api/v2/organizations/{}/provisionerjobs/{job}/logs", self.organization)
+    }
+
+    /// A WebSocket following the job's logs (`?follow=true`), as the owner.
+    pub async fn follow_logs(
+        &self,
+        job: Uuid,
+    ) -> impl futures_util::Stream<Item = Result<awc::ws::Frame, awc::error::WsProtocolError>> + Unpin {
+        let url = format!("{}{}?follow=true", self.owner.base.replace("http://", "ws://"), self.logs_path(job));
+        let (_, socket) = awc::Client::new()
+            .ws(url)
+            .header("Coder-Session-Token", self.owner.token.clone().unwrap_or_default())
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("websocket: {e}"));
+        socket
     }
 }

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::harness::{Client, TestApp, TestDaemon};
+use crate::harness::TestApp;
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -31,41 +31,12 @@ on_both_backends!(
     eight_daemons_run_five_hundred_jobs_exactly_once,
 );
 
-struct World {
-    owner: Client,
-    organization: Uuid,
-    daemon: TestDaemon,
-}
-
-async fn world(app: &TestApp) -> World {
-    let owner = app.owner().await;
-    let organization = owner.get("/api/v2/organizations/default").await.id();
-    let key = owner.create_key(organization, "runner", json!({})).await;
-    let daemon = app.daemon(&key, "runner").await;
-    World { owner, organization, daemon }
-}
-
-impl World {
-    async fn status(&self, job: Uuid) -> Value {
-        self.owner.job(self.organization, job).await.body["status"].clone()
-    }
-
-    async fn cancel(&self, job: Uuid) -> crate::harness::Reply {
-        let path = format!("/api/v2/organizations/{}/provisionerjobs/{job}/cancel", self.organization);
-        self.owner.post(&path, json!({})).await
-    }
-
-    fn logs_path(&self, job: Uuid) -> String {
-        format!("/api/v2/organizations/{}/provisionerjobs/{job}/logs", self.organization)
-    }
-}
-
 fn outputs(body: &Value) -> Vec<String> {
     body.as_array().into_iter().flatten().filter_map(|line| line["output"].as_str().map(str::to_owned)).collect()
 }
 
 async fn a_job_runs_from_pending_to_succeeded(app: TestApp) {
-    let w = world(&app).await;
+    let w = app.runner().await;
     let job = w.owner.create_job(w.organization, json!({})).await;
     assert_eq!(w.status(job).await, "pending");
     let acquired = w.daemon.acquire(5).await.unwrap_or_default();
@@ -86,7 +57,7 @@ async fn a_job_runs_from_pending_to_succeeded(app: TestApp) {
 }
 
 async fn a_failed_job_keeps_its_error_and_code(app: TestApp) {
-    let w = world(&app).await;
+    let w = app.runner().await;
     let job = w.owner.create_job(w.organization, json!({})).await;
     w.daemon.acquire_id().await;
     let bad_code =
@@ -108,7 +79,7 @@ async fn a_failed_job_keeps_its_error_and_code(app: TestApp) {
 }
 
 async fn canceling_a_pending_job_ends_it_at_once(app: TestApp) {
-    let w = world(&app).await;
+    let w = app.runner().await;
     let job = w.owner.create_job(w.organization, json!({})).await;
     assert_eq!(w.cancel(job).await.parts(), (200, json!({ "message": "Job has been marked as canceled..." })));
     let canceled = w.owner.job(w.organization, job).await.body;
@@ -119,7 +90,7 @@ async fn canceling_a_pending_job_ends_it_at_once(app: TestApp) {
 }
 
 async fn canceling_a_running_job_waits_for_its_daemon(app: TestApp) {
-    let w = world(&app).await;
+    let w = app.runner().await;
     let job = w.owner.create_job(w.organization, json!({})).await;
     w.daemon.acquire_id().await;
     assert_eq!(w.cancel(job).await.status, 200);
@@ -135,7 +106,7 @@ async fn canceling_a_running_job_waits_for_its_daemon(app: TestApp) {
 }
 
 async fn only_the_holder_touches_a_job_and_never_after_it_ended(app: TestApp) {
-    let w = world(&app).await;
+    let w = app.runner().await;
     let key = w.owner.create_key(w.organization, "other", json!({})).await;
     let other = app.daemon(&key, "other").await;
     let job = w.owner.create_job(w.organization, json!({})).await;
@@ -154,7 +125,7 @@ async fn only_the_holder_touches_a_job_and_never_after_it_ended(app: TestApp) {
 }
 
 async fn acquire_wakes_at_once_when_a_job_is_created(app: TestApp) {
-    let w = world(&app).await;
+    let w = app.runner().await;
     let daemon = w.daemon.clone();
     let waiting = actix_web::rt::spawn(async move {
         let started = Instant::now();
@@ -168,7 +139,7 @@ async fn acquire_wakes_at_once_when_a_job_is_created(app: TestApp) {
 }
 
 async fn acquire_gives_up_after_its_timeout(app: TestApp) {
-    let w = world(&app).await;
+    let w = app.runner().await;
     let started = Instant::now();
     assert_eq!(w.daemon.acquire(1).await, None);
     assert!(started.elapsed() >= Duration::from_millis(900));
@@ -186,7 +157,7 @@ async fn acquire_gives_up_after_its_timeout(app: TestApp) {
 }
 
 async fn logs_are_paged_with_after(app: TestApp) {
-    let w = world(&app).await;
+    let w = app.runner().await;
     let job = w.owner.create_job(w.organization, json!({})).await;
     w.daemon.acquire_id().await;
     w.daemon.log(job, &["one", "two", "three"]).await;
@@ -202,18 +173,11 @@ async fn logs_are_paged_with_after(app: TestApp) {
 }
 
 async fn following_logs_over_a_websocket_ends_with_the_job(app: TestApp) {
-    let w = world(&app).await;
+    let w = app.runner().await;
     let job = w.owner.create_job(w.organization, json!({})).await;
     w.daemon.acquire_id().await;
     w.daemon.log(job, &["before"]).await;
-    let url = format!("{}{}?follow=true", app.base.replace("http://", "ws://"), w.logs_path(job));
-    let token = w.owner.token.clone().unwrap_or_default();
-    let (_, mut socket) = awc::Client::new()
-        .ws(url)
-        .header("Coder-Session-Token", token)
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("websocket: {e}"));
+    let mut socket = w.follow_logs(job).await;
     let daemon = w.daemon.clone();
     actix_web::rt::spawn(async move {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -246,7 +210,7 @@ async fn following_logs_over_a_websocket_ends_with_the_job(app: TestApp) {
 }
 
 async fn following_logs_as_server_sent_events_ends_with_the_job(app: TestApp) {
-    let w = world(&app).await;
+    let w = app.runner().await;
     let job = w.owner.create_job(w.organization, json!({})).await;
     w.daemon.acquire_id().await;
     w.daemon.log(job, &["before"]).await;
@@ -279,7 +243,7 @@ async fn the_log_cap_drops_lines_and_marks_the_job(app: TestApp) {
     let app = TestApp::spawn_with(app.backend, |c| c.settings.log_budget = LogBudget { max_bytes: 10 })
         .await
         .unwrap_or_else(|| panic!("backend"));
-    let w = world(&app).await;
+    let w = app.runner().await;
     let job = w.owner.create_job(w.organization, json!({})).await;
     w.daemon.acquire_id().await;
     assert_eq!(w.daemon.log(job, &["12345", "12345", "x"]).await.status, 200);
@@ -297,7 +261,7 @@ async fn the_reaper_fails_pending_and_hung_jobs(app: TestApp) {
     })
     .await
     .unwrap_or_else(|| panic!("backend"));
-    let w = world(&app).await;
+    let w = app.runner().await;
     let hung = w.owner.create_job(w.organization, json!({})).await;
     w.daemon.acquire_id().await;
     let pending = w.owner.create_job(w.organization, json!({ "nobody": "runs-this" })).await;
@@ -325,7 +289,7 @@ async fn the_reaper_fails_pending_and_hung_jobs(app: TestApp) {
 }
 
 async fn a_job_created_on_one_server_wakes_a_daemon_on_another(app: TestApp) {
-    let w = world(&app).await;
+    let w = app.runner().await;
     let other = app.second_server().await;
     let key = w.owner.create_key(w.organization, "elsewhere", json!({})).await;
     let remote = other.daemon(&key, "remote").await;
@@ -348,7 +312,7 @@ async fn a_job_created_on_one_server_wakes_a_daemon_on_another(app: TestApp) {
 }
 
 async fn eight_daemons_run_five_hundred_jobs_exactly_once(app: TestApp) {
-    let w = world(&app).await;
+    let w = app.runner().await;
     let key = w.owner.create_key(w.organization, "fleet", json!({})).await;
     let mut jobs = Vec::new();
     for _ in 0..500 {
@@ -386,7 +350,7 @@ async fn eight_daemons_run_five_hundred_jobs_exactly_once(app: TestApp) {
 
 async fn a_daemon_that_hung_up_is_not_handed_a_job(app: TestApp) {
     use std::io::Write;
-    let w = world(&app).await;
+    let w = app.runner().await;
     let key = w.owner.create_key(w.organization, "flaky", json!({})).await;
     let flaky = app.daemon(&key, "flaky").await;
     let address = app.base.trim_start_matches("http://").to_owned();

@@ -152,23 +152,13 @@ async fn queue_metrics_follow_jobs_through_their_lives(app: TestApp) {
 }
 
 async fn websockets_are_counted_while_they_are_open(app: TestApp) {
-    let owner = app.owner().await;
-    let default = owner.get("/api/v2/organizations/default").await.id();
-    let key = owner.create_key(default, "builders", json!({})).await;
-    let daemon = app.daemon(&key, "builder-1").await;
-    let job = owner.create_job(default, json!({})).await;
-    daemon.acquire_id().await;
-    let path = format!("/api/v2/organizations/{default}/provisionerjobs/{job}/logs");
-    let url = format!("{}{path}?follow=true", app.base.replace("http://", "ws://"));
-    let (_, mut socket) = awc::Client::new()
-        .ws(url)
-        .header("Coder-Session-Token", owner.token.clone().unwrap_or_default())
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("websocket: {e}"));
+    let w = app.runner().await;
+    let job = w.owner.create_job(w.organization, json!({})).await;
+    w.daemon.acquire_id().await;
+    let mut socket = w.follow_logs(job).await;
     let route = ("path", "/api/v2/organizations/{organization}/provisionerjobs/{job}/logs");
     app.scrape_until("one open websocket", |s| s.count("coderd_api_concurrent_websockets", &[route]) == 1.0).await;
-    daemon.complete(job).await;
+    w.daemon.complete(job).await;
     let ended = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(Ok(frame)) = socket.next().await {
             if matches!(frame, awc::ws::Frame::Close(_)) {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use domain::provisioner::{JobInput, JobMetadata, JobType, Liveness, NewJob, ProvisionerType, Tags};
 use domain::repo::JobRepo;
 use serde_json::{Value, json};
@@ -66,6 +66,22 @@ fn numbers(reply: &Reply, jobs: &[Uuid]) -> Vec<(u64, u64)> {
             (job["queue_position"].as_u64().unwrap_or(99), job["queue_size"].as_u64().unwrap_or(99))
         })
         .collect()
+}
+
+/// A job with no tags of its own, created straight in the store at `created_at`: for lists
+/// that need many jobs, or jobs of one instant.
+fn seed_job(app: &TestApp, organization: Uuid, initiator: Uuid, created_at: DateTime<Utc>) -> Uuid {
+    let new = NewJob {
+        organization_id: organization,
+        initiator_id: initiator,
+        job_type: JobType::TemplateVersionImport,
+        provisioner: ProvisionerType::from_stored("echo".into()),
+        file_id: None,
+        tags: Tags::normalise_for_organization(BTreeMap::new()).unwrap_or_else(|e| panic!("{e}")),
+        input: JobInput::default(),
+        metadata: JobMetadata::default(),
+    };
+    app.state.store.create_job(&new, Liveness::default(), created_at).unwrap_or_else(|e| panic!("{e}")).job.id
 }
 
 async fn list(client: &Client, organization: Uuid, query: &str) -> Reply {
@@ -248,18 +264,7 @@ async fn jobs_created_at_the_same_instant_are_ordered_by_id(app: TestApp) {
     let instant = domain::time::truncate(Utc::now());
     let mut created = Vec::new();
     for _ in 0..4 {
-        let new = NewJob {
-            organization_id: default,
-            initiator_id: owner.user_id,
-            job_type: JobType::TemplateVersionImport,
-            provisioner: ProvisionerType::from_stored("echo".into()),
-            file_id: None,
-            tags: Tags::normalise_for_organization(BTreeMap::new()).unwrap_or_else(|e| panic!("{e}")),
-            input: JobInput::default(),
-            metadata: JobMetadata::default(),
-        };
-        let view = app.state.store.create_job(&new, Liveness::default(), instant).unwrap_or_else(|e| panic!("{e}"));
-        created.push(view.job.id);
+        created.push(seed_job(&app, default, owner.user_id, instant));
     }
     let mut ascending = created.clone();
     ascending.sort();
@@ -381,19 +386,8 @@ async fn long_lists_are_sent_whole_and_in_order_across_pages(app: TestApp) {
     let mut created = Vec::new();
     // Three instants of 401 jobs each: pages of 500 end in the middle of an instant.
     for n in 0..1203 {
-        let new = NewJob {
-            organization_id: default,
-            initiator_id: owner.user_id,
-            job_type: JobType::TemplateVersionImport,
-            provisioner: ProvisionerType::from_stored("echo".into()),
-            file_id: None,
-            tags: Tags::normalise_for_organization(BTreeMap::new()).unwrap_or_else(|e| panic!("{e}")),
-            input: JobInput::default(),
-            metadata: JobMetadata::default(),
-        };
         let created_at = start + chrono::Duration::seconds(n / 401);
-        let view = app.state.store.create_job(&new, Liveness::default(), created_at).unwrap_or_else(|e| panic!("{e}"));
-        created.push((created_at, view.job.id));
+        created.push((created_at, seed_job(&app, default, owner.user_id, created_at)));
     }
     created.sort();
     let newest_first: Vec<Uuid> = created.iter().rev().map(|(_, id)| *id).collect();

@@ -91,25 +91,13 @@ async fn a_slow_body_that_arrives_in_time_is_served(app: TestApp) {
 }
 
 async fn a_websocket_outlives_the_body_timeout(app: TestApp) {
-    let owner = app.owner().await;
-    let default = owner.get("/api/v2/organizations/default").await.id();
-    let key = owner.create_key(default, "builders", json!({})).await;
-    let daemon = app.daemon(&key, "builder-1").await;
-    let job = owner.create_job(default, json!({})).await;
-    daemon.acquire_id().await;
-    let url = format!(
-        "{}/api/v2/organizations/{default}/provisionerjobs/{job}/logs?follow=true",
-        app.base.replace("http://", "ws://")
-    );
-    let (_, mut socket) = awc::Client::new()
-        .ws(url)
-        .header("Coder-Session-Token", owner.token.clone().unwrap_or_default())
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("websocket: {e}"));
+    let w = app.runner().await;
+    let job = w.owner.create_job(w.organization, json!({})).await;
+    w.daemon.acquire_id().await;
+    let mut socket = w.follow_logs(job).await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    daemon.log(job, &["still here"]).await;
-    daemon.complete(job).await;
+    w.daemon.log(job, &["still here"]).await;
+    w.daemon.complete(job).await;
     let mut received = Vec::new();
     let ended = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(Ok(frame)) = socket.next().await {

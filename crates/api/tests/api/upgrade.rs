@@ -6,24 +6,21 @@
 //! daemons, and jobs in every status with their logs.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use api::ServerConfig;
 use domain::user::Password;
 use serde_json::{Value, json};
-use storage::PoolOptions;
 use storage::testing::previous_release::PreviousRelease;
 use storage::testing::{Backend, TestDatabase};
 use uuid::Uuid;
 
-const PASSWORD: &str = "correct-horse-battery-staple";
+use crate::harness::{Client, PASSWORD, TestApp};
 
 /// The new server, started on an old database.
 struct Upgraded {
-    base: String,
-    http: reqwest::Client,
+    app: TestApp,
+    /// The first release's owner, signed in with the token issued before the upgrade.
+    owner: Client,
     release: PreviousRelease,
-    db: TestDatabase,
 }
 
 impl Upgraded {
@@ -32,25 +29,14 @@ impl Upgraded {
         let password = Password::parse(PASSWORD, &[]).unwrap_or_else(|e| panic!("{e}"));
         let hash = api::secrets::hash_password(&password).unwrap_or_else(|e| panic!("{e}"));
         let release = PreviousRelease::create(&db, &hash);
-        let mut config = ServerConfig::new("127.0.0.1:0", db.url());
-        config.pool = PoolOptions { max_size: 8, connection_timeout: Duration::from_secs(5) };
-        config.workers = Some(2);
-        let application = api::Application::build(config).await.unwrap_or_else(|e| panic!("cannot start: {e:#}"));
-        let base = format!("http://{}", application.address());
-        actix_web::rt::spawn(application.run());
-        let http = reqwest::Client::builder().build().unwrap_or_else(|e| panic!("{e}"));
-        Some(Self { base, http, release, db })
+        let app = TestApp::on_database(db).await;
+        let owner = app.anonymous().with_token(&release.owner_token);
+        Some(Self { app, owner, release })
     }
 
     /// `(status, body)` of a request signed with the owner's token from before the upgrade.
     async fn owner(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let request = self.http.request(method, format!("{}{path}", self.base));
-        let request = request.header("Coder-Session-Token", &self.release.owner_token);
-        let request = match body {
-            Some(body) => request.json(&body),
-            None => request,
-        };
-        send(request).await
+        self.owner.call(method.as_str(), path, body).await.parts()
     }
 
     async fn get(&self, path: &str) -> Value {
@@ -61,16 +47,12 @@ impl Upgraded {
 
     /// A daemon call made with the provisioner key from before the upgrade.
     async fn daemon(&self, path: &str) -> (u16, Value) {
-        let url = format!("{}/api/v2/provisionerdaemons/{}{path}", self.base, self.release.daemon);
-        send(self.http.post(url).header("Coder-Provisioner-Daemon-Key", &self.release.provisioner_key)).await
+        let path = format!("/api/v2/provisionerdaemons/{}{path}", self.release.daemon);
+        let request = self.owner.anonymous().request(reqwest::Method::POST, &path);
+        let reply =
+            self.owner.send(request.header("Coder-Provisioner-Daemon-Key", &self.release.provisioner_key)).await;
+        reply.parts()
     }
-}
-
-async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = request.send().await.unwrap_or_else(|e| panic!("request failed: {e}"));
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 fn names(list: &Value, field: &str) -> Vec<String> {
@@ -120,11 +102,8 @@ async fn people_keep_their_tokens_passwords_roles_and_memberships(server: Upgrad
     assert!(names(&me["roles"], "name").contains(&"owner".to_owned()), "{me}");
     assert_eq!(me["organization_ids"], json!([release.default_organization, release.acme]));
 
-    let login = server
-        .http
-        .post(format!("{}/api/v2/users/login", server.base))
-        .json(&json!({ "email": "owner@example.com", "password": PASSWORD }));
-    assert_eq!(send(login).await.0, 201, "the password from before the upgrade");
+    let login = server.app.login("owner@example.com", PASSWORD).await;
+    assert_eq!(login.status, 201, "the password from before the upgrade");
 
     let users = server.get("/api/v2/users").await;
     let statuses: BTreeMap<String, String> = users["users"]
@@ -179,8 +158,8 @@ async fn organizations_keep_their_fields_and_deleted_ones_stay_gone(server: Upgr
         assert_eq!(status, 404);
     }
     // Their history is kept, not shown.
-    assert_eq!(server.db.count_rows("organizations"), 4);
-    let history = server.db.count_rows("provisioner_jobs");
+    assert_eq!(server.app.database().count_rows("organizations"), 4);
+    let history = server.app.database().count_rows("provisioner_jobs");
     assert_eq!(history, 8);
 }
 
@@ -250,5 +229,5 @@ async fn old_provisioner_keys_and_daemons_keep_working(server: Upgraded) {
         )
         .await;
     assert_eq!((status, &created["queue_position"]), (201, &json!(1)), "{created}");
-    assert_eq!(server.db.count_rows("provisioner_tag_sets"), 2);
+    assert_eq!(server.app.database().count_rows("provisioner_tag_sets"), 2);
 }
