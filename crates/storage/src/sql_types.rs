@@ -130,8 +130,38 @@ impl ToSql<UtcTimestamp, Sqlite> for Instant {
 impl FromSql<UtcTimestamp, Sqlite> for Instant {
     fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
         let text = sqlite_text(value)?;
-        Ok(Self(NaiveDateTime::parse_from_str(&text, SQLITE_FORMAT)?.and_utc()))
+        let instant = match read_sqlite_instant(&text) {
+            Some(instant) => instant,
+            None => NaiveDateTime::parse_from_str(&text, SQLITE_FORMAT)?,
+        };
+        Ok(Self(instant.and_utc()))
     }
+}
+
+/// Reads what [`SQLITE_FORMAT`] writes (`2026-11-29 19:37:58.555358`, the fraction optional)
+/// by position. A list reads thousands of instants, and chrono's parser interprets the format
+/// string again for each: it led the profile of a queue read. `None` for any other shape, which
+/// the caller hands to chrono.
+fn read_sqlite_instant(text: &str) -> Option<NaiveDateTime> {
+    let bytes = text.as_bytes();
+    let number = |digits: &[u8]| -> Option<u32> {
+        digits.iter().try_fold(0u32, |n, &d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')))
+    };
+    let (Some(date), Some(time), rest) = (bytes.get(..10), bytes.get(11..19), bytes.get(19..)?) else {
+        return None;
+    };
+    if date[4] != b'-' || date[7] != b'-' || bytes[10] != b' ' || time[2] != b':' || time[5] != b':' {
+        return None;
+    }
+    let nanos = match rest {
+        [] => 0,
+        [b'.', fraction @ ..] if (1..=9).contains(&fraction.len()) => {
+            number(fraction)? * 10u32.pow(9 - fraction.len() as u32)
+        }
+        _ => return None,
+    };
+    let day = chrono::NaiveDate::from_ymd_opt(number(&date[..4])? as i32, number(&date[5..7])?, number(&date[8..])?)?;
+    day.and_hms_nano_opt(number(&time[..2])?, number(&time[3..5])?, number(&time[6..])?, nanos)
 }
 
 /// A document as a column value: anything serde can write and read back.
@@ -192,3 +222,45 @@ macro_rules! on_every_backend {
 on_every_backend!(Uuid => Id);
 on_every_backend!(UtcTimestamp => Instant);
 on_every_backend!(Jsonb => Json<T>, T: Serialize DeserializeOwned std::fmt::Debug Send Sync);
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, NaiveDateTime, Utc};
+
+    use super::{SQLITE_FORMAT, read_sqlite_instant};
+
+    #[test]
+    fn sqlite_instants_read_by_position_as_chrono_reads_them() {
+        let written: Vec<String> = [0, 1_000_000, 123_000_000, 555_358_000, 999_999_999]
+            .into_iter()
+            .map(|nanos| {
+                let instant = DateTime::<Utc>::from_timestamp(1_796_000_000, nanos).unwrap_or_default();
+                instant.naive_utc().format(SQLITE_FORMAT).to_string()
+            })
+            .chain(["1970-01-01 00:00:00".into(), "2026-02-28 23:59:59.5".into()])
+            .collect();
+        for text in &written {
+            let by_chrono = NaiveDateTime::parse_from_str(text, SQLITE_FORMAT).ok();
+            assert!(by_chrono.is_some(), "{text}");
+            assert_eq!(read_sqlite_instant(text), by_chrono, "{text}");
+        }
+    }
+
+    #[test]
+    fn other_shapes_are_left_to_chrono() {
+        for text in [
+            "",
+            "2026-11-29",
+            "2026-11-29T19:37:58",
+            "2026-11-29 19:37:58Z",
+            "2026-11-29 19:37:58.",
+            "2026-11-29 19:37:58.1234567890",
+            "2026-13-29 19:37:58",
+            "2026-11-29 24:00:00",
+            "2026-11-29 19:3x:58",
+            "+026-11-29 19:37:58",
+        ] {
+            assert_eq!(read_sqlite_instant(text), None, "{text:?}");
+        }
+    }
+}
