@@ -96,17 +96,22 @@ impl RouteTable {
 
     /// The methods the route a path reaches serves; empty when it reaches none.
     fn methods(&self, path: &str) -> Vec<&'static str> {
-        let mut methods: Vec<&'static str> =
-            self.route(path).into_iter().flat_map(|route| route.operations.iter().map(|o| o.method)).collect();
+        self.route(path).map(Route::methods).unwrap_or_default()
+    }
+}
+
+impl Route {
+    /// The methods it serves, in order.
+    fn methods(&self) -> Vec<&'static str> {
+        let mut methods: Vec<&'static str> = self.operations.iter().map(|o| o.method).collect();
         methods.sort_unstable();
         methods
     }
 
-    /// Unknown query parameters of the operation this request reaches (the session token may
-    /// ride along on any route).
-    fn unknown_query_params(&self, method: &str, path: &str, query: &str) -> Vec<String> {
-        let operations = self.route(path).into_iter().flat_map(|route| route.operations.iter());
-        let Some(operation) = operations.into_iter().find(|operation| operation.method == method) else {
+    /// Unknown query parameters of the operation `method` reaches (the session token may ride
+    /// along on any route).
+    fn unknown_query_params(&self, method: &str, query: &str) -> Vec<String> {
+        let Some(operation) = self.operations.iter().find(|operation| operation.method == method) else {
             return Vec::new();
         };
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
@@ -130,11 +135,15 @@ pub async fn check_route(
     let Some(table) = req.app_data::<web::Data<RouteTable>>().cloned() else {
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     };
-    let methods = table.methods(req.path());
+    // One lookup of the route serves both checks.
+    let Some(route) = table.route(req.path()) else {
+        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+    };
+    let methods = route.methods();
     if !methods.is_empty() && !methods.contains(&req.method().as_str()) {
         return Ok(req.into_response(method_not_allowed(&methods)).map_into_right_body());
     }
-    let unknown = table.unknown_query_params(req.method().as_str(), req.path(), req.query_string());
+    let unknown = route.unknown_query_params(req.method().as_str(), req.query_string());
     if !unknown.is_empty() {
         let validations = unknown
             .into_iter()
