@@ -147,6 +147,7 @@ impl Application {
         if let Some(metrics) = metrics {
             metrics.stop(false).await;
         }
+        self.state.store.close();
         served
     }
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -133,6 +134,8 @@ const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys =
 pub(crate) struct Manager {
     pub(crate) url: DatabaseUrl,
     health: PoolHealth,
+    /// Set when the store closes: nobody waits for a connection any more.
+    closed: Arc<AtomicBool>,
 }
 
 /// How long one connection attempt keeps retrying PostgreSQL on its own short backoff
@@ -146,14 +149,18 @@ impl ManageConnection for Manager {
     /// r2d2 spaces its own retries up to half the pool timeout apart, so requests would go
     /// on failing for seconds after the database is back. Retrying here, a fraction of a
     /// second apart, brings the pool back almost as soon as the database is; a missing
-    /// SQLite file is not worth retrying.
+    /// SQLite file is not worth retrying. A closed store stops retrying: a process must not
+    /// be inside libpq on another thread while it exits.
     fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
         let give_up = std::time::Instant::now() + RECONNECT_PATIENCE;
         let mut backoff = Backoff::new();
         loop {
+            let retry = matches!(self.url, DatabaseUrl::Postgres(_))
+                && !self.closed.load(Ordering::SeqCst)
+                && std::time::Instant::now() < give_up;
             match self.url.establish() {
                 Ok(conn) => return Ok(conn),
-                Err(error) if matches!(self.url, DatabaseUrl::Postgres(_)) && std::time::Instant::now() < give_up => {
+                Err(error) if retry => {
                     self.health.0.failed(&error);
                     std::thread::sleep(backoff.next_wait());
                 }
@@ -189,7 +196,7 @@ impl Default for PoolOptions {
 
 /// Connections are opened lazily; the caller checks the database is reachable first. An
 /// outage is logged when it starts and when it ends, not at every failed attempt.
-pub(crate) fn pool(url: &DatabaseUrl, options: PoolOptions) -> (Pool, Arc<Reachability>) {
+pub(crate) fn pool(url: &DatabaseUrl, options: PoolOptions, closed: Arc<AtomicBool>) -> (Pool, Arc<Reachability>) {
     let reachability = Reachability::new("connection pool");
     let health = PoolHealth(Arc::clone(&reachability));
     let pool = r2d2::Pool::builder()
@@ -198,7 +205,7 @@ pub(crate) fn pool(url: &DatabaseUrl, options: PoolOptions) -> (Pool, Arc<Reacha
         .connection_timeout(options.connection_timeout)
         .error_handler(Box::new(health.clone()))
         .event_handler(Box::new(health.clone()))
-        .build_unchecked(Manager { url: url.clone(), health });
+        .build_unchecked(Manager { url: url.clone(), health, closed });
     (pool, reachability)
 }
 
@@ -256,7 +263,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let url = DatabaseUrl::Sqlite(dir.path().join("pool.db"));
         let options = PoolOptions { max_size: 4, connection_timeout: Duration::from_secs(5) };
-        let (pool, _) = pool(&url, options);
+        let (pool, _) = pool(&url, options, Arc::default());
         // All four at once: each is a connection of its own.
         let mut held: Vec<_> = (0..4).map(|_| pool.get().unwrap_or_else(|e| panic!("{e}"))).collect();
         for conn in &mut held {

@@ -10,7 +10,7 @@ use domain::repo::{OpError, RepoError};
 #[derive(Debug)]
 pub(crate) enum Fail<R = Infallible> {
     Db(DieselError),
-    Pool(diesel::r2d2::PoolError),
+    Pool(NoConnection),
     NotFound,
     Conflict(&'static str),
     /// A stored value the domain cannot read back.
@@ -26,6 +26,26 @@ impl<R> From<DieselError> for Fail<R> {
         }
     }
 }
+
+/// No pooled connection within the wait. The pool's own error names the database's refusal
+/// only when r2d2 made the attempt; ours retry inside the connection manager, so the refusal
+/// they met is carried here instead (`reason`), for the 503's cause and the readiness answer.
+#[derive(Debug)]
+pub(crate) struct NoConnection {
+    pub(crate) pool: diesel::r2d2::PoolError,
+    pub(crate) reason: Option<String>,
+}
+
+impl std::fmt::Display for NoConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.reason {
+            Some(reason) => write!(f, "timed out waiting for connection: {reason}"),
+            None => self.pool.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for NoConnection {}
 
 impl<R> Fail<R> {
     pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {

@@ -2,8 +2,8 @@
 //! connection attempt fails; logging each one buries the two lines that matter.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use diesel::r2d2::{self, HandleError, HandleEvent};
@@ -13,20 +13,28 @@ use diesel::r2d2::{self, HandleError, HandleEvent};
 pub(crate) struct Reachability {
     subject: &'static str,
     down: AtomicBool,
+    /// The database's refusal of the last failed attempt, while it is down.
+    refusal: Mutex<Option<String>>,
 }
 
 impl Reachability {
     pub(crate) fn new(subject: &'static str) -> Arc<Self> {
-        Arc::new(Self { subject, down: AtomicBool::new(false) })
+        Arc::new(Self { subject, down: AtomicBool::new(false), refusal: Mutex::new(None) })
     }
 
     /// An attempt failed: logged only if the database was reachable until now.
     pub(crate) fn failed(&self, error: &dyn fmt::Display) {
+        // libpq's messages span lines; a log line (or a readiness answer) should not.
+        let error = error.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
         if !self.down.swap(true, Ordering::SeqCst) {
-            // libpq's messages span lines; a log line should not.
-            let error = error.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
             tracing::error!(subject = self.subject, %error, "database unreachable; retrying quietly until it is back");
         }
+        *self.refusal.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+    }
+
+    /// Why the database is unreachable, while it is.
+    pub(crate) fn refusal(&self) -> Option<String> {
+        self.refusal.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Whether the last attempt failed.
@@ -36,6 +44,7 @@ impl Reachability {
 
     /// An attempt succeeded: logged only if the database was unreachable until now.
     pub(crate) fn succeeded(&self) {
+        self.refusal.lock().unwrap_or_else(PoisonError::into_inner).take();
         if self.down.swap(false, Ordering::SeqCst) {
             tracing::info!(subject = self.subject, "database reachable again");
         }

@@ -17,6 +17,8 @@ mod sql_types;
 pub mod testing;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::r2d2::PooledConnection;
@@ -25,12 +27,12 @@ pub use conn::{DatabaseUrl, PoolOptions, UrlError};
 pub use events::StoreEvent;
 
 use conn::{AnyConnection, Manager, Pool, write_transaction};
-use error::Fail;
+use error::{Fail, NoConnection};
 use events::{EventHub, Events};
 use health::Reachability;
 
 /// How long a caller waits for a connection while the database is known to be away.
-const OUTAGE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+const OUTAGE_WAIT: Duration = Duration::from_millis(500);
 
 /// Why a store could not be opened; each reads as one line.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,8 @@ pub struct Store {
     pool: Pool,
     /// Whether the pool can reach the database at the moment.
     reachability: Arc<Reachability>,
+    /// Set by [`Store::close`].
+    closed: Arc<AtomicBool>,
     url: DatabaseUrl,
     hub: Arc<EventHub>,
 }
@@ -68,8 +72,9 @@ impl Store {
         repos::organizations::ensure_default(&mut conn, now)
             .map_err(|fail| OpenError::Setup { url: redacted.clone(), reason: fail.into() })?;
         drop(conn);
-        let (pool, reachability) = conn::pool(&url, options);
-        let store = Self { pool, reachability, url, hub: Arc::default() };
+        let closed = Arc::<AtomicBool>::default();
+        let (pool, reachability) = conn::pool(&url, options, Arc::clone(&closed));
+        let store = Self { pool, reachability, closed, url, hub: Arc::default() };
         if let DatabaseUrl::Postgres(pg_url) = &store.url {
             events::spawn_listener(pg_url.clone(), Arc::downgrade(&store.hub))?;
         }
@@ -90,10 +95,22 @@ impl Store {
     /// [`OUTAGE_WAIT`] instead of the whole pool timeout: a request needing several connections
     /// would otherwise wait several timeouts. The pool keeps reconnecting meanwhile, and its
     /// first new connection ends the outage.
+    /// Stops reconnecting in the background, for a process about to exit (every clone shares
+    /// this). Calls still work, each connection attempt made once as it is needed.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
     fn conn<R>(&self) -> Result<PooledConnection<Manager>, Fail<R>> {
-        let wait = self.pool.connection_timeout();
+        self.checkout(self.pool.connection_timeout())
+    }
+
+    /// [`Self::conn`] waiting at most `wait`.
+    fn checkout<R>(&self, wait: Duration) -> Result<PooledConnection<Manager>, Fail<R>> {
         let wait = if self.reachability.is_down() { wait.min(OUTAGE_WAIT) } else { wait };
-        self.pool.get_timeout(wait).map_err(Fail::Pool)
+        self.pool
+            .get_timeout(wait)
+            .map_err(|pool| Fail::Pool(NoConnection { pool, reason: self.reachability.refusal() }))
     }
 
     /// Runs read-only work on a pooled connection.

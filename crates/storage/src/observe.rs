@@ -44,7 +44,7 @@ const ACTIVE: [JobStatus; 3] = [JobStatus::Pending, JobStatus::Running, JobStatu
 impl Store {
     /// A trivial query on a connection obtained within `timeout`.
     pub fn ping(&self, timeout: Duration) -> Result<(), RepoError> {
-        let mut conn = self.pool.get_timeout(timeout).map_err(Fail::<std::convert::Infallible>::Pool)?;
+        let mut conn = self.checkout::<std::convert::Infallible>(timeout)?;
         diesel::sql_query("SELECT 1").execute(&mut conn).map_err(Fail::from)?;
         Ok(())
     }

@@ -476,6 +476,14 @@ impl TestDaemon {
     }
 }
 
+impl Drop for TestApp {
+    /// Before the database is dropped: the server stays up until the test process exits, and
+    /// its pool must not go on reconnecting to a database that is gone meanwhile.
+    fn drop(&mut self) {
+        self.state.store.close();
+    }
+}
+
 /// The owner, the default organization and one daemon serving it: where most job tests start.
 pub struct Runner {
     pub owner: Client,

@@ -34,6 +34,8 @@ async fn readiness_fails_with_the_reason_while_the_database_is_down_and_recovers
     assert_eq!((down.status, &down.body["message"]), (503, &json!("Not ready.")));
     let detail = down.body["detail"].as_str().unwrap_or_default();
     assert!(detail.starts_with("database unavailable: "), "{detail}");
+    // The database's own refusal, not only that the wait ran out.
+    assert!(detail.contains("is not currently accepting connections"), "{detail}");
     assert!(!detail.contains('\n'), "{detail}");
     // Liveness does not depend on the database.
     assert_eq!(anonymous.get("/healthz").await.status, 200);

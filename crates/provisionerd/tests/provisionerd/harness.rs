@@ -15,7 +15,15 @@ pub struct TestServer {
     pub organization: Uuid,
     http: reqwest::Client,
     owner_token: String,
+    store: storage::Store,
     _db: TestDatabase,
+}
+
+impl Drop for TestServer {
+    /// Before the database is dropped: the server's pool must not go on reconnecting to it.
+    fn drop(&mut self) {
+        self.store.close();
+    }
 }
 
 /// An answer: its status and its body as JSON (`Null` when empty or not JSON).
@@ -34,9 +42,10 @@ impl TestServer {
         config.workers = Some(2);
         let application = api::Application::build(config).await.unwrap_or_else(|e| panic!("cannot start: {e:#}"));
         let base = format!("http://{}", application.address());
+        let store = application.state().store.clone();
         actix_web::rt::spawn(application.run());
         let http = reqwest::Client::new();
-        let mut server = Self { base, organization: Uuid::nil(), http, owner_token: String::new(), _db: db };
+        let mut server = Self { base, organization: Uuid::nil(), http, owner_token: String::new(), store, _db: db };
         server.sign_in_first_user().await;
         server.organization = server.get("/api/v2/organizations/default").await.id();
         Some(server)
