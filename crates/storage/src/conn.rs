@@ -235,6 +235,16 @@ where
     }
 }
 
+/// Whether `conn` is inside a transaction; on SQLite that means it holds the write lock,
+/// since every transaction here is `BEGIN IMMEDIATE`.
+pub(crate) fn in_transaction(conn: &mut AnyConnection) -> bool {
+    per_backend!(conn, |c| {
+        let status =
+            <AnsiTransactionManager as diesel::connection::TransactionManager<_>>::transaction_manager_status_mut(c);
+        status.transaction_depth().ok().flatten().is_some()
+    })
+}
+
 /// The derived connection is its own transaction manager, delegating to the backend's.
 type Manage = AnyConnection;
 

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::conn::AnyConnection;
 use crate::health::{Backoff, Reachability};
+use crate::queue_index::{PendingChange, QueueIndex};
 
 /// Something changed that someone may be waiting for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +28,8 @@ pub enum StoreEvent {
 
 const QUEUE_CHANNEL: &str = "api_provisioner_queue";
 const JOB_CHANNEL: &str = "api_provisioner_job";
+/// Jobs entering and leaving the pending set, for every server's queue numbers.
+const PENDING_CHANNEL: &str = "api_provisioner_pending";
 
 type Subscriber = Box<dyn Fn(StoreEvent) + Send + Sync>;
 
@@ -52,24 +55,37 @@ impl EventHub {
 /// Events a write produced; sent to other servers inside the transaction (PostgreSQL
 /// delivers a NOTIFY only if it commits) and to this process after the commit.
 #[derive(Debug, Default)]
-pub(crate) struct Events(Vec<StoreEvent>);
+pub(crate) struct Events {
+    wake: Vec<StoreEvent>,
+    pending: Vec<PendingChange>,
+}
 
 impl Events {
     pub(crate) fn push(&mut self, event: StoreEvent) {
-        if !self.0.contains(&event) {
-            self.0.push(event);
+        if !self.wake.contains(&event) {
+            self.wake.push(event);
         }
+    }
+
+    /// A job entered or left the pending set (`None`: it did neither).
+    pub(crate) fn pending(&mut self, change: Option<PendingChange>) {
+        self.pending.extend(change);
+    }
+
+    pub(crate) fn pending_changes(&self) -> &[PendingChange] {
+        &self.pending
     }
 
     pub(crate) fn notify_peers(&self, conn: &mut AnyConnection) -> QueryResult<()> {
         let AnyConnection::Postgresql(pg) = conn else {
             return Ok(());
         };
-        for event in &self.0 {
-            let (channel, payload) = match event {
-                StoreEvent::QueueChanged | StoreEvent::Resync => (QUEUE_CHANNEL, String::new()),
-                StoreEvent::JobChanged(job) => (JOB_CHANNEL, job.to_string()),
-            };
+        let wake = self.wake.iter().map(|event| match event {
+            StoreEvent::QueueChanged | StoreEvent::Resync => (QUEUE_CHANNEL, String::new()),
+            StoreEvent::JobChanged(job) => (JOB_CHANNEL, job.to_string()),
+        });
+        let pending = self.pending.iter().map(|change| (PENDING_CHANNEL, change.encode()));
+        for (channel, payload) in wake.chain(pending) {
             diesel::sql_query("SELECT pg_notify($1, $2)")
                 .bind::<Text, _>(channel)
                 .bind::<Text, _>(payload)
@@ -79,7 +95,7 @@ impl Events {
     }
 
     pub(crate) fn publish(self, hub: &EventHub) {
-        self.0.into_iter().for_each(|event| hub.publish(event));
+        self.wake.into_iter().for_each(|event| hub.publish(event));
     }
 }
 
@@ -92,7 +108,7 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 /// then after short waits that start over after every success, so wake-ups between servers
 /// return within a fraction of a second of the database; the loss and the return are logged,
 /// the attempts in between are not.
-pub(crate) fn spawn_listener(url: String, hub: Weak<EventHub>) -> std::io::Result<()> {
+pub(crate) fn spawn_listener(url: String, hub: Weak<EventHub>, index: Weak<QueueIndex>) -> std::io::Result<()> {
     thread::Builder::new().name("pg-listen".into()).spawn(move || {
         let health = Reachability::new("notification listener");
         let mut backoff = Backoff::new();
@@ -107,9 +123,14 @@ pub(crate) fn spawn_listener(url: String, hub: Weak<EventHub>) -> std::io::Resul
             };
             health.succeeded();
             backoff.reset();
-            match relay(conn, &hub) {
+            match relay(conn, &hub, &index) {
                 Ok(()) => return,
-                Err(error) => health.failed(&error),
+                Err(error) => {
+                    if let Some(index) = index.upgrade() {
+                        index.following(false);
+                    }
+                    health.failed(&error)
+                }
             }
         }
     })?;
@@ -119,13 +140,16 @@ pub(crate) fn spawn_listener(url: String, hub: Weak<EventHub>) -> std::io::Resul
 /// A connection listening on both channels.
 fn subscribe(url: &str) -> Result<PgConnection, Box<dyn std::error::Error>> {
     let mut conn = PgConnection::establish(url)?;
-    conn.batch_execute(&format!("LISTEN {QUEUE_CHANNEL}; LISTEN {JOB_CHANNEL};"))?;
+    conn.batch_execute(&format!("LISTEN {QUEUE_CHANNEL}; LISTEN {JOB_CHANNEL}; LISTEN {PENDING_CHANNEL};"))?;
     Ok(conn)
 }
 
 /// Passes notices on; returns `Ok` when the hub is gone, `Err` when the connection fails.
-fn relay(mut conn: PgConnection, hub: &Weak<EventHub>) -> QueryResult<()> {
+fn relay(mut conn: PgConnection, hub: &Weak<EventHub>, index: &Weak<QueueIndex>) -> QueryResult<()> {
     // Anything sent while we were away is lost: tell everyone to look again.
+    if let Some(index) = index.upgrade() {
+        index.following(true);
+    }
     match hub.upgrade() {
         Some(hub) => hub.publish(StoreEvent::Resync),
         None => return Ok(()),
@@ -136,8 +160,21 @@ fn relay(mut conn: PgConnection, hub: &Weak<EventHub>) -> QueryResult<()> {
         let Some(hub) = hub.upgrade() else {
             return Ok(());
         };
+        let mut heard = Vec::new();
         for notice in notices {
             let event = match notice.channel.as_str() {
+                PENDING_CHANNEL => {
+                    match PendingChange::decode(&notice.payload) {
+                        Some(change) => heard.push(change),
+                        // Not ours to read: start the copies afresh rather than guess.
+                        None => {
+                            if let Some(index) = index.upgrade() {
+                                index.following(true);
+                            }
+                        }
+                    }
+                    continue;
+                }
                 JOB_CHANNEL => {
                     Uuid::try_parse(&notice.payload).map(StoreEvent::JobChanged).unwrap_or(StoreEvent::Resync)
                 }
@@ -146,6 +183,11 @@ fn relay(mut conn: PgConnection, hub: &Weak<EventHub>) -> QueryResult<()> {
             hub.publish(event);
         }
         drop(hub);
+        if !heard.is_empty()
+            && let Some(index) = index.upgrade()
+        {
+            index.apply_heard(&heard);
+        }
         if last_check.elapsed() > KEEPALIVE {
             conn.batch_execute("SELECT 1")?;
             last_check = Instant::now();

@@ -9,6 +9,7 @@ mod events;
 mod health;
 pub mod migrate;
 pub mod observe;
+mod queue_index;
 pub(crate) mod repos;
 mod rows;
 mod schema;
@@ -30,6 +31,7 @@ use conn::{AnyConnection, Manager, Pool, write_transaction};
 use error::{Fail, NoConnection};
 use events::{EventHub, Events};
 use health::Reachability;
+use queue_index::{Feed, QueueIndex};
 
 /// How long a caller waits for a connection while the database is known to be away.
 const OUTAGE_WAIT: Duration = Duration::from_millis(500);
@@ -59,6 +61,8 @@ pub struct Store {
     closed: Arc<AtomicBool>,
     url: DatabaseUrl,
     hub: Arc<EventHub>,
+    /// This server's copy of the pending lines, for queue numbers.
+    index: Arc<QueueIndex>,
 }
 
 impl Store {
@@ -74,9 +78,14 @@ impl Store {
         drop(conn);
         let closed = Arc::<AtomicBool>::default();
         let (pool, reachability) = conn::pool(&url, options, Arc::clone(&closed));
-        let store = Self { pool, reachability, closed, url, hub: Arc::default() };
+        let feed = match &url {
+            DatabaseUrl::Sqlite(_) => Feed::LocalWrites,
+            DatabaseUrl::Postgres(_) => Feed::Listener,
+        };
+        let index = Arc::new(QueueIndex::new(feed));
+        let store = Self { pool, reachability, closed, url, hub: Arc::default(), index };
         if let DatabaseUrl::Postgres(pg_url) = &store.url {
-            events::spawn_listener(pg_url.clone(), Arc::downgrade(&store.hub))?;
+            events::spawn_listener(pg_url.clone(), Arc::downgrade(&store.hub), Arc::downgrade(&store.index))?;
         }
         Ok(store)
     }
@@ -126,11 +135,24 @@ impl Store {
     fn write<T, R>(&self, f: impl FnOnce(&mut AnyConnection, &mut Events) -> Result<T, Fail<R>>) -> Result<T, Fail<R>> {
         let mut conn = self.conn()?;
         let mut events = Events::default();
-        let value = write_transaction(&mut conn, |c| -> Result<T, Fail<R>> {
+        let mut applied = false;
+        let written = write_transaction(&mut conn, |c| -> Result<T, Fail<R>> {
             let value = f(c, &mut events)?;
             events.notify_peers(c)?;
+            // Before the commit, while the write still holds its lock: see `queue_index`.
+            self.index.apply_own(events.pending_changes());
+            applied = true;
             Ok(value)
-        })?;
+        });
+        let value = match written {
+            Ok(value) => value,
+            Err(error) => {
+                if applied {
+                    self.index.forget(events.pending_changes().iter().map(|change| change.organization));
+                }
+                return Err(error);
+            }
+        };
         events.publish(&self.hub);
         Ok(value)
     }

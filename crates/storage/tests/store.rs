@@ -56,6 +56,7 @@ on_both_backends!(
     a_tag_filter_matches_jobs_whose_tags_contain_it,
     a_job_whose_answer_cannot_be_read_is_not_created,
     pages_after_a_cursor_read_the_whole_list_once,
+    queue_numbers_stay_exact_through_every_change,
 );
 
 fn organization(f: &Fixture, name: &str) -> Uuid {
@@ -337,4 +338,101 @@ fn pages_after_a_cursor_read_the_whole_list_once(f: Fixture) {
     }
     assert_eq!(whole.len(), 7);
     assert_eq!(paged, whole);
+}
+
+/// Every job's `(id, position, size, workers)` as `store` answers, by id.
+fn queue_of(store: &Store, organization: Uuid) -> Vec<(Uuid, u32, u32, Vec<Uuid>)> {
+    let filter = JobFilter {
+        ids: vec![],
+        statuses: vec![],
+        tags: TagFilter::default(),
+        initiator: None,
+        limit: None,
+        after: None,
+        scope: JobScope::All,
+    };
+    let mut numbers: Vec<_> = store
+        .jobs(organization, &filter, Liveness::default(), now())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|view| (view.job.id, view.queue.position, view.queue.size, view.queue.available_workers))
+        .collect();
+    numbers.sort();
+    numbers
+}
+
+/// The numbers a server that has kept nothing yet gives: read from the database afresh.
+fn fresh_queue_of(f: &Fixture, organization: Uuid) -> Vec<(Uuid, u32, u32, Vec<Uuid>)> {
+    let store = Store::open(f.db.url(), PoolOptions::default(), now()).unwrap_or_else(|e| panic!("{e}"));
+    let numbers = queue_of(&store, organization);
+    store.close();
+    numbers
+}
+
+/// The server keeps its queue numbers current from each change, never counting the queue
+/// again: after every kind of change they equal a fresh count.
+fn queue_numbers_stay_exact_through_every_change(f: Fixture) {
+    let acme = organization(&f, "acme");
+    let plain = daemon(&f, acme, "plain", &[]);
+    daemon(&f, acme, "tagged", &[("a", "1")]);
+    let jobs: Vec<Uuid> = (0..6).map(|n| job(&f, acme, if n % 2 == 0 { &[] } else { &[("a", "1")] })).collect();
+    let check = |what: &str| {
+        let kept = queue_of(&f.store, acme);
+        assert!(kept.iter().any(|(_, position, _, _)| *position > 0) || what == "reaped", "{what}: no numbers");
+        assert_eq!(kept, fresh_queue_of(&f, acme), "after {what}");
+    };
+    check("created");
+    let taken = f.store.acquire_job(plain, now()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(taken.map(|job| job.id), Some(jobs[0]));
+    check("acquired");
+    f.store.cancel_job(acme, jobs[3], now()).unwrap_or_else(|e| panic!("{e}"));
+    check("canceled");
+    job(&f, acme, &[("a", "1")]);
+    check("created again");
+    f.store.complete_job(plain, jobs[0], now()).unwrap_or_else(|e| panic!("{e}"));
+    check("completed");
+    f.store.reap_jobs(Reaper::default(), now() + Duration::minutes(31)).unwrap_or_else(|e| panic!("{e}"));
+    check("reaped");
+}
+
+/// Two servers on one PostgreSQL database: the second keeps its own copy of the queue, and
+/// follows the first's changes through the notices.
+#[test]
+fn servers_on_one_postgres_database_agree_on_queue_numbers() {
+    let Some(f) = fixture(Backend::Postgres) else { return };
+    let other = Store::open(f.db.url(), PoolOptions::default(), now()).unwrap_or_else(|e| panic!("{e}"));
+    // Its listener announces itself once connected; from then on it keeps a copy.
+    let (connected, listening) = std::sync::mpsc::channel();
+    let connected = std::sync::Mutex::new(connected);
+    other.subscribe(move |event| {
+        if event == storage::StoreEvent::Resync {
+            let _ = connected.lock().map(|sender| sender.send(()));
+        }
+    });
+    listening.recv_timeout(std::time::Duration::from_secs(10)).unwrap_or_else(|e| panic!("no listener: {e}"));
+    let acme = organization(&f, "acme");
+    let plain = daemon(&f, acme, "plain", &[]);
+    for n in 0..5 {
+        job(&f, acme, if n % 2 == 0 { &[] } else { &[("a", "1")] });
+    }
+    let agree = |what: &str| {
+        let expected = fresh_queue_of(&f, acme);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let seen = queue_of(&other, acme);
+            if seen == expected {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "after {what}: {seen:?} != {expected:?}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    agree("created");
+    f.store.acquire_job(plain, now()).unwrap_or_else(|e| panic!("{e}"));
+    agree("acquired");
+    let newest = job(&f, acme, &[]);
+    agree("created on the first");
+    f.store.cancel_job(acme, newest, now()).unwrap_or_else(|e| panic!("{e}"));
+    agree("canceled");
+    other.close();
 }

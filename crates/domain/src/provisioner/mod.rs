@@ -4,6 +4,7 @@ mod daemon;
 mod job;
 mod key;
 mod logs;
+mod pending;
 pub mod protocol;
 mod queue;
 mod reaper;
@@ -17,6 +18,7 @@ pub use job::{
 };
 pub use key::{NewProvisionerKey, ProvisionerKey, ProvisionerKeyName, ProvisionerKeyNameError};
 pub use logs::{LogBudget, LogLevel, LogLine, LogSource, NewLogLine};
+pub use pending::{PendingLines, QueueNumbers};
 pub use queue::{Queue, QueueInfo, QueuedJob, Worker};
 pub use reaper::{ReapVerdict, Reaper};
 pub use release::release_untouched;

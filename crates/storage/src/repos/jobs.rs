@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use domain::authz::JobScope;
 use domain::provisioner::{
     JobState, JobStatus, Liveness, LogBudget, LogLevel, LogLine, LogSource, NewJob, NewLogLine, ProvisionerJob,
-    ProvisionerType, Queue, QueuedJob, ReapVerdict, Reaper, Tags, Worker, check_worker, release_untouched,
+    ProvisionerType, QueueInfo, QueuedJob, ReapVerdict, Reaper, Tags, Worker, check_worker, release_untouched,
 };
 use domain::repo::{DaemonJobRefusal, JobFilter, JobRepo, JobUpdateOutcome, OpResult, QueuedJobView, RepoResult};
 use uuid::Uuid;
@@ -15,9 +15,11 @@ use crate::Store;
 use crate::conn::{AnyConnection, with_row_lock};
 use crate::error::Fail;
 use crate::events::StoreEvent;
+use crate::queue_index::{Kind, PendingChange};
 use crate::rows::daemons::provisioners_of;
 use crate::rows::job_documents::{InputDocument, MetadataDocument};
 use crate::rows::jobs::{JobRow, LogRow, StateChange};
+use crate::rows::tag_sets::fingerprint;
 use crate::schema::{provisioner_daemon_provisioners, provisioner_daemons, provisioner_job_logs, provisioner_jobs};
 use crate::sql_types::{Id, Instant, Json};
 
@@ -31,6 +33,19 @@ const ACTIVE: &str = "provisioner_jobs.status IN ('pending', 'running', 'canceli
 
 fn active() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
     diesel::dsl::sql(ACTIVE)
+}
+
+/// What moving `row` to `after` does to the pending set.
+fn moved(row: &JobRow, after: &JobState) -> Option<PendingChange> {
+    PendingChange::of_move(
+        row.organization_id,
+        row.id,
+        row.created_at,
+        &row.provisioner,
+        row.tag_set_id,
+        Some(row.state().status()),
+        after.status(),
+    )
 }
 
 fn save_state(conn: &mut AnyConnection, job: Id, state: &JobState, now: DateTime<Utc>) -> QueryResult<()> {
@@ -64,33 +79,25 @@ fn load_job<R>(conn: &mut AnyConnection, job: Id) -> Result<ProvisionerJob, Fail
         .ok_or(Fail::NotFound)
 }
 
-/// The queue of the organization, if any of `jobs` is in it. Reads the pending set and the
-/// online daemons, never the history.
-fn queue_for<R>(
+/// An online daemon, as queue numbers need it.
+struct OnlineDaemon {
+    id: Id,
+    created_at: Instant,
+    tag_set: Id,
+    provisioners: Vec<ProvisionerType>,
+}
+
+/// The online daemons of the organization.
+fn online_daemons<R>(
     conn: &mut AnyConnection,
     organization: Uuid,
-    jobs: &[ProvisionerJob],
     liveness: Liveness,
     now: DateTime<Utc>,
-) -> Result<Queue, Fail<R>> {
-    if !jobs.iter().any(|job| job.status() == JobStatus::Pending) {
-        return Ok(Queue::default());
-    }
-    let organization = Id(organization);
-    let pending: Vec<(Id, Instant, String, Id)> = provisioner_jobs::table
-        .filter(provisioner_jobs::organization_id.eq(organization))
-        .filter(provisioner_jobs::status.eq(JobStatus::Pending.as_str()))
-        .select((
-            provisioner_jobs::id,
-            provisioner_jobs::created_at,
-            provisioner_jobs::provisioner,
-            provisioner_jobs::tag_set_id,
-        ))
-        .load(conn)?;
-    // Online daemons, one row per provisioner type each offers.
+) -> Result<Vec<OnlineDaemon>, Fail<R>> {
+    // One row per provisioner type each offers.
     let offers: Vec<(Id, Instant, Id, String)> = provisioner_daemons::table
         .inner_join(provisioner_daemon_provisioners::table)
-        .filter(provisioner_daemons::organization_id.eq(organization))
+        .filter(provisioner_daemons::organization_id.eq(Id(organization)))
         .filter(provisioner_daemons::last_seen_at.gt(Instant::from(liveness.seen_after(now))))
         .order(provisioner_daemons::id)
         .select((
@@ -107,48 +114,69 @@ fn queue_for<R>(
             _ => daemons.push((daemon, created_at, tag_set, vec![provisioner])),
         }
     }
-    let tag_set_ids = pending.iter().map(|(_, _, _, tag_set)| *tag_set).chain(daemons.iter().map(|d| d.2));
-    let tags = tag_sets::load(conn, tag_set_ids)?;
-    // Thousands of pending jobs share a few provisioners and tag sets: hold each once and lend it.
-    let provisioners: HashMap<&str, ProvisionerType> = pending
-        .iter()
-        .map(|(_, _, provisioner, _)| (provisioner.as_str(), ProvisionerType::from_stored(provisioner.clone())))
-        .collect();
-    let daemons: Vec<(Id, Instant, Id, Vec<ProvisionerType>)> = daemons
+    Ok(daemons
         .into_iter()
-        .map(|(daemon, created_at, tag_set, offered)| (daemon, created_at, tag_set, provisioners_of(offered)))
-        .collect();
-    let missing = || Fail::corrupt("missing tag set");
-    let mut queued = Vec::with_capacity(pending.len());
-    for (job, created_at, provisioner, tag_set) in &pending {
-        queued.push(QueuedJob {
-            id: job.0,
-            created_at: created_at.0,
-            provisioner: provisioners.get(provisioner.as_str()).ok_or_else(missing)?,
-            tags: tags.get(tag_set).ok_or_else(missing)?,
-        });
-    }
-    let mut workers = Vec::with_capacity(daemons.len());
-    for (daemon, created_at, tag_set, offered) in &daemons {
-        workers.push(Worker {
-            id: daemon.0,
-            created_at: created_at.0,
-            provisioners: offered,
-            tags: tags.get(tag_set).ok_or_else(missing)?,
-        });
-    }
-    Ok(Queue::new(queued, workers))
+        .map(|(id, created_at, tag_set, offered)| OnlineDaemon {
+            id,
+            created_at,
+            tag_set,
+            provisioners: provisioners_of(offered),
+        })
+        .collect())
 }
 
+/// `jobs` with their queue numbers (zeros for those not pending): this server's copy of the
+/// organization's pending lines against its online daemons, so the cost does not depend on
+/// how many jobs wait.
 fn with_queue<R>(
+    store: &Store,
     conn: &mut AnyConnection,
     organization: Uuid,
     jobs: Vec<ProvisionerJob>,
     liveness: Liveness,
     now: DateTime<Utc>,
 ) -> Result<Vec<QueuedJobView>, Fail<R>> {
-    let queue = queue_for(conn, organization, &jobs, liveness, now)?;
-    Ok(jobs.into_iter().map(|job| QueuedJobView { queue: queue.info(job.id), job }).collect())
+    if !jobs.iter().any(|job| job.status() == JobStatus::Pending) {
+        return Ok(jobs.into_iter().map(|job| QueuedJobView { queue: QueueInfo::default(), job }).collect());
+    }
+    let daemons = online_daemons(conn, organization, liveness, now)?;
+    let held = store.index.lines(conn, organization)?;
+    let lines = held.lines();
+    let tag_set_ids: Vec<Id> =
+        lines.kinds().map(|kind| kind.tag_set).chain(daemons.iter().map(|d| d.tag_set)).collect();
+    let tags = store.index.tag_sets(conn, tag_set_ids.iter().copied())?;
+    if tag_set_ids.iter().any(|id| !tags.contains_key(id)) {
+        return Err(Fail::corrupt("missing tag set"));
+    }
+    let workers = daemons
+        .iter()
+        .map(|daemon| Worker {
+            id: daemon.id.0,
+            created_at: daemon.created_at.0,
+            provisioners: &daemon.provisioners,
+            tags: &tags[&daemon.tag_set],
+        })
+        .collect();
+    let numbers = lines.numbers(workers, |kind| (&kind.provisioner, &tags[&kind.tag_set]));
+    let views = jobs
+        .into_iter()
+        .map(|job| {
+            let queue = if job.status() == JobStatus::Pending {
+                let kind = Kind { provisioner: job.provisioner.clone(), tag_set: fingerprint(&job.tags) };
+                let queued = QueuedJob {
+                    id: job.id,
+                    created_at: job.created_at,
+                    provisioner: &job.provisioner,
+                    tags: &job.tags,
+                };
+                numbers.info(&queued, &kind)
+            } else {
+                QueueInfo::default()
+            };
+            QueuedJobView { job, queue }
+        })
+        .collect();
+    Ok(views)
 }
 
 fn organization_jobs(organization: Uuid) -> JobQuery {
@@ -198,6 +226,7 @@ fn finish(
             let row = lock_for_daemon(conn, daemon, job)?;
             let state = transition(&row.state()).map_err(|refusal| Fail::Refused(refusal.into()))?;
             save_state(conn, row.id, &state, now)?;
+            events.pending(moved(&row, &state));
             touch_daemon(conn, daemon, now)?;
             events.push(StoreEvent::JobChanged(job));
             events.push(StoreEvent::QueueChanged);
@@ -228,10 +257,19 @@ impl JobRepo for Store {
                 ))
                 .execute(conn)?;
             events.push(StoreEvent::QueueChanged);
+            events.pending(PendingChange::of_move(
+                Id(new.organization_id),
+                job,
+                Instant::from(now),
+                new.provisioner.as_str(),
+                tag_set,
+                None,
+                state.status(),
+            ));
             // Everything the answer needs is read before the commit: once the job exists,
             // nothing may fail and make its creator retry into a duplicate.
             let created = load_job(conn, job)?;
-            with_queue(conn, new.organization_id, vec![created], liveness, now)?.pop().ok_or(Fail::NotFound)
+            with_queue(self, conn, new.organization_id, vec![created], liveness, now)?.pop().ok_or(Fail::NotFound)
         })
         .map_err(Into::into)
     }
@@ -276,7 +314,7 @@ impl JobRepo for Store {
                 query = query.limit(i64::from(limit));
             }
             let jobs = load_jobs(conn, query)?;
-            with_queue(conn, organization, jobs, liveness, now)
+            with_queue(self, conn, organization, jobs, liveness, now)
         })
         .map_err(Into::into)
     }
@@ -290,7 +328,7 @@ impl JobRepo for Store {
     ) -> RepoResult<Option<QueuedJobView>> {
         self.read(|conn| {
             let jobs = load_jobs(conn, organization_jobs(organization).filter(provisioner_jobs::id.eq(Id(job))))?;
-            Ok(with_queue(conn, organization, jobs, liveness, now)?.pop())
+            Ok(with_queue(self, conn, organization, jobs, liveness, now)?.pop())
         })
         .map_err(Into::into)
     }
@@ -312,6 +350,7 @@ impl JobRepo for Store {
             )?;
             let state = row.state().cancel(now).map_err(Fail::Refused)?;
             save_state(conn, row.id, &state, now)?;
+            events.pending(moved(&row, &state));
             events.push(StoreEvent::JobChanged(job));
             events.push(StoreEvent::QueueChanged);
             load_job(conn, row.id)
@@ -320,7 +359,7 @@ impl JobRepo for Store {
     }
 
     fn acquire_job(&self, daemon: Uuid, now: DateTime<Utc>) -> RepoResult<Option<ProvisionerJob>> {
-        self.write(|conn, _| {
+        self.write(|conn, events| {
             let worker = Id(daemon);
             let (organization, tag_set, name): (Id, Id, String) = provisioner_daemons::table
                 .find(worker)
@@ -361,9 +400,10 @@ impl JobRepo for Store {
             diesel::update(provisioner_jobs::table.find(row.id))
                 .set((StateChange::new(&state, now), provisioner_jobs::worker_id.eq(Some(worker))))
                 .execute(conn)?;
-            // No notice: a job starting wakes nobody (followers wait for its lines or its end),
-            // and on PostgreSQL every NOTIFY serialises commits. The answer is the row as just
-            // written, with this daemon's name: nothing needs reading again.
+            // No wake-up: a job starting wakes nobody (followers wait for its lines or its end).
+            // Its leaving the queue is the one notice, for every server's queue numbers. The
+            // answer is the row as just written, with this daemon's name: nothing is read again.
+            events.pending(moved(&row, &state));
             let started = row.started_by(worker, &state, now);
             started.into_domain(&sets, &HashMap::from([(worker, name)])).map(Some)
         })
@@ -383,6 +423,7 @@ impl JobRepo for Store {
             diesel::update(provisioner_jobs::table.find(row.id))
                 .set((StateChange::new(&state, row.updated_at.0), provisioner_jobs::worker_id.eq(None::<Id>)))
                 .execute(conn)?;
+            events.pending(moved(&row, &state));
             events.push(StoreEvent::QueueChanged);
             Ok(true)
         })
@@ -492,7 +533,9 @@ impl JobRepo for Store {
                     })
                     .collect();
                 insert_logs(conn, row.id, &notice, now)?;
-                save_state(conn, row.id, &state.terminate(now, verdict.error_message()), now)?;
+                let terminated = state.terminate(now, verdict.error_message());
+                save_state(conn, row.id, &terminated, now)?;
+                events.pending(moved(&row, &terminated));
                 events.push(StoreEvent::JobChanged(row.id.0));
                 events.push(StoreEvent::QueueChanged);
                 reaped.push((row.id.0, verdict));
