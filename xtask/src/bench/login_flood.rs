@@ -6,18 +6,17 @@
 //! own, with both rate limits off: the flood stands for clients on many addresses.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde_json::json;
 use storage::testing::Backend;
 
 use super::LoginFloodArgs;
+use super::process::{Server, build_api, memory};
 use super::world::{backends, database};
 
 const PASSWORD: &str = "correct-horse-battery-staple";
@@ -33,70 +32,6 @@ pub fn run(args: &LoginFloodArgs) -> anyhow::Result<()> {
         result?;
     }
     Ok(())
-}
-
-/// The release `api` binary beside this one.
-fn build_api() -> anyhow::Result<std::path::PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--release", "--package", "api", "--bin", "api"])
-        .status()
-        .context("cannot run cargo")?;
-    if !status.success() {
-        bail!("cannot build the api binary");
-    }
-    let here = std::env::current_exe()?;
-    Ok(here.with_file_name(format!("api{}", std::env::consts::EXE_SUFFIX)))
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(api: &std::path::Path, database_url: &str) -> anyhow::Result<Self> {
-        let address = TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string();
-        let child = Command::new(api)
-            .args(["--database-url", database_url, "--http-address", &address])
-            .args(["--login-rate-limit", "0", "--api-rate-limit", "0"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .context("cannot start the api binary")?;
-        let server = Self { child, base: format!("http://{address}") };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while reqwest::blocking::get(format!("{}/healthz", server.base)).map_or(true, |r| r.status() != 200) {
-            if Instant::now() > deadline {
-                bail!("the server did not come up");
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        Ok(server)
-    }
-
-    fn memory(&self, field: &str) -> f64 {
-        memory(self.child.id(), field)
-    }
-}
-
-/// `VmRSS` (resident now) or `VmHWM` (the most ever resident) of a process, in MiB.
-fn memory(pid: u32, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix(field)?.trim_start_matches(':').trim().strip_suffix("kB")?.trim().parse().ok()
-        })
-        .unwrap_or(0.0);
-    kib / 1024.0
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn measure(server: &Server, backend: Backend, args: &LoginFloodArgs) -> anyhow::Result<()> {
@@ -118,7 +53,7 @@ fn measure(server: &Server, backend: Backend, args: &LoginFloodArgs) -> anyhow::
     // Resident memory in KiB, sampled every 50 ms while the flood runs.
     let peak_rss = Arc::new(AtomicU64::new(0));
     let sampler = {
-        let (flooding, peak_rss, pid) = (Arc::clone(&flooding), Arc::clone(&peak_rss), server.child.id());
+        let (flooding, peak_rss, pid) = (Arc::clone(&flooding), Arc::clone(&peak_rss), server.pid());
         thread::spawn(move || {
             while flooding.load(Ordering::Relaxed) {
                 peak_rss.fetch_max((memory(pid, "VmRSS") * 1024.0) as u64, Ordering::Relaxed);

@@ -5,6 +5,7 @@
 mod acquire;
 mod jobs;
 mod login_flood;
+mod process;
 mod world;
 
 use std::process::Command;
@@ -14,7 +15,8 @@ use clap::{Args, Subcommand, ValueEnum};
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum Bench {
-    /// The job list and single-job routes at scale (default: 100 000 jobs, 2 000 pending, 20 daemons).
+    /// The job list and single-job routes at scale (default: 100 000 jobs, 2 000 pending, 20 daemons),
+    /// with the server's peak memory per scenario.
     Jobs(JobsArgs),
     /// Acquisitions per second with concurrent daemons.
     Acquire(AcquireArgs),
@@ -46,8 +48,10 @@ pub struct JobsArgs {
     pub common: Common,
     #[arg(long, default_value_t = 100_000)]
     pub jobs: usize,
-    #[arg(long, default_value_t = 2_000)]
-    pub pending: usize,
+    /// Pending jobs, newest of all; several depths give one table: `--pending 2000,20000,100000`.
+    /// The history grows to at least the deepest queue.
+    #[arg(long, value_delimiter = ',', default_value = "2000")]
+    pub pending: Vec<usize>,
     #[arg(long, default_value_t = 20)]
     pub daemons: usize,
     /// Requests per scenario (the unlimited list gets a tenth).

@@ -82,7 +82,31 @@ fn tags(pool: Option<usize>) -> anyhow::Result<Tags> {
     Ok(Tags::normalise_for_organization(raw)?)
 }
 
+/// What was seeded: enough to talk to a server over the database.
+pub struct Seeded {
+    pub token: String,
+    pub organization: Uuid,
+    /// `(daemon id, key secret)`.
+    pub daemons: Vec<(Uuid, String)>,
+    pub pending_job: Uuid,
+}
+
+/// Seeds the database and starts the real server over it, in this process.
 pub fn seed(db: &TestDatabase, plan: &Plan) -> anyhow::Result<World> {
+    let seeded = populate(db, plan)?;
+    let (address, handle) = serve(db.url())?;
+    Ok(World {
+        base: format!("http://{address}"),
+        token: seeded.token,
+        organization: seeded.organization,
+        daemons: seeded.daemons,
+        pending_job: seeded.pending_job,
+        handle,
+    })
+}
+
+/// Seeds the database: an owner with a token, daemons, and the jobs of the plan.
+pub fn populate(db: &TestDatabase, plan: &Plan) -> anyhow::Result<Seeded> {
     let now = domain::time::truncate(Utc::now());
     let store = Store::open(db.url(), PoolOptions::default(), now)?;
     let password = Password::parse("correct-horse-battery-staple", &[])?;
@@ -174,16 +198,8 @@ pub fn seed(db: &TestDatabase, plan: &Plan) -> anyhow::Result<World> {
     for chunk in jobs.chunks(10_000) {
         store.insert_jobs_bulk(organization, owner.id, "terraform", chunk)?;
     }
-
-    let (address, handle) = serve(db.url())?;
-    Ok(World {
-        base: format!("http://{address}"),
-        token: token.to_string(),
-        organization,
-        daemons,
-        pending_job,
-        handle,
-    })
+    store.close();
+    Ok(Seeded { token: token.to_string(), organization, daemons, pending_job })
 }
 
 /// Starts the real server on its own thread.
@@ -213,10 +229,6 @@ fn serve(url: &str) -> anyhow::Result<(std::net::SocketAddr, actix_web::dev::Ser
 }
 
 impl World {
-    pub fn client(&self) -> anyhow::Result<reqwest::blocking::Client> {
-        Ok(reqwest::blocking::Client::builder().pool_max_idle_per_host(16).build()?)
-    }
-
     /// Stops the server (waiting for it, from outside its runtime).
     pub fn stop(self) {
         actix_web::rt::System::new().block_on(self.handle.stop(false));
