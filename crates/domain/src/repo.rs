@@ -123,6 +123,9 @@ pub struct SoleMember {
 
 /// API keys: sign-in sessions and named tokens.
 pub trait ApiKeyRepo {
+    /// What authenticating a request needs, read in one go on one connection: the key with
+    /// this id, its user with roles and memberships, and the organization the request names.
+    fn session(&self, key_id: &str, organization: Option<&OrganizationRef>) -> RepoResult<Session>;
     /// `Conflict("token_name")` when the user already has a token of that name.
     fn insert_api_key(&self, key: NewApiKey, now: DateTime<Utc>) -> RepoResult<ApiKey>;
     /// The key with this id, if any.
@@ -133,6 +136,18 @@ pub trait ApiKeyRepo {
     fn tokens(&self, user: Uuid) -> RepoResult<Vec<ApiKey>>;
     /// Deletes one of the user's keys (a token, or a session at logout).
     fn delete_api_key(&self, user: Uuid, id: &str) -> RepoResult<()>;
+}
+
+/// What [`ApiKeyRepo::session`] read. The organization is looked up only for a key with a
+/// live user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Session {
+    /// The key, if one has this id.
+    pub key: Option<ApiKey>,
+    /// Its user, if the key has one that is not deleted.
+    pub user: Option<User>,
+    /// The organization asked for, if it exists and is not deleted.
+    pub organization: Option<Organization>,
 }
 
 /// The last member stays while its organization exists.

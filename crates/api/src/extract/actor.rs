@@ -4,7 +4,8 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest};
 use domain::auth::{ApiKey, ApiToken, AuthFailure, check_key};
 use domain::authz::{Action, Decision, Subject, decide};
-use domain::repo::{ApiKeyRepo, UserLookup, UserRepo};
+use domain::organization::{Organization, OrganizationRef};
+use domain::repo::{ApiKeyRepo, OrganizationRepo};
 use domain::user::User;
 
 use crate::error::ApiError;
@@ -87,37 +88,53 @@ pub fn token_from_request(req: &HttpRequest) -> Option<String> {
 /// The signed-in caller. Checked once per request: the rate limiter may have asked first,
 /// and the request's log line names the user.
 pub(crate) async fn authenticate(req: &HttpRequest) -> Result<Actor, ApiError> {
-    if let Some(actor) = req.extensions().get::<Actor>() {
-        return Ok(actor.clone());
-    }
-    let actor = check_token(req).await?;
-    req.extensions_mut().insert(actor.clone());
-    Ok(actor)
+    Ok(authenticate_in(req, None).await?.0)
 }
 
-async fn check_token(req: &HttpRequest) -> Result<Actor, ApiError> {
+/// The signed-in caller, and the organization `organization` names (if it exists), read
+/// together: one trip to the blocking pool and one pooled connection for both.
+pub(crate) async fn authenticate_in(
+    req: &HttpRequest,
+    organization: Option<OrganizationRef>,
+) -> Result<(Actor, Option<Organization>), ApiError> {
+    let known = req.extensions().get::<Actor>().cloned();
+    if let Some(actor) = known {
+        let organization = match organization {
+            Some(reference) => super::state(req)?.db(move |store| store.organization(&reference)).await?,
+            None => None,
+        };
+        return Ok((actor, organization));
+    }
+    let (actor, organization) = check_token(req, organization).await?;
+    req.extensions_mut().insert(actor.clone());
+    Ok((actor, organization))
+}
+
+async fn check_token(
+    req: &HttpRequest,
+    organization: Option<OrganizationRef>,
+) -> Result<(Actor, Option<Organization>), ApiError> {
     let state = super::state(req)?;
     let raw = token_from_request(req).ok_or_else(|| ApiError::unauthorized(&AuthFailure::Missing))?;
     let token = ApiToken::parse(&raw).map_err(|e| ApiError::unauthorized(&AuthFailure::Format(e)))?;
     let now = now();
-    let (key, user) = state
-        .run(move |store| -> Result<(ApiKey, User), ApiError> {
-            let key = store.api_key(token.id())?;
-            check_key(key.as_ref(), &token, now).map_err(|failure| ApiError::unauthorized(&failure))?;
-            let key = key.ok_or_else(|| ApiError::unauthorized(&AuthFailure::UnknownKey))?;
-            let user = store
-                .user(&UserLookup::Id(key.user_id))?
-                .ok_or_else(|| ApiError::unauthorized(&AuthFailure::UnknownKey))?;
+    let (key, user, organization) = state
+        .run(move |store| -> Result<(ApiKey, User, Option<Organization>), ApiError> {
+            let session = store.session(token.id(), organization.as_ref())?;
+            check_key(session.key.as_ref(), &token, now).map_err(|failure| ApiError::unauthorized(&failure))?;
+            let key = session.key.ok_or_else(|| ApiError::unauthorized(&AuthFailure::UnknownKey))?;
+            let user = session.user.ok_or_else(|| ApiError::unauthorized(&AuthFailure::UnknownKey))?;
             if !user.status.may_sign_in() {
                 return Err(ApiError::unauthorized(&AuthFailure::Inactive(user.status)));
             }
+            // The only write on a read, and only when the key's sliding refresh is due.
             if let Some(refresh) = key.refresh(now) {
                 store.refresh_api_key(&key, refresh)?;
             }
-            Ok((key, user))
+            Ok((key, user, session.organization))
         })
         .await??;
-    Ok(Actor { subject: user.subject(), user, key })
+    Ok((Actor { subject: user.subject(), user, key }, organization))
 }
 
 super::extract_with!(Actor, authenticate);

@@ -1,7 +1,6 @@
 use actix_web::HttpRequest;
 use domain::authz::Action;
 use domain::organization::{Organization, OrganizationRef};
-use domain::repo::OrganizationRepo;
 
 use super::Actor;
 use crate::error::ApiError;
@@ -22,12 +21,14 @@ impl InOrganization {
 }
 
 async fn resolve(req: &HttpRequest) -> Result<InOrganization, ApiError> {
-    let actor = super::actor::authenticate(req).await?;
-    // A segment no organization could be called is not looked for: it is simply not found.
-    let reference =
-        OrganizationRef::parse(&super::path_segment(req, "organization")?).ok_or_else(ApiError::not_found)?;
-    let state = super::state(req)?;
-    let organization = state.db(move |store| store.organization(&reference)).await?.ok_or_else(ApiError::not_found)?;
+    // A segment no organization could be called is not looked for: it is simply not found
+    // (once the caller is known: a stranger is told 401 first).
+    let Some(reference) = OrganizationRef::parse(&super::path_segment(req, "organization")?) else {
+        super::actor::authenticate(req).await?;
+        return Err(ApiError::not_found());
+    };
+    let (actor, organization) = super::actor::authenticate_in(req, Some(reference)).await?;
+    let organization = organization.ok_or_else(ApiError::not_found)?;
     actor.authorize(Action::ReadOrganization { organization: organization.id })?;
     Ok(InOrganization { actor, organization })
 }

@@ -1,16 +1,52 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use domain::auth::{ApiKey, KeyRefresh, LoginType, NewApiKey};
-use domain::repo::{ApiKeyRepo, RepoResult};
+use domain::organization::OrganizationRef;
+use domain::repo::{ApiKeyRepo, RepoResult, Session};
 use uuid::Uuid;
 
 use crate::Store;
 use crate::error::{ConflictOn, Fail};
+use crate::repos::organizations::find;
+use crate::repos::users::assemble;
 use crate::rows::api_keys::ApiKeyRow;
-use crate::schema::{api_keys, users};
+use crate::rows::users::UserRow;
+use crate::schema::{api_keys, user_site_roles, users};
 use crate::sql_types::{Id, Instant};
 
 impl ApiKeyRepo for Store {
+    fn session(&self, key_id: &str, organization: Option<&OrganizationRef>) -> RepoResult<Session> {
+        self.read(|conn| {
+            // The key, its live user and the user's site roles in one statement; then the
+            // memberships and the organization, on the same connection.
+            let rows: Vec<(ApiKeyRow, UserRow, Option<String>)> = api_keys::table
+                .inner_join(users::table.left_join(user_site_roles::table))
+                .filter(api_keys::id.eq(key_id))
+                .filter(users::deleted_at.is_null())
+                .select((ApiKeyRow::as_select(), UserRow::as_select(), user_site_roles::role.nullable()))
+                .load(conn)?;
+            let mut found = None;
+            let mut user_rows = Vec::with_capacity(rows.len());
+            for (key, user, role) in rows {
+                found.get_or_insert(key);
+                user_rows.push((user, role));
+            }
+            let Some(key) = found else {
+                // No key, or a key without a live user: which one decides the answer's words.
+                let key = api_keys::table.find(key_id).select(ApiKeyRow::as_select()).first(conn).optional()?;
+                return Ok(Session { key: key.map(ApiKeyRow::into_domain).transpose()?, ..Session::default() });
+            };
+            let key = key.into_domain()?;
+            let user = assemble(conn, user_rows)?.pop();
+            let organization = match organization {
+                Some(reference) => find(conn, reference)?,
+                None => None,
+            };
+            Ok(Session { key: Some(key), user, organization })
+        })
+        .map_err(Into::into)
+    }
+
     fn insert_api_key(&self, key: NewApiKey, now: DateTime<Utc>) -> RepoResult<ApiKey> {
         let key = key.into_key(now);
         self.write(|conn, _| {

@@ -21,13 +21,18 @@ fn live() -> organizations::BoxedQuery<'static, <AnyConnection as Connection>::B
     organizations::table.filter(organizations::deleted_at.is_null()).into_boxed()
 }
 
+/// Not boxed: each lookup is a statement of its own type, which the connection prepares once.
 pub(crate) fn find<R>(conn: &mut AnyConnection, reference: &OrganizationRef) -> Result<Option<Organization>, Fail<R>> {
-    let query = match reference {
-        OrganizationRef::Default => live().filter(organizations::is_default.eq(true)),
-        OrganizationRef::Id(organization) => live().filter(organizations::id.eq(Id(*organization))),
-        OrganizationRef::Name(name) => live().filter(lower(organizations::name).eq(name.clone())),
+    let live = organizations::table.filter(organizations::deleted_at.is_null()).select(OrganizationRow::as_select());
+    let row = match reference {
+        OrganizationRef::Default => live.filter(organizations::is_default.eq(true)).first(conn).optional()?,
+        OrganizationRef::Id(organization) => {
+            live.filter(organizations::id.eq(Id(*organization))).first(conn).optional()?
+        }
+        OrganizationRef::Name(name) => {
+            live.filter(lower(organizations::name).eq(name.clone())).first(conn).optional()?
+        }
     };
-    let row = query.select(OrganizationRow::as_select()).first(conn).optional()?;
     Ok(row.map(Organization::from))
 }
 

@@ -37,25 +37,39 @@ pub(crate) fn user_with_role() -> (diesel::dsl::AsSelect<UserRow, Backend>, dies
 
 type Memberships = HashMap<Id, Vec<(Uuid, Vec<OrgRole>)>>;
 
+/// Membership rows `(user, organization, role or none)` of the users `$which` selects, in
+/// order. A macro, not a function: the query's type depends on the filter, and a boxed query
+/// would be parsed again by the database every time.
+macro_rules! membership_rows {
+    ($conn:expr, $which:expr) => {
+        organization_members::table
+            .inner_join(organizations::table)
+            .left_join(
+                organization_member_roles::table.on(organization_member_roles::organization_id
+                    .eq(organization_members::organization_id)
+                    .and(organization_member_roles::user_id.eq(organization_members::user_id))),
+            )
+            .filter(organizations::deleted_at.is_null())
+            .filter($which)
+            .order((organization_members::user_id, organization_members::organization_id))
+            .select((
+                organization_members::user_id,
+                organization_members::organization_id,
+                organization_member_roles::role.nullable(),
+            ))
+            .load::<(Id, Id, Option<String>)>($conn)
+    };
+}
+
 /// The live memberships of these users, with their roles, by user (each user's sorted by
 /// organization id).
 fn memberships<R>(conn: &mut AnyConnection, user_ids: &[Id]) -> Result<Memberships, Fail<R>> {
-    let rows: Vec<(Id, Id, Option<String>)> = organization_members::table
-        .inner_join(organizations::table)
-        .left_join(
-            organization_member_roles::table.on(organization_member_roles::organization_id
-                .eq(organization_members::organization_id)
-                .and(organization_member_roles::user_id.eq(organization_members::user_id))),
-        )
-        .filter(organizations::deleted_at.is_null())
-        .filter(organization_members::user_id.eq_any(user_ids))
-        .order((organization_members::user_id, organization_members::organization_id))
-        .select((
-            organization_members::user_id,
-            organization_members::organization_id,
-            organization_member_roles::role.nullable(),
-        ))
-        .load(conn)?;
+    // One user (a request's caller) is the hot case: an `IN` list is a new statement for
+    // SQLite at each length, an equality the same prepared one.
+    let rows = match user_ids {
+        [one] => membership_rows!(conn, organization_members::user_id.eq(*one))?,
+        many => membership_rows!(conn, organization_members::user_id.eq_any(many))?,
+    };
     let mut names: HashMap<Id, Vec<(Uuid, Vec<String>)>> = HashMap::new();
     for (user, organization, role) in rows {
         let memberships = names.entry(user).or_default();
@@ -98,12 +112,14 @@ pub(crate) fn assemble<R>(conn: &mut AnyConnection, rows: Vec<UserWithRole>) -> 
 }
 
 pub(crate) fn find_user<R>(conn: &mut AnyConnection, lookup: &UserLookup) -> Result<Option<User>, Fail<R>> {
-    let query = live_with_roles().select(user_with_role());
-    let query = match lookup {
-        UserLookup::Id(user) => query.filter(users::id.eq(Id(*user))),
-        UserLookup::Username(username) => query.filter(lower(users::username).eq(username.clone())),
+    // Not boxed, so each lookup stays prepared on the connection.
+    let live = users::table.left_join(user_site_roles::table).filter(users::deleted_at.is_null());
+    let rows = match lookup {
+        UserLookup::Id(user) => live.filter(users::id.eq(Id(*user))).select(user_with_role()).load(conn)?,
+        UserLookup::Username(username) => {
+            live.filter(lower(users::username).eq(username.clone())).select(user_with_role()).load(conn)?
+        }
     };
-    let rows = query.load(conn)?;
     Ok(assemble(conn, rows)?.pop())
 }
 
