@@ -1,8 +1,9 @@
-//! `cargo xtask bench jobs|acquire|login-flood`: seeds a database, starts the real server,
-//! and measures through HTTP. Always measured in an optimised build: a debug
+//! `cargo xtask bench jobs|acquire|login-flood|http`: seeds a database, starts the real
+//! server, and measures through HTTP (`http` also starts a minimal server to compare with). Always measured in an optimised build: a debug
 //! `cargo xtask` re-runs itself with `--release`.
 
 mod acquire;
+mod http;
 mod jobs;
 mod login_flood;
 mod process;
@@ -22,6 +23,9 @@ pub enum Bench {
     Acquire(AcquireArgs),
     /// A reader's latency and the server's memory while many clients send wrong-password logins.
     LoginFlood(LoginFloodArgs),
+    /// Requests per second on an authenticated organization read, against a minimal
+    /// actix-web + diesel server doing only that route's one `SELECT` on the same database.
+    Http(HttpArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -84,6 +88,25 @@ pub struct LoginFloodArgs {
     pub baseline_seconds: u64,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Concurrent keep-alive connections, each sending its next request as soon as it has
+    /// the previous answer.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Measured seconds per round and server.
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+    /// Seconds of load before each measurement, not counted.
+    #[arg(long, default_value_t = 1)]
+    pub warm_up_seconds: u64,
+    /// Rounds; each measures the minimal server, then the real one.
+    #[arg(long, default_value_t = 2)]
+    pub rounds: usize,
+}
+
 pub fn run(bench: Bench) -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
         return rerun_optimised();
@@ -92,6 +115,7 @@ pub fn run(bench: Bench) -> anyhow::Result<()> {
         Bench::Jobs(args) => jobs::run(&args),
         Bench::Acquire(args) => acquire::run(&args),
         Bench::LoginFlood(args) => login_flood::run(&args),
+        Bench::Http(args) => http::run(&args),
     }
 }
 
