@@ -85,10 +85,23 @@ pub fn token_from_request(req: &HttpRequest) -> Option<String> {
     from_cookie().or_else(from_query).or_else(from_header).or_else(from_bearer)
 }
 
+/// The organization a request's path names, read together with its caller.
+#[derive(Debug, Clone)]
+struct ReadAlong(OrganizationRef, Option<Organization>);
+
 /// The signed-in caller. Checked once per request: the rate limiter may have asked first,
-/// and the request's log line names the user.
+/// and the request's log line names the user. The organization the path names, if any, is
+/// read in the same trip, for the route's extractor to find.
 pub(crate) async fn authenticate(req: &HttpRequest) -> Result<Actor, ApiError> {
-    Ok(authenticate_in(req, None).await?.0)
+    Ok(authenticate_in(req, organization_in_path(req.path())).await?.0)
+}
+
+/// `/api/v2/organizations/{organization}/...`'s organization, as the path spells it. Read
+/// from the raw path because the rate limiter asks before routing; a segment that needs
+/// decoding is left to the route.
+fn organization_in_path(path: &str) -> Option<OrganizationRef> {
+    let mut segments = path.strip_prefix("/api/v2/organizations/")?.split('/');
+    segments.next().filter(|segment| !segment.contains('%')).and_then(OrganizationRef::parse)
 }
 
 /// The signed-in caller, and the organization `organization` names (if it exists), read
@@ -99,15 +112,20 @@ pub(crate) async fn authenticate_in(
 ) -> Result<(Actor, Option<Organization>), ApiError> {
     let known = req.extensions().get::<Actor>().cloned();
     if let Some(actor) = known {
-        let organization = match organization {
-            Some(reference) => super::state(req)?.db(move |store| store.organization(&reference)).await?,
-            None => None,
+        let read = req.extensions().get::<ReadAlong>().cloned();
+        let organization = match (organization, read) {
+            (Some(reference), Some(ReadAlong(named, found))) if named == reference => found,
+            (Some(reference), _) => super::state(req)?.db(move |store| store.organization(&reference)).await?,
+            (None, _) => None,
         };
         return Ok((actor, organization));
     }
-    let (actor, organization) = check_token(req, organization).await?;
+    let (actor, found) = check_token(req, organization.clone()).await?;
     req.extensions_mut().insert(actor.clone());
-    Ok((actor, organization))
+    if let Some(reference) = organization {
+        req.extensions_mut().insert(ReadAlong(reference, found.clone()));
+    }
+    Ok((actor, found))
 }
 
 async fn check_token(
@@ -138,3 +156,22 @@ async fn check_token(
 }
 
 super::extract_with!(Actor, authenticate);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_organization_is_read_from_paths_under_it_only() {
+        let id = uuid::Uuid::now_v7();
+        assert_eq!(
+            organization_in_path(&format!("/api/v2/organizations/{id}/provisionerjobs")),
+            Some(OrganizationRef::Id(id))
+        );
+        assert_eq!(organization_in_path("/api/v2/organizations/default"), Some(OrganizationRef::Default));
+        assert_eq!(organization_in_path("/api/v2/organizations"), None);
+        assert_eq!(organization_in_path("/api/v2/organizations/"), None);
+        assert_eq!(organization_in_path("/api/v2/users/me/organizations/acme"), None);
+        assert_eq!(organization_in_path("/api/v2/organizations/ac%6De"), None);
+    }
+}

@@ -112,6 +112,8 @@ impl Pool {
             DatabaseUrl::Sqlite(path) => Self::Sqlite(
                 Self::builder()
                     .connection_customizer(Box::new(SqlitePragmas))
+                    // As the real pool: an open file cannot hang up, so it is not pinged.
+                    .test_on_check_out(false)
                     .build(ConnectionManager::new(path.to_string_lossy()))?,
             ),
             DatabaseUrl::Postgres(url) => Self::Postgres(Self::builder().build(ConnectionManager::new(url))?),
@@ -119,7 +121,7 @@ impl Pool {
     }
 
     /// The real server's pool settings, for either connection type. r2d2's default test of
-    /// each connection on checkout (a `SELECT 1`) stays on, as it is in the real pool.
+    /// each connection on checkout (a `SELECT 1`) stays on for PostgreSQL, as in the real pool.
     fn builder<M: r2d2::ManageConnection>() -> r2d2::Builder<M> {
         let options = PoolOptions::default();
         r2d2::Pool::builder()
