@@ -1,6 +1,6 @@
 //! `cargo xtask bench jobs|acquire|login-flood|http`: seeds a database, starts the real
-//! server, and measures through HTTP (`http` also starts a minimal server to compare with). Always measured in an optimised build: a debug
-//! `cargo xtask` re-runs itself with `--release`.
+//! server, and measures through HTTP (`http` also starts a minimal server to compare with).
+//! Always measured in an optimised build: a debug `cargo xtask` re-runs itself with `--release`.
 
 mod acquire;
 mod http;

@@ -63,7 +63,6 @@ pub struct World {
     pub organization: Uuid,
     /// `(daemon id, key secret)`.
     pub daemons: Vec<(Uuid, String)>,
-    pub pending_job: Uuid,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -100,7 +99,6 @@ pub fn seed(db: &TestDatabase, plan: &Plan) -> anyhow::Result<World> {
         token: seeded.token,
         organization: seeded.organization,
         daemons: seeded.daemons,
-        pending_job: seeded.pending_job,
         handle,
     })
 }

@@ -287,10 +287,16 @@ impl JobRepo for Store {
                 query =
                     query.filter(provisioner_jobs::id.eq_any(filter.ids.iter().copied().map(Id).collect::<Vec<_>>()));
             }
-            if !filter.statuses.is_empty() {
-                query = query.filter(
-                    provisioner_jobs::status.eq_any(filter.statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
-                );
+            match filter.statuses.as_slice() {
+                [] => {}
+                // One status is an equality: PostgreSQL reads `= ANY(array)` as several values
+                // and sorts every matching job before the limit, where an equality walks the
+                // (organization, status, created_at) index newest first and stops at the limit.
+                [one] => query = query.filter(provisioner_jobs::status.eq(one.as_str())),
+                many => {
+                    query = query
+                        .filter(provisioner_jobs::status.eq_any(many.iter().map(|s| s.as_str()).collect::<Vec<_>>()))
+                }
             }
             if let Some(initiator) = filter.initiator {
                 query = query.filter(provisioner_jobs::initiator_id.eq(Id(initiator)));
