@@ -63,6 +63,10 @@ pub struct Store {
     hub: Arc<EventHub>,
     /// This server's copy of the pending lines, for queue numbers.
     index: Arc<QueueIndex>,
+    /// SQLite has one writer at a time. Its own wait for the write lock polls, sleeping up to
+    /// 100 ms between tries; writers of this process queue here instead and are woken as soon
+    /// as the lock is free. (Another process still waits SQLite's way, `busy_timeout`.)
+    writers: Arc<std::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -83,7 +87,7 @@ impl Store {
             DatabaseUrl::Postgres(_) => Feed::Listener,
         };
         let index = Arc::new(QueueIndex::new(feed));
-        let store = Self { pool, reachability, closed, url, hub: Arc::default(), index };
+        let store = Self { pool, reachability, closed, url, hub: Arc::default(), index, writers: Arc::default() };
         if let DatabaseUrl::Postgres(pg_url) = &store.url {
             events::spawn_listener(pg_url.clone(), Arc::downgrade(&store.hub), Arc::downgrade(&store.index))?;
         }
@@ -134,6 +138,10 @@ impl Store {
     /// of an error for a change that was made (and retry it).
     fn write<T, R>(&self, f: impl FnOnce(&mut AnyConnection, &mut Events) -> Result<T, Fail<R>>) -> Result<T, Fail<R>> {
         let mut conn = self.conn()?;
+        let _turn = match &*conn {
+            AnyConnection::Sqlite(_) => Some(self.writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner)),
+            AnyConnection::Postgresql(_) => None,
+        };
         let mut events = Events::default();
         let mut applied = false;
         let written = write_transaction(&mut conn, |c| -> Result<T, Fail<R>> {
