@@ -82,15 +82,27 @@ impl<T> ConflictOn<T> for Result<T, DieselError> {
     }
 }
 
+/// What PostgreSQL and libpq say when the server goes away mid-statement.
+const GOING_AWAY: [&str; 5] = [
+    "terminating connection due to administrator command",
+    "terminating connection because of crash of another server process",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "server closed the connection unexpectedly",
+];
+
 fn is_unavailable(error: &DieselError) -> bool {
     match error {
         DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
         | DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _)
         | DieselError::BrokenTransactionManager => true,
-        // SQLite: another writer held the lock past busy_timeout.
         DieselError::DatabaseError(_, info) => {
             let message = info.message();
+            // SQLite: another writer held the lock past busy_timeout.
             message.contains("database is locked") || message.contains("database is busy")
+                // PostgreSQL stopping or starting under a statement (SQLSTATE class 57P, which
+                // diesel reports as an unknown error), or libpq losing the connection.
+                || GOING_AWAY.iter().any(|words| message.contains(words))
         }
         _ => false,
     }
@@ -123,5 +135,26 @@ impl<R> From<Fail<R>> for OpError<R> {
             Ok(error) => OpError::Repo(error),
             Err(refusal) => OpError::Refused(refusal),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+    use super::is_unavailable;
+
+    fn unknown(message: &str) -> DieselError {
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn a_server_going_away_under_a_statement_is_unavailability_not_a_fault() {
+        assert!(is_unavailable(&unknown("terminating connection due to administrator command")));
+        assert!(is_unavailable(&unknown("FATAL:  the database system is shutting down")));
+        assert!(is_unavailable(&unknown(
+            "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally"
+        )));
+        assert!(!is_unavailable(&unknown("syntax error at or near \"SELEC\"")));
     }
 }
