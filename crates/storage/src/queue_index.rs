@@ -229,15 +229,14 @@ impl QueueIndex {
         }
         let build = {
             let mut copies = self.write();
-            match copies.organizations.get(&organization) {
-                _ if !copies.following => None,
-                Some(_) => None,
-                None => {
-                    copies.next_build += 1;
-                    let build = copies.next_build;
-                    copies.organizations.insert(organization, Held::Building { build, heard: Vec::new() });
-                    Some(build)
-                }
+            // Nothing is kept while changes are not arriving, nor built twice at once.
+            if copies.following && !copies.organizations.contains_key(&organization) {
+                copies.next_build += 1;
+                let build = copies.next_build;
+                copies.organizations.insert(organization, Held::Building { build, heard: Vec::new() });
+                Some(build)
+            } else {
+                None
             }
         };
         let read = self.read_pending(conn, organization);

@@ -117,6 +117,11 @@ fn daemon(f: &Fixture, organization: Uuid, name: &str, pairs: &[(&str, &str)]) -
 }
 
 fn all_jobs(f: &Fixture, organization: Uuid) -> Vec<QueuedJobView> {
+    jobs_of(&f.store, organization)
+}
+
+/// Every job of the organization, as `store` answers.
+fn jobs_of(store: &Store, organization: Uuid) -> Vec<QueuedJobView> {
     let filter = JobFilter {
         ids: vec![],
         statuses: vec![],
@@ -126,7 +131,7 @@ fn all_jobs(f: &Fixture, organization: Uuid) -> Vec<QueuedJobView> {
         after: None,
         scope: JobScope::All,
     };
-    f.store.jobs(organization, &filter, Liveness::default(), now()).unwrap_or_else(|e| panic!("{e}"))
+    store.jobs(organization, &filter, Liveness::default(), now()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn the_default_organization_exists_from_the_first_start(f: Fixture) {
@@ -342,18 +347,7 @@ fn pages_after_a_cursor_read_the_whole_list_once(f: Fixture) {
 
 /// Every job's `(id, position, size, workers)` as `store` answers, by id.
 fn queue_of(store: &Store, organization: Uuid) -> Vec<(Uuid, u32, u32, Vec<Uuid>)> {
-    let filter = JobFilter {
-        ids: vec![],
-        statuses: vec![],
-        tags: TagFilter::default(),
-        initiator: None,
-        limit: None,
-        after: None,
-        scope: JobScope::All,
-    };
-    let mut numbers: Vec<_> = store
-        .jobs(organization, &filter, Liveness::default(), now())
-        .unwrap_or_else(|e| panic!("{e}"))
+    let mut numbers: Vec<_> = jobs_of(store, organization)
         .into_iter()
         .map(|view| (view.job.id, view.queue.position, view.queue.size, view.queue.available_workers))
         .collect();
