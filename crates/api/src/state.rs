@@ -5,10 +5,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use domain::repo::RepoError;
 use storage::{Store, StoreEvent};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::config::Settings;
+use crate::dispatch::waiters::Waiters;
 use crate::error::ApiError;
 use crate::hashing::PasswordHasher;
 use crate::lifecycle::Lifecycle;
@@ -18,7 +19,8 @@ use crate::metrics::Metrics;
 /// Wakes whoever waits for work or for a job's progress, from the store's change notices.
 #[derive(Debug)]
 pub struct Signals {
-    queue: watch::Sender<u64>,
+    /// Daemons waiting for a job.
+    pub waiters: Arc<Waiters>,
     jobs: broadcast::Sender<JobSignal>,
 }
 
@@ -31,25 +33,21 @@ pub enum JobSignal {
 
 impl Signals {
     pub fn new() -> Self {
-        Self { queue: watch::Sender::new(0), jobs: broadcast::Sender::new(1024) }
+        Self { waiters: Arc::default(), jobs: broadcast::Sender::new(1024) }
     }
 
     pub fn notice(&self, event: StoreEvent) {
-        let bump_queue = || self.queue.send_modify(|generation| *generation = generation.wrapping_add(1));
         match event {
-            StoreEvent::QueueChanged => bump_queue(),
+            StoreEvent::JobQueued(job) => self.waiters.announce(&job),
+            StoreEvent::QueueChanged => self.waiters.wake_all(),
             StoreEvent::JobChanged(job) => {
                 let _ = self.jobs.send(JobSignal::Job(job));
             }
             StoreEvent::Resync => {
-                bump_queue();
+                self.waiters.wake_all();
                 let _ = self.jobs.send(JobSignal::Any);
             }
         }
-    }
-
-    pub fn queue(&self) -> watch::Receiver<u64> {
-        self.queue.subscribe()
     }
 
     pub fn jobs(&self) -> broadcast::Receiver<JobSignal> {

@@ -30,8 +30,8 @@ use domain::provisioner::{
     Worker, check_worker,
 };
 use domain::repo::{
-    DaemonFilter, DaemonJobRefusal, DaemonRepo, JobCursor, JobFilter, JobRepo, JobUpdateOutcome, OpError, OpResult,
-    OrganizationRepo, ProvisionerKeyRepo, QueuedJobView, RepoError, RepoResult,
+    DaemonFilter, DaemonJobRefusal, DaemonRepo, DaemonSignIn, JobCursor, JobFilter, JobRepo, JobUpdateOutcome, OpError,
+    OpResult, OrganizationRepo, ProvisionerKeyRepo, QueuedJobView, RepoError, RepoResult,
 };
 use uuid::Uuid;
 
@@ -332,10 +332,15 @@ impl ProvisionerKeyRepo for MemoryStore {
         Ok(())
     }
 
-    fn provisioner_key_by_hash(&self, hashed_secret: &[u8]) -> RepoResult<Option<ProvisionerKey>> {
+    fn daemon_sign_in(&self, hashed_secret: &[u8], daemon: Option<Uuid>) -> RepoResult<Option<DaemonSignIn>> {
         let mut tables = self.tables()?;
         let key = tables.keys.iter().find(|key| key.hashed_secret == hashed_secret).cloned();
-        Ok(key.filter(|key| tables.live_organization(key.organization_id).is_some()))
+        let Some(key) = key.filter(|key| tables.live_organization(key.organization_id).is_some()) else {
+            return Ok(None);
+        };
+        let daemon =
+            daemon.filter(|id| tables.daemons.iter().any(|stored| stored.id == *id && stored.key_id == key.id));
+        Ok(Some(DaemonSignIn { key, daemon }))
     }
 }
 
@@ -650,8 +655,8 @@ fn main() -> Result<(), Box<dyn Error>> {
             at(1),
         )?;
         // A daemon signs in with the key's secret; the store finds the key by its hash.
-        let signed_in = store.provisioner_key_by_hash(&hash_secret(&format!("{name}-secret")))?;
-        assert_eq!(signed_in.map(|k| k.id), Some(key.id));
+        let signed_in = store.daemon_sign_in(&hash_secret(&format!("{name}-secret")), None)?;
+        assert_eq!(signed_in.map(|s| s.key.id), Some(key.id));
         let daemon = store.register_daemon(
             &NewDaemon {
                 organization_id: acme.id,

@@ -190,8 +190,20 @@ pub trait ProvisionerKeyRepo {
     fn provisioner_keys(&self, organization: Uuid) -> RepoResult<Vec<ProvisionerKey>>;
     /// Deletes the organization's key of this name (lower-cased); `NotFound` when none.
     fn delete_provisioner_key(&self, organization: Uuid, name: &str) -> RepoResult<()>;
-    /// The key of a live organization whose secret hashes to this.
-    fn provisioner_key_by_hash(&self, hashed_secret: &[u8]) -> RepoResult<Option<ProvisionerKey>>;
+    /// The key of a live organization whose secret hashes to this, read together with the
+    /// daemon a request names (kept only when this key registered it): a daemon's request is
+    /// signed in with one look-up.
+    fn daemon_sign_in(&self, hashed_secret: &[u8], daemon: Option<Uuid>) -> RepoResult<Option<DaemonSignIn>>;
+}
+
+/// A provisioner key as a daemon presented it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonSignIn {
+    /// The key whose secret was presented.
+    pub key: ProvisionerKey,
+    /// The daemon the request named, when the key registered it; `None` when it named none,
+    /// or one that does not exist or belongs to another key (which, for this key, is the same).
+    pub daemon: Option<Uuid>,
 }
 
 /// Which daemons to list.

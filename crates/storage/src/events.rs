@@ -2,23 +2,30 @@
 //! to look at. Within one process they are plain callbacks; on PostgreSQL they also travel
 //! through LISTEN/NOTIFY, so several servers on one database wake each other.
 
-use std::sync::{RwLock, Weak};
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError, RwLock, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::Text;
+use diesel::sql_types::{Array, Text};
+use domain::provisioner::{ProvisionerType, Tags};
 use uuid::Uuid;
 
 use crate::conn::AnyConnection;
 use crate::health::{Backoff, Reachability};
 use crate::queue_index::{PendingChange, QueueIndex};
+use crate::tag_catalog::TagCatalog;
 
 /// Something changed that someone may be waiting for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreEvent {
-    /// A job became pending, or a daemon became free: acquirers should look again.
+    /// A job entered the queue (new, or put back): one daemon that can run it should look.
+    /// Each server hears of each such job once.
+    JobQueued(JobQueued),
+    /// The queue may have changed in any way (a server of an earlier release says only
+    /// that): every waiting daemon should look.
     QueueChanged,
     /// A job got log lines or changed state.
     JobChanged(Uuid),
@@ -26,6 +33,29 @@ pub enum StoreEvent {
     Resync,
 }
 
+/// A job that entered the queue, as a waiting daemon tells whether it can run it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobQueued {
+    pub organization: Uuid,
+    pub job: Uuid,
+    pub provisioner: ProvisionerType,
+    /// `None` while this server has not read the job's tag set: any daemon of the
+    /// organization that offers the provisioner may be the one.
+    pub tags: Option<Tags>,
+}
+
+impl JobQueued {
+    fn of(change: &PendingChange, tags: &TagCatalog) -> Self {
+        Self {
+            organization: change.organization,
+            job: change.job,
+            provisioner: change.kind.provisioner.clone(),
+            tags: tags.known(change.kind.tag_set),
+        }
+    }
+}
+
+/// Read by servers of earlier releases, which sent it for every change to the queue.
 const QUEUE_CHANNEL: &str = "api_provisioner_queue";
 const JOB_CHANNEL: &str = "api_provisioner_job";
 /// Jobs entering and leaving the pending set, for every server's queue numbers.
@@ -36,7 +66,12 @@ type Subscriber = Box<dyn Fn(StoreEvent) + Send + Sync>;
 #[derive(Default)]
 pub(crate) struct EventHub {
     subscribers: RwLock<Vec<Subscriber>>,
+    /// Jobs this server announced itself, whose notice the listener will hear again.
+    echoes: Mutex<HashMap<Uuid, (u32, Instant)>>,
 }
+
+/// An echo not heard by then never will be (the listener was away): it is forgotten.
+const ECHO_LIFETIME: Duration = Duration::from_secs(30);
 
 impl EventHub {
     pub(crate) fn subscribe(&self, subscriber: Subscriber) {
@@ -47,7 +82,45 @@ impl EventHub {
 
     pub(crate) fn publish(&self, event: StoreEvent) {
         if let Ok(subscribers) = self.subscribers.read() {
-            subscribers.iter().for_each(|subscriber| subscriber(event));
+            subscribers.iter().for_each(|subscriber| subscriber(event.clone()));
+        }
+    }
+
+    fn echoes(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (u32, Instant)>> {
+        self.echoes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// This server is about to commit these changes and announce the jobs that enter the
+    /// queue; the listener will hear them too. Called before the commit, so the echo can
+    /// never be heard before it is expected.
+    pub(crate) fn expect_echoes(&self, changes: &[PendingChange]) {
+        let mut entering = changes.iter().filter(|change| change.entered).peekable();
+        if entering.peek().is_none() {
+            return;
+        }
+        let now = Instant::now();
+        let mut echoes = self.echoes();
+        echoes.retain(|_, (_, at)| now.duration_since(*at) < ECHO_LIFETIME);
+        for change in entering {
+            let (count, at) = echoes.entry(change.job).or_insert((0, now));
+            *count += 1;
+            *at = now;
+        }
+    }
+
+    /// Whether a notice heard for `job` is the echo of this server's own announcement.
+    fn is_echo(&self, job: Uuid) -> bool {
+        let mut echoes = self.echoes();
+        match echoes.get_mut(&job) {
+            Some((count, _)) if *count > 1 => {
+                *count -= 1;
+                true
+            }
+            Some(_) => {
+                echoes.remove(&job);
+                true
+            }
+            None => false,
         }
     }
 }
@@ -80,21 +153,32 @@ impl Events {
         let AnyConnection::Postgresql(pg) = conn else {
             return Ok(());
         };
-        let wake = self.wake.iter().map(|event| match event {
-            StoreEvent::QueueChanged | StoreEvent::Resync => (QUEUE_CHANNEL, String::new()),
-            StoreEvent::JobChanged(job) => (JOB_CHANNEL, job.to_string()),
+        let wake = self.wake.iter().filter_map(|event| match event {
+            StoreEvent::QueueChanged | StoreEvent::Resync => Some((QUEUE_CHANNEL, String::new())),
+            StoreEvent::JobChanged(job) => Some((JOB_CHANNEL, job.to_string())),
+            // Travels as its pending change.
+            StoreEvent::JobQueued(_) => None,
         });
         let pending = self.pending.iter().map(|change| (PENDING_CHANNEL, change.encode()));
-        for (channel, payload) in wake.chain(pending) {
-            diesel::sql_query("SELECT pg_notify($1, $2)")
-                .bind::<Text, _>(channel)
-                .bind::<Text, _>(payload)
-                .execute(pg)?;
+        let (channels, payloads): (Vec<&str>, Vec<String>) = wake.chain(pending).unzip();
+        if channels.is_empty() {
+            return Ok(());
         }
+        // All of a write's notices in one statement: one round trip, however many there are.
+        diesel::sql_query(
+            "SELECT pg_notify(channel, payload) FROM unnest($1::text[], $2::text[]) AS notice(channel, payload)",
+        )
+        .bind::<Array<Text>, _>(channels)
+        .bind::<Array<Text>, _>(payloads)
+        .execute(pg)?;
         Ok(())
     }
 
-    pub(crate) fn publish(self, hub: &EventHub) {
+    /// After the commit.
+    pub(crate) fn publish(self, hub: &EventHub, tags: &TagCatalog) {
+        for change in self.pending.iter().filter(|change| change.entered) {
+            hub.publish(StoreEvent::JobQueued(JobQueued::of(change, tags)));
+        }
         self.wake.into_iter().for_each(|event| hub.publish(event));
     }
 }
@@ -161,6 +245,7 @@ fn relay(mut conn: PgConnection, hub: &Weak<EventHub>, index: &Weak<QueueIndex>)
             return Ok(());
         };
         let mut heard = Vec::new();
+        let mut wake = Vec::new();
         for notice in notices {
             let event = match notice.channel.as_str() {
                 PENDING_CHANNEL => {
@@ -180,14 +265,21 @@ fn relay(mut conn: PgConnection, hub: &Weak<EventHub>, index: &Weak<QueueIndex>)
                 }
                 _ => StoreEvent::QueueChanged,
             };
-            hub.publish(event);
+            wake.push(event);
         }
-        drop(hub);
+        // The copies first: whoever wakes asks them about the very jobs it was woken for.
         if !heard.is_empty()
             && let Some(index) = index.upgrade()
         {
             index.apply_heard(&heard);
+            for change in heard.iter().filter(|change| change.entered) {
+                if !hub.is_echo(change.job) {
+                    hub.publish(StoreEvent::JobQueued(JobQueued::of(change, &index.tags)));
+                }
+            }
         }
+        wake.into_iter().for_each(|event| hub.publish(event));
+        drop(hub);
         if last_check.elapsed() > KEEPALIVE {
             conn.batch_execute("SELECT 1")?;
             last_check = Instant::now();

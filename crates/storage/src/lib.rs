@@ -14,6 +14,7 @@ pub(crate) mod repos;
 mod rows;
 mod schema;
 mod sql_types;
+mod tag_catalog;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -25,7 +26,7 @@ use chrono::{DateTime, Utc};
 use diesel::r2d2::PooledConnection;
 
 pub use conn::{DatabaseUrl, PoolOptions, UrlError};
-pub use events::StoreEvent;
+pub use events::{JobQueued, StoreEvent};
 
 use conn::{AnyConnection, Manager, Pool, write_transaction};
 use error::{Fail, NoConnection};
@@ -149,6 +150,9 @@ impl Store {
             events.notify_peers(c)?;
             // Before the commit, while the write still holds its lock: see `queue_index`.
             self.index.apply_own(events.pending_changes());
+            if self.index.follows_listener() {
+                self.hub.expect_echoes(events.pending_changes());
+            }
             applied = true;
             Ok(value)
         });
@@ -161,7 +165,7 @@ impl Store {
                 return Err(error);
             }
         };
-        events.publish(&self.hub);
+        events.publish(&self.hub, &self.index.tags);
         Ok(value)
     }
 }

@@ -25,9 +25,9 @@ use uuid::Uuid;
 
 use crate::conn::{AnyConnection, write_transaction};
 use crate::error::Fail;
-use crate::repos::tag_sets;
 use crate::schema::provisioner_jobs;
 use crate::sql_types::{Id, Instant};
+use crate::tag_catalog::TagCatalog;
 
 /// A provisioner and a tag set: jobs of one kind are run by the same daemons.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -135,8 +135,8 @@ struct Copies {
 pub(crate) struct QueueIndex {
     feed: Feed,
     copies: RwLock<Copies>,
-    /// Tag sets never change (a set's id is its fingerprint), so each is read once.
-    tag_sets: RwLock<HashMap<Id, Tags>>,
+    /// The stored tag sets, which the pending changes keep current too.
+    pub(crate) tags: TagCatalog,
 }
 
 /// The pending lines of one organization, held for reading.
@@ -170,11 +170,16 @@ fn empty() -> &'static PendingLines<Kind> {
 impl QueueIndex {
     pub(crate) fn new(feed: Feed) -> Self {
         let copies = Copies { following: feed == Feed::LocalWrites, ..Copies::default() };
-        Self { feed, copies: RwLock::new(copies), tag_sets: RwLock::default() }
+        Self { feed, copies: RwLock::new(copies), tags: TagCatalog::new(feed == Feed::LocalWrites) }
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Copies> {
         self.copies.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether every change is also heard from the listener, this server's own included.
+    pub(crate) fn follows_listener(&self) -> bool {
+        self.feed == Feed::Listener
     }
 
     /// A write's own changes, just before it commits.
@@ -193,6 +198,7 @@ impl QueueIndex {
     }
 
     fn apply(&self, changes: &[PendingChange], buffer: bool) {
+        self.tags.heard_of(changes.iter().filter(|change| change.entered).map(|change| change.kind.tag_set));
         let mut copies = self.write();
         for change in changes {
             match copies.organizations.get_mut(&change.organization) {
@@ -214,6 +220,7 @@ impl QueueIndex {
     /// The listener connected (`true`: copies start afresh) or lost its connection (`false`:
     /// changes may be missed until it is back, so nothing is kept).
     pub(crate) fn following(&self, following: bool) {
+        self.tags.following(following);
         let mut copies = self.write();
         copies.organizations.clear();
         copies.following = following;
@@ -312,29 +319,7 @@ impl QueueIndex {
         conn: &mut AnyConnection,
         ids: impl IntoIterator<Item = Id>,
     ) -> QueryResult<HashMap<Id, Tags>> {
-        let wanted: Vec<Id> = ids.into_iter().collect();
-        let mut found = HashMap::with_capacity(wanted.len());
-        let mut missing = Vec::new();
-        {
-            let known = self.tag_sets.read().unwrap_or_else(PoisonError::into_inner);
-            for id in wanted {
-                match known.get(&id) {
-                    Some(tags) => {
-                        found.insert(id, tags.clone());
-                    }
-                    None => missing.push(id),
-                }
-            }
-        }
-        if !missing.is_empty() {
-            let loaded = tag_sets::load(conn, missing)?;
-            let mut known = self.tag_sets.write().unwrap_or_else(PoisonError::into_inner);
-            for (id, tags) in loaded {
-                known.insert(id, tags.clone());
-                found.insert(id, tags);
-            }
-        }
-        Ok(found)
+        self.tags.tags_of(conn, ids)
     }
 }
 

@@ -3,18 +3,20 @@
 //! its daemon hangs up, or the server stops.
 
 pub mod peer;
+pub mod waiters;
 
 use std::time::Duration;
 
 use actix_web::HttpRequest;
 use domain::provisioner::ProvisionerJob;
-use domain::repo::JobRepo;
+use domain::repo::{DaemonRepo, JobRepo};
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::state::{AppState, now};
 use peer::PeerSocket;
+use waiters::Profile;
 
 /// Looks again at least this often while waiting, in case a notice was missed.
 const SAFETY_POLL: Duration = Duration::from_secs(5);
@@ -41,29 +43,57 @@ async fn wait_for_job(
 ) -> Result<Option<ProvisionerJob>, ApiError> {
     let socket = PeerSocket::of(req);
     let gone = || socket.is_some_and(PeerSocket::hung_up);
-    let mut queue = state.signals.queue();
+    if gone() {
+        return Ok(None);
+    }
+    // A daemon that finds work waits for nothing, and joins no line.
+    if let Some(job) = take(state, daemon, &gone).await? {
+        return Ok(Some(job));
+    }
+    if Instant::now() >= deadline || state.lifecycle.is_stopping() {
+        return Ok(None);
+    }
+    let Some(found) = state.db(move |store| store.daemon(daemon)).await? else {
+        return Ok(None);
+    };
+    let profile = Profile {
+        daemon,
+        created_at: found.created_at,
+        organization: found.organization_id,
+        provisioners: found.provisioners,
+        tags: found.tags,
+    };
+    // In line before looking again, so a job arriving meanwhile is not missed.
+    let place = state.signals.waiters.join(profile);
     loop {
-        if gone() {
-            return Ok(None);
-        }
-        // Marked seen before looking, so a notice arriving meanwhile is not lost.
-        queue.borrow_and_update();
-        if let Some(job) = state.db(move |store| store.acquire_job(daemon, now())).await? {
-            if gone() {
-                let job_id = job.id;
-                state.db(move |store| store.release_job(daemon, job_id)).await?;
-                return Ok(None);
-            }
-            return Ok(Some(job));
+        let owed = place.looking();
+        let taken = take(state, daemon, &gone).await?;
+        place.looked(owed, taken.as_ref().map(|job| job.id));
+        if taken.is_some() || gone() {
+            return Ok(taken);
         }
         let now = Instant::now();
         if now >= deadline || state.lifecycle.is_stopping() {
             return Ok(None);
         }
         tokio::select! {
-            _ = queue.changed() => {}
+            () = place.woken() => {}
             _ = tokio::time::sleep((deadline - now).min(SAFETY_POLL)) => {}
             () = state.lifecycle.stopping() => return Ok(None),
         }
+        place.rejoin();
     }
+}
+
+/// One look at the queue. A job taken just as its daemon hung up is put back.
+async fn take(state: &AppState, daemon: Uuid, gone: &impl Fn() -> bool) -> Result<Option<ProvisionerJob>, ApiError> {
+    let Some(job) = state.db(move |store| store.acquire_job(daemon, now())).await? else {
+        return Ok(None);
+    };
+    if gone() {
+        let job_id = job.id;
+        state.db(move |store| store.release_job(daemon, job_id)).await?;
+        return Ok(None);
+    }
+    Ok(Some(job))
 }

@@ -100,7 +100,7 @@ pub async fn register(
 )]
 #[post("/provisionerdaemons/{daemon}/heartbeat")]
 pub async fn heartbeat(state: web::Data<AppState>, daemon: KeyDaemon) -> Result<HttpResponse, ApiError> {
-    let (id, key) = (daemon.daemon.id, daemon.key.id);
+    let (id, key) = (daemon.daemon, daemon.key.id);
     state.db(move |store| store.heartbeat(id, key, now())).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -140,7 +140,7 @@ pub async fn acquire(
         let detail = format!("Query param \"timeout\" must be at most {} seconds", max.as_secs());
         return Err(ApiError::invalid_query(vec![crate::wire::ValidationError::new("timeout", detail)]));
     }
-    match dispatch::acquire(&state, &req, daemon.daemon.id, wait).await? {
+    match dispatch::acquire(&state, &req, daemon.daemon, wait).await? {
         Some(job) => Ok(respond::ok(&ProvisionerJob::new(job, QueueInfo::default()))),
         None => Ok(HttpResponse::NoContent().finish()),
     }
@@ -178,7 +178,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let job = uuid_segment(&req, "job")?;
     let lines: Vec<_> = body.into_inner().logs.into_iter().map(|log| log.into_domain()).collect::<Result<_, _>>()?;
-    let (id, budget) = (daemon.daemon.id, state.settings.log_budget);
+    let (id, budget) = (daemon.daemon, state.settings.log_budget);
     let outcome = state.run(move |store| store.update_job(id, job, &lines, budget, now())).await?.map_err(refusal)?;
     Ok(respond::ok(&UpdateJobResponse { canceled: outcome.canceled }))
 }
@@ -202,7 +202,7 @@ pub async fn complete(
     daemon: KeyDaemon,
 ) -> Result<HttpResponse, ApiError> {
     let job = uuid_segment(&req, "job")?;
-    let id = daemon.daemon.id;
+    let id = daemon.daemon;
     let done = state.run(move |store| store.complete_job(id, job, now())).await?.map_err(refusal)?;
     state.metrics.queue.job_changed(&done);
     Ok(respond::ok(&ProvisionerJob::new(done, QueueInfo::default())))
@@ -234,7 +234,7 @@ pub async fn fail(
         "" => None,
         raw => Some(JobErrorCode::parse(raw).map_err(|error| ApiError::validation(&[error]))?.as_str().to_owned()),
     };
-    let id = daemon.daemon.id;
+    let id = daemon.daemon;
     let failed = state.run(move |store| store.fail_job(id, job, error, code, now())).await?.map_err(refusal)?;
     state.metrics.queue.job_changed(&failed);
     Ok(respond::ok(&ProvisionerJob::new(failed, QueueInfo::default())))

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use domain::authz::JobScope;
 use domain::provisioner::{
     JobState, JobStatus, Liveness, LogBudget, LogLevel, LogLine, LogSource, NewJob, NewLogLine, ProvisionerJob,
-    ProvisionerType, QueueInfo, QueuedJob, ReapVerdict, Reaper, Tags, Worker, check_worker, release_untouched,
+    ProvisionerType, QueueInfo, QueuedJob, ReapVerdict, Reaper, Worker, check_worker, release_untouched,
 };
 use domain::repo::{DaemonJobRefusal, JobFilter, JobRepo, JobUpdateOutcome, OpResult, QueuedJobView, RepoResult};
 use uuid::Uuid;
@@ -191,10 +191,13 @@ fn lock_for_daemon(conn: &mut AnyConnection, daemon: Uuid, job: Uuid) -> Result<
     Ok(row)
 }
 
-fn touch_daemon(conn: &mut AnyConnection, daemon: Uuid, now: DateTime<Utc>) -> QueryResult<usize> {
+/// Marks the daemon seen; its name, for the answer, when it exists.
+fn touch_daemon(conn: &mut AnyConnection, daemon: Uuid, now: DateTime<Utc>) -> QueryResult<Option<String>> {
     diesel::update(provisioner_daemons::table.find(Id(daemon)))
         .set(provisioner_daemons::last_seen_at.eq(Instant::from(now)))
-        .execute(conn)
+        .returning(provisioner_daemons::name)
+        .get_result(conn)
+        .optional()
 }
 
 fn insert_logs(conn: &mut AnyConnection, job: Id, lines: &[NewLogLine], now: DateTime<Utc>) -> QueryResult<()> {
@@ -227,10 +230,13 @@ fn finish(
             let state = transition(&row.state()).map_err(|refusal| Fail::Refused(refusal.into()))?;
             save_state(conn, row.id, &state, now)?;
             events.pending(moved(&row, &state));
-            touch_daemon(conn, daemon, now)?;
+            let name = touch_daemon(conn, daemon, now)?.unwrap_or_default();
+            // Its followers wake; acquirers do not, since a job ending frees none for them.
             events.push(StoreEvent::JobChanged(job));
-            events.push(StoreEvent::QueueChanged);
-            load_job(conn, row.id)
+            // The answer is the row as just written: nothing is read again.
+            let tags = store.index.tag_sets(conn, [row.tag_set_id])?;
+            let worker = Id(daemon);
+            row.moved_to(&state, now).into_domain(&tags, &HashMap::from([(worker, name)]))
         })
         .map_err(Into::into)
 }
@@ -256,7 +262,8 @@ impl JobRepo for Store {
                     StateChange::new(&state, now),
                 ))
                 .execute(conn)?;
-            events.push(StoreEvent::QueueChanged);
+            // Its waiting daemons learn of it from this change; its tags are known already.
+            self.index.tags.learn(tag_set, &new.tags);
             events.pending(PendingChange::of_move(
                 Id(new.organization_id),
                 job,
@@ -358,7 +365,6 @@ impl JobRepo for Store {
             save_state(conn, row.id, &state, now)?;
             events.pending(moved(&row, &state));
             events.push(StoreEvent::JobChanged(job));
-            events.push(StoreEvent::QueueChanged);
             load_job(conn, row.id)
         })
         .map_err(Into::into)
@@ -367,20 +373,21 @@ impl JobRepo for Store {
     fn acquire_job(&self, daemon: Uuid, now: DateTime<Utc>) -> RepoResult<Option<ProvisionerJob>> {
         self.write(|conn, events| {
             let worker = Id(daemon);
-            let (organization, tag_set, name): (Id, Id, String) = provisioner_daemons::table
-                .find(worker)
-                .select((
-                    provisioner_daemons::organization_id,
-                    provisioner_daemons::tag_set_id,
-                    provisioner_daemons::name,
-                ))
-                .first(conn)?;
-            touch_daemon(conn, daemon, now)?;
-            // The tag sets this daemon can run, decided over the (small) table of distinct sets
-            // rather than over every waiting job.
-            let sets: HashMap<Id, Tags> = tag_sets::all(conn)?;
-            let worker_tags = sets.get(&tag_set).ok_or_else(|| Fail::corrupt("missing tag set"))?;
-            let runnable = tag_sets::runnable_by(&sets, worker_tags);
+            // Seen now, and what choosing its job needs, in one statement.
+            let (organization, tag_set, name): (Id, Id, String) =
+                diesel::update(provisioner_daemons::table.find(worker))
+                    .set(provisioner_daemons::last_seen_at.eq(Instant::from(now)))
+                    .returning((
+                        provisioner_daemons::organization_id,
+                        provisioner_daemons::tag_set_id,
+                        provisioner_daemons::name,
+                    ))
+                    .get_result(conn)?;
+            let mut daemon_tags = self.index.tag_sets(conn, [tag_set])?;
+            let worker_tags = daemon_tags.remove(&tag_set).ok_or_else(|| Fail::corrupt("missing tag set"))?;
+            // The tag sets this daemon can run, decided over this server's copy of the (small)
+            // table of distinct sets rather than over every waiting job.
+            let runnable = self.index.tags.runnable_by(conn, &worker_tags)?;
             if runnable.is_empty() {
                 return Ok(None);
             }
@@ -411,7 +418,8 @@ impl JobRepo for Store {
             // answer is the row as just written, with this daemon's name: nothing is read again.
             events.pending(moved(&row, &state));
             let started = row.started_by(worker, &state, now);
-            started.into_domain(&sets, &HashMap::from([(worker, name)])).map(Some)
+            let tags = self.index.tag_sets(conn, [started.tag_set_id])?;
+            started.into_domain(&tags, &HashMap::from([(worker, name)])).map(Some)
         })
         .map_err(Into::into)
     }
@@ -429,8 +437,8 @@ impl JobRepo for Store {
             diesel::update(provisioner_jobs::table.find(row.id))
                 .set((StateChange::new(&state, row.updated_at.0), provisioner_jobs::worker_id.eq(None::<Id>)))
                 .execute(conn)?;
+            // Back in the queue: its change wakes a daemon that can run it.
             events.pending(moved(&row, &state));
-            events.push(StoreEvent::QueueChanged);
             Ok(true)
         })
         .map_err(Into::into)
@@ -543,7 +551,6 @@ impl JobRepo for Store {
                 save_state(conn, row.id, &terminated, now)?;
                 events.pending(moved(&row, &terminated));
                 events.push(StoreEvent::JobChanged(row.id.0));
-                events.push(StoreEvent::QueueChanged);
                 reaped.push((row.id.0, verdict));
             }
             Ok(reaped)

@@ -1,7 +1,9 @@
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use domain::provisioner::{NewProvisionerKey, ProvisionerKey};
-use domain::repo::{ProvisionerKeyRepo, RepoResult};
+use domain::repo::{DaemonSignIn, ProvisionerKeyRepo, RepoResult};
 use uuid::Uuid;
 
 use super::lower;
@@ -11,8 +13,12 @@ use crate::Store;
 use crate::conn::AnyConnection;
 use crate::error::{ConflictOn, Fail};
 use crate::rows::provisioner_keys::KeyRow;
-use crate::schema::{organizations, provisioner_keys};
-use crate::sql_types::{Id, Instant};
+use crate::rows::tag_sets::from_document;
+use crate::schema::{organizations, provisioner_daemons, provisioner_keys, provisioner_tag_sets};
+use crate::sql_types::{Id, Instant, Json};
+
+/// A key, its tags, and the daemon a request named if the key registered it.
+type SignInRow = (KeyRow, Json<BTreeMap<String, String>>, Option<Id>);
 
 type KeyQuery = provisioner_keys::BoxedQuery<'static, <AnyConnection as Connection>::Backend>;
 
@@ -77,9 +83,26 @@ impl ProvisionerKeyRepo for Store {
         .map_err(Into::into)
     }
 
-    fn provisioner_key_by_hash(&self, hashed_secret: &[u8]) -> RepoResult<Option<ProvisionerKey>> {
-        let hashed_secret = hashed_secret.to_vec();
-        self.read(|conn| Ok(load(conn, |q| q.filter(provisioner_keys::hashed_secret.eq(hashed_secret)))?.pop()))
-            .map_err(Into::into)
+    fn daemon_sign_in(&self, hashed_secret: &[u8], daemon: Option<Uuid>) -> RepoResult<Option<DaemonSignIn>> {
+        // One statement, prepared once: the key, its tags, its organization's liveness, and
+        // the named daemon joined only if this key registered it.
+        let named = provisioner_daemons::table.on(provisioner_daemons::key_id
+            .eq(provisioner_keys::id)
+            .and(provisioner_daemons::id.nullable().eq(daemon.map(Id))));
+        let query = provisioner_keys::table
+            .inner_join(organizations::table)
+            .inner_join(provisioner_tag_sets::table)
+            .left_join(named)
+            .filter(provisioner_keys::hashed_secret.eq(hashed_secret))
+            .filter(organizations::deleted_at.is_null())
+            .select((KeyRow::as_select(), provisioner_tag_sets::tags, provisioner_daemons::id.nullable()));
+        self.read(|conn| {
+            let found: Option<SignInRow> = query.first(conn).optional()?;
+            Ok::<_, Fail>(found.map(|(row, tags, daemon)| DaemonSignIn {
+                key: row.into_domain(from_document(tags)),
+                daemon: daemon.map(|id| id.0),
+            }))
+        })
+        .map_err(Into::into)
     }
 }

@@ -45,11 +45,6 @@ pub(crate) fn all(conn: &mut AnyConnection) -> QueryResult<HashMap<Id, Tags>> {
     Ok(rows.into_iter().map(|(id, tags)| (id, from_document(tags))).collect())
 }
 
-/// Of `sets`, the ids of those whose jobs a daemon with `daemon` tags may run.
-pub(crate) fn runnable_by(sets: &HashMap<Id, Tags>, daemon: &Tags) -> Vec<Id> {
-    sets.iter().filter(|(_, tags)| daemon.can_run(tags)).map(|(id, _)| *id).collect()
-}
-
 /// The ids of every stored tag set that contains the filter.
 pub(crate) fn matching(conn: &mut AnyConnection, filter: &TagFilter) -> QueryResult<Vec<Id>> {
     Ok(all(conn)?.into_iter().filter(|(_, tags)| filter.matches(tags)).map(|(id, _)| id).collect())

@@ -58,6 +58,11 @@ impl JobRow {
 
     /// The row as `worker` taking it leaves it.
     pub(crate) fn started_by(self, worker: Id, state: &JobState, now: DateTime<Utc>) -> Self {
+        Self { worker_id: Some(worker), ..self.moved_to(state, now) }
+    }
+
+    /// The row as saving `state` (see [`StateChange`]) leaves it.
+    pub(crate) fn moved_to(self, state: &JobState, now: DateTime<Utc>) -> Self {
         let change = StateChange::new(state, now);
         Self {
             started_at: change.started_at,
@@ -66,7 +71,6 @@ impl JobRow {
             error: change.error,
             error_code: change.error_code,
             updated_at: change.updated_at,
-            worker_id: Some(worker),
             ..self
         }
     }
