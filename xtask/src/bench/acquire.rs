@@ -1,74 +1,179 @@
-//! `cargo xtask bench acquire`: how fast concurrent daemons drain a queue through HTTP.
+//! `cargo xtask bench acquire`: how fast concurrent daemons drain a queue through HTTP, on one
+//! server and, with `--replicas N`, on N servers sharing one PostgreSQL database.
+//!
+//! Each daemon is a closed loop on its own keep-alive connection: acquire (without waiting),
+//! then complete, until the queue is empty. The daemons run on one thread of raw HTTP/1.1, so
+//! the client takes as little as it can of the CPU it shares with the servers. Every job must
+//! be taken exactly once: a job handed out twice, or one never handed out, fails the run.
 
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use storage::testing::Backend;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use uuid::Uuid;
 
-use super::world::{Plan, backends, database, seed};
+use super::http::load::read_response;
+use super::process::{Server, build_api};
+use super::world::{Plan, backends, database, populate};
 use super::{AcquireArgs, summary};
 
+/// What one drained queue gave.
+struct Drained {
+    elapsed: Duration,
+    jobs: usize,
+    acquire_latencies: Vec<Duration>,
+}
+
+impl Drained {
+    fn per_second(&self) -> f64 {
+        self.jobs as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+}
+
 pub fn run(args: &AcquireArgs) -> anyhow::Result<()> {
+    let api = build_api()?;
     for backend in backends(&args.common) {
-        let db = database(backend, &args.common);
-        let plan = Plan { jobs: args.jobs, pending: args.jobs, daemons: args.daemons, tag_sets: None };
-        let world = seed(&db, &plan)?;
-        let latencies = Arc::new(Mutex::new(Vec::new()));
-        let started = Instant::now();
-        let workers: Vec<_> = world
-            .daemons
-            .iter()
-            .cloned()
-            .map(|(daemon, key)| {
-                let base = world.base.clone();
-                let latencies = Arc::clone(&latencies);
-                std::thread::spawn(move || -> anyhow::Result<usize> {
-                    let client = reqwest::blocking::Client::new();
-                    let post = |path: String| {
-                        client
-                            .post(format!("{base}/api/v2/provisionerdaemons/{daemon}{path}"))
-                            .header("Coder-Provisioner-Daemon-Key", &key)
-                    };
-                    let mut ran = 0;
-                    loop {
-                        let asked = Instant::now();
-                        let response = post("/acquire?timeout=0".into()).send()?;
-                        let waited = asked.elapsed();
-                        match response.status().as_u16() {
-                            204 => return Ok(ran),
-                            200 => {}
-                            other => bail!("acquire answered {other}"),
-                        }
-                        if let Ok(mut all) = latencies.lock() {
-                            all.push(waited);
-                        }
-                        let job: serde_json::Value = response.json()?;
-                        let id = job["id"].as_str().unwrap_or_default().to_owned();
-                        let done = post(format!("/jobs/{id}/complete")).send()?.status();
-                        if done != 200 {
-                            bail!("complete answered {done}");
-                        }
-                        ran += 1;
-                    }
-                })
-            })
-            .collect();
-        let mut total = 0;
-        for worker in workers {
-            total += worker.join().map_err(|_| anyhow::anyhow!("a daemon thread panicked"))??;
+        let single = drain_on(&api, backend, args, 1)?;
+        report(backend, 1, args, &single);
+        if args.replicas <= 1 {
+            continue;
         }
-        let elapsed = started.elapsed();
-        if total != args.jobs {
-            bail!("{total} of {} jobs ran", args.jobs);
+        if backend == Backend::Sqlite {
+            println!("{backend:?}: --replicas is for PostgreSQL; a SQLite database belongs to one server");
+            continue;
         }
-        let (median, p95) = summary(latencies.lock().map(|l| l.clone()).unwrap_or_default());
+        let spread = drain_on(&api, backend, args, args.replicas)?;
+        report(backend, args.replicas, args, &spread);
         println!(
-            "{backend:?}: {} daemons ran {total} jobs in {:.2} s: {:.0} acquisitions/s (acquire median {median:.2} ms, p95 {p95:.2} ms; each job is acquire + complete)",
-            args.daemons,
-            elapsed.as_secs_f64(),
-            total as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
+            "{backend:?}: {} servers reach {:.0} % of one server's rate",
+            args.replicas,
+            100.0 * spread.per_second() / single.per_second().max(f64::EPSILON)
         );
-        world.stop();
     }
     Ok(())
+}
+
+fn report(backend: Backend, servers: usize, args: &AcquireArgs, drained: &Drained) {
+    let (median, p95) = summary(drained.acquire_latencies.clone());
+    println!(
+        "{backend:?}, {servers} server(s): {} daemons ran {} jobs in {:.2} s: {:.0} acquisitions/s (acquire median {median:.2} ms, p95 {p95:.2} ms; each job is acquire + complete, each run once)",
+        args.daemons,
+        drained.jobs,
+        drained.elapsed.as_secs_f64(),
+        drained.per_second(),
+    );
+}
+
+/// Seeds a fresh database, starts `servers` servers over it, spreads the daemons over them
+/// and drains the queue.
+fn drain_on(api: &Path, backend: Backend, args: &AcquireArgs, servers: usize) -> anyhow::Result<Drained> {
+    let db = database(backend, &args.common);
+    let plan = Plan { jobs: args.jobs, pending: args.jobs, daemons: args.daemons, tag_sets: None };
+    let seeded = populate(&db, &plan)?;
+    let servers: Vec<Server> = (0..servers).map(|_| Server::start(api, db.url())).collect::<anyhow::Result<_>>()?;
+    let addresses: Vec<SocketAddr> = servers
+        .iter()
+        .map(|server| server.base.trim_start_matches("http://").parse().context("a server address"))
+        .collect::<anyhow::Result<_>>()?;
+    let daemons: Vec<Daemon> = seeded
+        .daemons
+        .iter()
+        .enumerate()
+        .map(|(n, (id, key))| Daemon { id: *id, key: key.clone(), server: addresses[n % addresses.len()] })
+        .collect();
+    let drained = drain(daemons)?;
+    let mut taken: Vec<Uuid> = drained.iter().flat_map(|daemon| daemon.taken.iter().copied()).collect();
+    let handed_out = taken.len();
+    taken.sort_unstable();
+    taken.dedup();
+    if taken.len() != handed_out {
+        bail!("{} jobs were handed out more than once", handed_out - taken.len());
+    }
+    if handed_out != args.jobs {
+        bail!("{handed_out} of {} jobs ran", args.jobs);
+    }
+    let elapsed = drained.iter().map(|daemon| daemon.finished).max().unwrap_or_default();
+    let acquire_latencies = drained.into_iter().flat_map(|daemon| daemon.latencies).collect();
+    drop(servers);
+    Ok(Drained { elapsed, jobs: handed_out, acquire_latencies })
+}
+
+struct Daemon {
+    id: Uuid,
+    key: String,
+    server: SocketAddr,
+}
+
+/// What one daemon did.
+#[derive(Default)]
+struct Worked {
+    taken: Vec<Uuid>,
+    latencies: Vec<Duration>,
+    /// Since the start, when it found the queue empty.
+    finished: Duration,
+}
+
+#[derive(Deserialize)]
+struct Taken {
+    id: Uuid,
+}
+
+fn drain(daemons: Vec<Daemon>) -> anyhow::Result<Vec<Worked>> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let mut connected = Vec::with_capacity(daemons.len());
+        for daemon in daemons {
+            let stream = TcpStream::connect(daemon.server)
+                .await
+                .with_context(|| format!("cannot connect to {}", daemon.server))?;
+            stream.set_nodelay(true)?;
+            connected.push((daemon, stream));
+        }
+        let started = Instant::now();
+        let loops: Vec<_> =
+            connected.into_iter().map(|(daemon, stream)| tokio::spawn(work(daemon, stream, started))).collect();
+        let mut worked = Vec::with_capacity(loops.len());
+        for one in loops {
+            worked.push(one.await??);
+        }
+        Ok(worked)
+    })
+}
+
+/// One daemon's loop: acquire and complete until the queue is empty.
+async fn work(daemon: Daemon, mut stream: TcpStream, started: Instant) -> anyhow::Result<Worked> {
+    let post = |path: String| {
+        format!(
+            "POST /api/v2/provisionerdaemons/{}/{path} HTTP/1.1\r\nHost: {}\r\nCoder-Provisioner-Daemon-Key: {}\r\nContent-Length: 0\r\n\r\n",
+            daemon.id, daemon.server, daemon.key
+        )
+        .into_bytes()
+    };
+    let acquire = post("acquire?timeout=0".into());
+    let mut worked = Worked::default();
+    let mut body = Vec::with_capacity(8192);
+    loop {
+        let asked = Instant::now();
+        stream.write_all(&acquire).await?;
+        let status = read_response(&mut stream, &mut body).await?;
+        match status {
+            204 => break,
+            200 => worked.latencies.push(asked.elapsed()),
+            other => bail!("acquire answered {other}: {}", String::from_utf8_lossy(&body)),
+        }
+        let Taken { id } = serde_json::from_slice(&body).context("the acquired job")?;
+        worked.taken.push(id);
+        stream.write_all(&post(format!("jobs/{id}/complete"))).await?;
+        let status = read_response(&mut stream, &mut body).await?;
+        if status != 200 {
+            bail!("complete answered {status}: {}", String::from_utf8_lossy(&body));
+        }
+    }
+    worked.finished = started.elapsed();
+    Ok(worked)
 }

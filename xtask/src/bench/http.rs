@@ -4,7 +4,7 @@
 //! check, middleware, store layer) takes. The two are measured in turns, A B A B, so that
 //! noise on the shared machine falls on both.
 
-mod load;
+pub(super) mod load;
 mod minimal;
 
 use std::net::SocketAddr;

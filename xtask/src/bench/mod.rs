@@ -71,6 +71,10 @@ pub struct AcquireArgs {
     pub jobs: usize,
     #[arg(long, default_value_t = 8)]
     pub daemons: usize,
+    /// Also drain the queue with this many servers on one PostgreSQL database, the daemons
+    /// spread over them, and compare with one server.
+    #[arg(long, default_value_t = 1)]
+    pub replicas: usize,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -61,8 +61,6 @@ pub struct World {
     pub base: String,
     pub token: String,
     pub organization: Uuid,
-    /// `(daemon id, key secret)`.
-    pub daemons: Vec<(Uuid, String)>,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -94,13 +92,7 @@ pub struct Seeded {
 pub fn seed(db: &TestDatabase, plan: &Plan) -> anyhow::Result<World> {
     let seeded = populate(db, plan)?;
     let (address, handle) = serve(db.url())?;
-    Ok(World {
-        base: format!("http://{address}"),
-        token: seeded.token,
-        organization: seeded.organization,
-        daemons: seeded.daemons,
-        handle,
-    })
+    Ok(World { base: format!("http://{address}"), token: seeded.token, organization: seeded.organization, handle })
 }
 
 /// Seeds the database: an owner with a token, daemons, and the jobs of the plan.

@@ -105,7 +105,7 @@ pub fn fetch_once(address: SocketAddr, request: &[u8]) -> anyhow::Result<(u16, V
 
 /// Reads one whole response; returns its status and leaves its body in `buffer`. Only a
 /// `Content-Length` body is understood: a chunked one is an error, not a guess.
-async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> anyhow::Result<u16> {
+pub(crate) async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> anyhow::Result<u16> {
     buffer.clear();
     let head_end = loop {
         if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -130,7 +130,12 @@ async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> anyhow::
             bail!("the server answered with Transfer-Encoding: {}; only Content-Length is read", value.trim());
         }
     }
-    let length = length.with_context(|| format!("a {status} response without Content-Length"))?;
+    // A 204 has no body, and so no length.
+    let length = if status == 204 {
+        0
+    } else {
+        length.with_context(|| format!("a {status} response without Content-Length"))?
+    };
     let end = head_end + 4 + length;
     while buffer.len() < end {
         fill(stream, buffer).await?;
