@@ -1,48 +1,126 @@
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use domain::auth::{ApiKey, KeyRefresh, LoginType, NewApiKey};
-use domain::organization::OrganizationRef;
+use domain::organization::{Organization, OrganizationRef};
 use domain::repo::{ApiKeyRepo, RepoResult, Session};
 use uuid::Uuid;
 
 use crate::Store;
 use crate::error::{ConflictOn, Fail};
-use crate::repos::organizations::find;
-use crate::repos::users::assemble;
+use crate::repos::lower;
 use crate::rows::api_keys::ApiKeyRow;
-use crate::rows::users::UserRow;
-use crate::schema::{api_keys, user_site_roles, users};
+use crate::rows::organizations::OrganizationRow;
+use crate::rows::users::{UserRow, org_roles};
+use crate::schema::{api_keys, organization_member_roles, organization_members, organizations, user_site_roles, users};
 use crate::sql_types::{Id, Instant};
+
+/// A session's rows: one per (site role, membership, membership role) of the key's live user
+/// (at least one row), each with the organization `$named` picks out, if it is live. A user
+/// has a few of each, so the product stays small, and the request needs one statement.
+macro_rules! session_rows {
+    ($conn:expr, $key:expr, $named:expr) => {
+        api_keys::table
+            .inner_join(users::table.left_join(user_site_roles::table))
+            .left_join(
+                organization_members::table.on(organization_members::user_id.eq(users::id).and(
+                    organization_members::organization_id
+                        .eq_any(organizations::table.filter(organizations::deleted_at.is_null()).select(organizations::id)),
+                )),
+            )
+            .left_join(
+                organization_member_roles::table.on(organization_member_roles::organization_id
+                    .eq(organization_members::organization_id)
+                    .and(organization_member_roles::user_id.eq(organization_members::user_id))),
+            )
+            .left_join(organizations::table.on($named.and(organizations::deleted_at.is_null())))
+            .filter(api_keys::id.eq($key))
+            .filter(users::deleted_at.is_null())
+            .select((
+                ApiKeyRow::as_select(),
+                UserRow::as_select(),
+                user_site_roles::role.nullable(),
+                organization_members::organization_id.nullable(),
+                organization_member_roles::role.nullable(),
+                Option::<OrganizationRow>::as_select(),
+            ))
+            .load::<SessionRow>($conn)
+    };
+}
+
+type SessionRow = (ApiKeyRow, UserRow, Option<String>, Option<Id>, Option<String>, Option<OrganizationRow>);
+
+/// What a session's rows say, each fact once.
+struct SessionParts {
+    key: ApiKeyRow,
+    user: UserRow,
+    organization: Option<OrganizationRow>,
+    site_roles: Vec<String>,
+    /// By organization id, each with its role names.
+    memberships: BTreeMap<Id, Vec<String>>,
+}
+
+impl SessionParts {
+    fn of(rows: Vec<SessionRow>) -> Option<Self> {
+        let mut rows = rows.into_iter();
+        let (key, user, site_role, member_of, member_role, organization) = rows.next()?;
+        let mut parts = Self { key, user, organization, site_roles: Vec::new(), memberships: BTreeMap::new() };
+        parts.add(site_role, member_of, member_role);
+        for (_, _, site_role, member_of, member_role, _) in rows {
+            parts.add(site_role, member_of, member_role);
+        }
+        Some(parts)
+    }
+
+    fn add(&mut self, site_role: Option<String>, member_of: Option<Id>, member_role: Option<String>) {
+        if let Some(role) = site_role
+            && !self.site_roles.contains(&role)
+        {
+            self.site_roles.push(role);
+        }
+        if let Some(organization) = member_of {
+            let roles = self.memberships.entry(organization).or_default();
+            if let Some(role) = member_role
+                && !roles.contains(&role)
+            {
+                roles.push(role);
+            }
+        }
+    }
+}
 
 impl ApiKeyRepo for Store {
     fn session(&self, key_id: &str, organization: Option<&OrganizationRef>) -> RepoResult<Session> {
         self.read(|conn| {
-            // The key, its live user and the user's site roles in one statement; then the
-            // memberships and the organization, on the same connection.
-            let rows: Vec<(ApiKeyRow, UserRow, Option<String>)> = api_keys::table
-                .inner_join(users::table.left_join(user_site_roles::table))
-                .filter(api_keys::id.eq(key_id))
-                .filter(users::deleted_at.is_null())
-                .select((ApiKeyRow::as_select(), UserRow::as_select(), user_site_roles::role.nullable()))
-                .load(conn)?;
-            let mut found = None;
-            let mut user_rows = Vec::with_capacity(rows.len());
-            for (key, user, role) in rows {
-                found.get_or_insert(key);
-                user_rows.push((user, role));
-            }
-            let Some(key) = found else {
+            // The key, its live user with their roles and memberships, and the organization
+            // asked for, in one statement (one per way of naming the organization, so that
+            // each stays prepared).
+            let rows = match organization {
+                None => session_rows!(conn, key_id, organizations::id.nullable().eq(None::<Id>))?,
+                Some(OrganizationRef::Id(id)) => {
+                    session_rows!(conn, key_id, organizations::id.nullable().eq(Some(Id(*id))))?
+                }
+                Some(OrganizationRef::Default) => session_rows!(conn, key_id, organizations::is_default.eq(true))?,
+                Some(OrganizationRef::Name(name)) => {
+                    session_rows!(conn, key_id, lower(organizations::name).eq(name.clone()))?
+                }
+            };
+            let Some(parts) = SessionParts::of(rows) else {
                 // No key, or a key without a live user: which one decides the answer's words.
                 let key = api_keys::table.find(key_id).select(ApiKeyRow::as_select()).first(conn).optional()?;
                 return Ok(Session { key: key.map(ApiKeyRow::into_domain).transpose()?, ..Session::default() });
             };
-            let key = key.into_domain()?;
-            let user = assemble(conn, user_rows)?.pop();
-            let organization = match organization {
-                Some(reference) => find(conn, reference)?,
-                None => None,
-            };
-            Ok(Session { key: Some(key), user, organization })
+            let memberships = parts
+                .memberships
+                .into_iter()
+                .map(|(organization, roles)| Ok((organization.0, org_roles(&roles)?)))
+                .collect::<Result<_, Fail>>()?;
+            Ok(Session {
+                key: Some(parts.key.into_domain()?),
+                user: Some(parts.user.into_domain(&parts.site_roles, memberships)?),
+                organization: parts.organization.map(Organization::from),
+            })
         })
         .map_err(Into::into)
     }
