@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -136,6 +136,59 @@ pub(crate) struct Manager {
     health: PoolHealth,
     /// Set when the store closes: nobody waits for a connection any more.
     closed: Arc<AtomicBool>,
+    /// Connections that lost their server so far (see [`Pooled`]).
+    losses: Arc<AtomicU64>,
+}
+
+/// How long a PostgreSQL connection that has just answered is taken to be alive without
+/// asking it.
+const TRUST: Duration = Duration::from_millis(250);
+
+/// A pooled connection and what its last use said about it.
+///
+/// Why: asking PostgreSQL `SELECT 1` before every use doubled the round trips of a request
+/// that needs one statement. A connection that answered a moment ago is alive but for a
+/// server going away at that very moment, so it is not asked again for [`TRUST`]; the first
+/// connection found dead makes every other one be asked before its next use, and is closed.
+pub struct Pooled {
+    conn: AnyConnection,
+    trusted_until: Option<std::time::Instant>,
+    /// [`Manager::losses`] when it last answered.
+    losses_seen: u64,
+    lost: bool,
+}
+
+impl Pooled {
+    /// After a use: `lost` when it failed because the server is gone.
+    pub(crate) fn settle(&mut self, lost: bool, losses: &AtomicU64) {
+        if lost {
+            self.lost = true;
+            losses.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.trusted_until = Some(std::time::Instant::now() + TRUST);
+            self.losses_seen = losses.load(Ordering::SeqCst);
+        }
+    }
+
+    fn trusted(&self, losses: &AtomicU64) -> bool {
+        !self.lost
+            && self.losses_seen == losses.load(Ordering::SeqCst)
+            && self.trusted_until.is_some_and(|until| std::time::Instant::now() < until)
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
 }
 
 /// How long one connection attempt keeps retrying PostgreSQL on its own short backoff
@@ -143,7 +196,7 @@ pub(crate) struct Manager {
 const RECONNECT_PATIENCE: Duration = Duration::from_secs(60);
 
 impl ManageConnection for Manager {
-    type Connection = AnyConnection;
+    type Connection = Pooled;
     type Error = r2d2::Error;
 
     /// r2d2 spaces its own retries up to half the pool timeout apart, so requests would go
@@ -151,7 +204,7 @@ impl ManageConnection for Manager {
     /// second apart, brings the pool back almost as soon as the database is; a missing
     /// SQLite file is not worth retrying. A closed store stops retrying: a process must not
     /// be inside libpq on another thread while it exits.
-    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+    fn connect(&self) -> Result<Pooled, r2d2::Error> {
         let give_up = std::time::Instant::now() + RECONNECT_PATIENCE;
         let mut backoff = Backoff::new();
         loop {
@@ -159,7 +212,10 @@ impl ManageConnection for Manager {
                 && !self.closed.load(Ordering::SeqCst)
                 && std::time::Instant::now() < give_up;
             match self.url.establish() {
-                Ok(conn) => return Ok(conn),
+                Ok(conn) => {
+                    let losses_seen = self.losses.load(Ordering::SeqCst);
+                    return Ok(Pooled { conn, trusted_until: None, losses_seen, lost: false });
+                }
                 Err(error) if retry => {
                     self.health.0.failed(&error);
                     std::thread::sleep(backoff.next_wait());
@@ -170,17 +226,19 @@ impl ManageConnection for Manager {
     }
 
     /// Asked at every checkout. A PostgreSQL connection may have been dropped by the server
-    /// since it was last used; an open SQLite file cannot hang up, so it is not asked: there
-    /// a `SELECT 1` per checkout is work for nothing.
-    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        match conn {
-            AnyConnection::Sqlite(_) => Ok(()),
-            AnyConnection::Postgresql(_) => conn.ping().map_err(r2d2::Error::QueryError),
+    /// since it was last used, so one not trusted (see [`Pooled`]) is asked; an open SQLite
+    /// file cannot hang up, so it is not asked: there a `SELECT 1` is work for nothing.
+    fn is_valid(&self, conn: &mut Pooled) -> Result<(), r2d2::Error> {
+        if matches!(conn.conn, AnyConnection::Sqlite(_)) || conn.trusted(&self.losses) {
+            return Ok(());
         }
+        conn.conn.ping().map_err(r2d2::Error::QueryError)?;
+        conn.settle(false, &self.losses);
+        Ok(())
     }
 
-    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
-        std::thread::panicking() || conn.is_broken()
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
+        std::thread::panicking() || conn.lost || conn.conn.is_broken()
     }
 }
 
@@ -202,7 +260,12 @@ impl Default for PoolOptions {
 
 /// Connections are opened lazily; the caller checks the database is reachable first. An
 /// outage is logged when it starts and when it ends, not at every failed attempt.
-pub(crate) fn pool(url: &DatabaseUrl, options: PoolOptions, closed: Arc<AtomicBool>) -> (Pool, Arc<Reachability>) {
+pub(crate) fn pool(
+    url: &DatabaseUrl,
+    options: PoolOptions,
+    closed: Arc<AtomicBool>,
+    losses: Arc<AtomicU64>,
+) -> (Pool, Arc<Reachability>) {
     let reachability = Reachability::new("connection pool");
     let health = PoolHealth(Arc::clone(&reachability));
     let pool = r2d2::Pool::builder()
@@ -211,7 +274,7 @@ pub(crate) fn pool(url: &DatabaseUrl, options: PoolOptions, closed: Arc<AtomicBo
         .connection_timeout(options.connection_timeout)
         .error_handler(Box::new(health.clone()))
         .event_handler(Box::new(health.clone()))
-        .build_unchecked(Manager { url: url.clone(), health, closed });
+        .build_unchecked(Manager { url: url.clone(), health, closed, losses });
     (pool, reachability)
 }
 
@@ -279,11 +342,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let url = DatabaseUrl::Sqlite(dir.path().join("pool.db"));
         let options = PoolOptions { max_size: 4, connection_timeout: Duration::from_secs(5) };
-        let (pool, _) = pool(&url, options, Arc::default());
+        let (pool, _) = pool(&url, options, Arc::default(), Arc::default());
         // All four at once: each is a connection of its own.
         let mut held: Vec<_> = (0..4).map(|_| pool.get().unwrap_or_else(|e| panic!("{e}"))).collect();
         for conn in &mut held {
-            let AnyConnection::Sqlite(sqlite) = &mut **conn else {
+            let AnyConnection::Sqlite(sqlite) = &mut ***conn else {
                 panic!("not SQLite");
             };
             let setting: ForeignKeys =

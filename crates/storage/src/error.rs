@@ -91,6 +91,19 @@ const GOING_AWAY: [&str; 5] = [
     "server closed the connection unexpectedly",
 ];
 
+impl<R> Fail<R> {
+    /// The connection's server is gone (not merely busy): the connection is of no more use.
+    pub(crate) fn lost_connection(&self) -> bool {
+        match self {
+            Self::Db(DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
+            Self::Db(DieselError::DatabaseError(_, info)) => {
+                GOING_AWAY.iter().any(|words| info.message().contains(words))
+            }
+            _ => false,
+        }
+    }
+}
+
 fn is_unavailable(error: &DieselError) -> bool {
     match error {
         DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)

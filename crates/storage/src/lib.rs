@@ -19,7 +19,7 @@ mod tag_catalog;
 pub mod testing;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -60,6 +60,8 @@ pub struct Store {
     reachability: Arc<Reachability>,
     /// Set by [`Store::close`].
     closed: Arc<AtomicBool>,
+    /// Pooled connections found dead so far.
+    losses: Arc<AtomicU64>,
     url: DatabaseUrl,
     hub: Arc<EventHub>,
     /// This server's copy of the pending lines, for queue numbers.
@@ -82,13 +84,15 @@ impl Store {
             .map_err(|fail| OpenError::Setup { url: redacted.clone(), reason: fail.into() })?;
         drop(conn);
         let closed = Arc::<AtomicBool>::default();
-        let (pool, reachability) = conn::pool(&url, options, Arc::clone(&closed));
+        let losses = Arc::<AtomicU64>::default();
+        let (pool, reachability) = conn::pool(&url, options, Arc::clone(&closed), Arc::clone(&losses));
         let feed = match &url {
             DatabaseUrl::Sqlite(_) => Feed::LocalWrites,
             DatabaseUrl::Postgres(_) => Feed::Listener,
         };
         let index = Arc::new(QueueIndex::new(feed));
-        let store = Self { pool, reachability, closed, url, hub: Arc::default(), index, writers: Arc::default() };
+        let store =
+            Self { pool, reachability, closed, losses, url, hub: Arc::default(), index, writers: Arc::default() };
         if let DatabaseUrl::Postgres(pg_url) = &store.url {
             events::spawn_listener(pg_url.clone(), Arc::downgrade(&store.hub), Arc::downgrade(&store.index))?;
         }
@@ -130,7 +134,9 @@ impl Store {
     /// Runs read-only work on a pooled connection.
     fn read<T, R>(&self, f: impl FnOnce(&mut AnyConnection) -> Result<T, Fail<R>>) -> Result<T, Fail<R>> {
         let mut conn = self.conn()?;
-        f(&mut conn)
+        let result = f(&mut conn);
+        conn.settle(result.as_ref().err().is_some_and(Fail::lost_connection), &self.losses);
+        result
     }
 
     /// Runs a use case in one write transaction; the events it records reach other servers
@@ -139,7 +145,7 @@ impl Store {
     /// of an error for a change that was made (and retry it).
     fn write<T, R>(&self, f: impl FnOnce(&mut AnyConnection, &mut Events) -> Result<T, Fail<R>>) -> Result<T, Fail<R>> {
         let mut conn = self.conn()?;
-        let _turn = match &*conn {
+        let _turn = match &**conn {
             AnyConnection::Sqlite(_) => Some(self.writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner)),
             AnyConnection::Postgresql(_) => None,
         };
@@ -156,6 +162,7 @@ impl Store {
             applied = true;
             Ok(value)
         });
+        conn.settle(written.as_ref().err().is_some_and(Fail::lost_connection), &self.losses);
         let value = match written {
             Ok(value) => value,
             Err(error) => {

@@ -44,9 +44,19 @@ const ACTIVE: [JobStatus; 3] = [JobStatus::Pending, JobStatus::Running, JobStatu
 impl Store {
     /// A trivial query on a connection obtained within `timeout`.
     pub fn ping(&self, timeout: Duration) -> Result<(), RepoError> {
-        let mut conn = self.checkout::<std::convert::Infallible>(timeout)?;
-        diesel::sql_query("SELECT 1").execute(&mut conn).map_err(Fail::from)?;
-        Ok(())
+        // A connection used without asking may turn out to have lost its server; then the
+        // answer is the database's own, from a connection that is asked first (see `Pooled`).
+        let mut answer = Ok(());
+        for _ in 0..2 {
+            let mut conn = self.checkout::<std::convert::Infallible>(timeout)?;
+            answer = diesel::sql_query("SELECT 1").execute(&mut **conn).map(drop).map_err(Fail::from);
+            let lost = answer.as_ref().err().is_some_and(Fail::lost_connection);
+            conn.settle(lost, &self.losses);
+            if !lost {
+                break;
+            }
+        }
+        Ok(answer?)
     }
 
     /// Active jobs per organization, provisioner and status, and the daemons seen after

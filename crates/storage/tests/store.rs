@@ -389,6 +389,43 @@ fn queue_numbers_stay_exact_through_every_change(f: Fixture) {
     check("reaped");
 }
 
+/// Ends every other session on the test database, as an administrator (or a proxy's idle
+/// limit) would.
+fn end_other_sessions(url: &str) {
+    use diesel::prelude::*;
+    let mut admin = diesel::PgConnection::establish(url).unwrap_or_else(|e| panic!("{e}"));
+    diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+    )
+    .execute(&mut admin)
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Pooled PostgreSQL connections are not asked `SELECT 1` before each use while they have
+/// just answered; one whose session ended is found out, closed, and makes the others be
+/// asked, so the store goes on answering.
+#[test]
+fn pooled_postgres_connections_whose_sessions_ended_are_replaced() {
+    let Some(f) = fixture(Backend::Postgres) else { return };
+    let read = || f.store.organization(&OrganizationRef::Default);
+    assert!(read().is_ok_and(|found| found.is_some()));
+
+    // At once: the connection that just answered may be used unasked and found dead, which
+    // costs that one answer (the database is "unavailable" to it); the next one is served.
+    end_other_sessions(f.db.url());
+    let first = read();
+    assert!(matches!(first, Ok(Some(_)) | Err(RepoError::Unavailable(_))), "{first:?}");
+    let second = read();
+    assert!(second.as_ref().is_ok_and(|found| found.is_some()), "{second:?}");
+
+    // A moment later every connection is asked first: nothing is lost.
+    end_other_sessions(f.db.url());
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let later = read();
+    assert!(later.as_ref().is_ok_and(|found| found.is_some()), "{later:?}");
+}
+
 /// Two servers on one PostgreSQL database: the second keeps its own copy of the queue, and
 /// follows the first's changes through the notices.
 #[test]

@@ -23,12 +23,11 @@ macro_rules! session_rows {
     ($conn:expr, $key:expr, $named:expr) => {
         api_keys::table
             .inner_join(users::table.left_join(user_site_roles::table))
-            .left_join(
-                organization_members::table.on(organization_members::user_id.eq(users::id).and(
-                    organization_members::organization_id
-                        .eq_any(organizations::table.filter(organizations::deleted_at.is_null()).select(organizations::id)),
+            .left_join(organization_members::table.on(
+                organization_members::user_id.eq(users::id).and(organization_members::organization_id.eq_any(
+                    organizations::table.filter(organizations::deleted_at.is_null()).select(organizations::id),
                 )),
-            )
+            ))
             .left_join(
                 organization_member_roles::table.on(organization_member_roles::organization_id
                     .eq(organization_members::organization_id)
