@@ -5,6 +5,7 @@
 //! A daemon woken for a job may take an older one instead, or go away before it looks; the
 //! job it was woken for is then announced again, so no job is left with nobody looking.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
@@ -75,6 +76,8 @@ pub struct Owed(Vec<Wake>);
 pub struct Waiters {
     /// Longest waiting first; a waiter leaves the line when it is woken.
     line: Mutex<Vec<Arc<Waiter>>>,
+    /// Waiters woken so far.
+    wakes: AtomicU64,
 }
 
 impl Waiters {
@@ -87,20 +90,32 @@ impl Waiters {
         let mut line = self.line();
         if job.tags.is_some() {
             if let Some(at) = line.iter().position(|waiter| waiter.profile.may_run(job)) {
-                line.remove(at).ring(Wake::For(job.clone()));
+                let waiter = line.remove(at);
+                drop(line);
+                self.ring(&waiter, Wake::For(job.clone()));
             }
             return;
         }
         let (woken, staying): (Vec<_>, Vec<_>) = line.drain(..).partition(|waiter| waiter.profile.may_run(job));
         *line = staying;
         drop(line);
-        woken.into_iter().for_each(|waiter| waiter.ring(Wake::All));
+        woken.iter().for_each(|waiter| self.ring(waiter, Wake::All));
     }
 
     /// Wakes everyone: notices may have been missed, or a peer only said that something changed.
     pub fn wake_all(&self) {
         let woken: Vec<_> = self.line().drain(..).collect();
-        woken.into_iter().for_each(|waiter| waiter.ring(Wake::All));
+        woken.iter().for_each(|waiter| self.ring(waiter, Wake::All));
+    }
+
+    fn ring(&self, waiter: &Waiter, why: Wake) {
+        self.wakes.fetch_add(1, Ordering::Relaxed);
+        waiter.ring(why);
+    }
+
+    /// How many times a waiting daemon has been woken so far.
+    pub fn wakes(&self) -> u64 {
+        self.wakes.load(Ordering::Relaxed)
     }
 
     /// How many wait now.
@@ -217,6 +232,7 @@ mod tests {
         waiters.announce(&job(organization, Some(tags(&[]))));
         assert_eq!(places.iter().map(rung).collect::<Vec<_>>(), [true, false, false, false]);
         assert_eq!(waiters.len(), 3);
+        assert_eq!(waiters.wakes(), 1);
     }
 
     #[test]

@@ -20,6 +20,7 @@ on_both_backends!(
     canceling_a_running_job_waits_for_its_daemon,
     only_the_holder_touches_a_job_and_never_after_it_ended,
     acquire_wakes_at_once_when_a_job_is_created,
+    a_new_job_wakes_one_of_the_waiting_daemons,
     acquire_gives_up_after_its_timeout,
     a_daemon_that_hung_up_is_not_handed_a_job,
     logs_are_paged_with_after,
@@ -136,6 +137,41 @@ async fn acquire_wakes_at_once_when_a_job_is_created(app: TestApp) {
     let (acquired, waited) = waiting.await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(acquired.map(|j| j["id"].clone()), Some(json!(job)));
     assert!(waited < Duration::from_secs(2), "woke after {waited:?}");
+}
+
+/// No thundering herd: four daemons wait, one job arrives, one daemon is woken and takes it;
+/// the other three wait on undisturbed.
+async fn a_new_job_wakes_one_of_the_waiting_daemons(app: TestApp) {
+    let w = app.runner().await;
+    let key = w.owner.create_key(w.organization, "herd", json!({})).await;
+    let mut daemons = vec![w.daemon.clone()];
+    for n in 1..4 {
+        daemons.push(app.daemon(&key, &format!("herd-{n}")).await);
+    }
+    let waiters = &app.state.signals.waiters;
+    let waiting: Vec<_> =
+        daemons.into_iter().map(|daemon| actix_web::rt::spawn(async move { daemon.acquire(4).await })).collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while waiters.len() < 4 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(waiters.len(), 4, "not every daemon is waiting");
+    let woken_before = waiters.wakes();
+    let job = w.owner.create_job(w.organization, json!({})).await;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while waiters.len() > 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The job is taken, and the three others never left the line.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.status(job).await, "running");
+    assert_eq!(waiters.wakes() - woken_before, 1);
+    assert_eq!(waiters.len(), 3);
+    let mut taken = Vec::new();
+    for one in waiting {
+        taken.extend(one.await.unwrap_or_else(|e| panic!("{e}")));
+    }
+    assert_eq!(taken.iter().map(|job| job["id"].clone()).collect::<Vec<_>>(), vec![json!(job)]);
 }
 
 async fn acquire_gives_up_after_its_timeout(app: TestApp) {
