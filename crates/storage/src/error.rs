@@ -94,28 +94,28 @@ const GOING_AWAY: [&str; 5] = [
 impl<R> Fail<R> {
     /// The connection's server is gone (not merely busy): the connection is of no more use.
     pub(crate) fn lost_connection(&self) -> bool {
-        match self {
-            Self::Db(DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
-            Self::Db(DieselError::DatabaseError(_, info)) => {
-                GOING_AWAY.iter().any(|words| info.message().contains(words))
-            }
-            _ => false,
-        }
+        matches!(self, Self::Db(error) if is_lost(error))
+    }
+}
+
+/// PostgreSQL stopping or starting under a statement (SQLSTATE class 57P, which diesel
+/// reports as an unknown error), or libpq losing the connection.
+fn is_lost(error: &DieselError) -> bool {
+    match error {
+        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+        DieselError::DatabaseError(_, info) => GOING_AWAY.iter().any(|words| info.message().contains(words)),
+        _ => false,
     }
 }
 
 fn is_unavailable(error: &DieselError) -> bool {
     match error {
-        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
-        | DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _)
+        _ if is_lost(error) => true,
+        DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _)
         | DieselError::BrokenTransactionManager => true,
         DieselError::DatabaseError(_, info) => {
-            let message = info.message();
             // SQLite: another writer held the lock past busy_timeout.
-            message.contains("database is locked") || message.contains("database is busy")
-                // PostgreSQL stopping or starting under a statement (SQLSTATE class 57P, which
-                // diesel reports as an unknown error), or libpq losing the connection.
-                || GOING_AWAY.iter().any(|words| message.contains(words))
+            info.message().contains("database is locked") || info.message().contains("database is busy")
         }
         _ => false,
     }

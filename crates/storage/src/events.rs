@@ -111,16 +111,23 @@ impl EventHub {
     /// Whether a notice heard for `job` is the echo of this server's own announcement.
     fn is_echo(&self, job: Uuid) -> bool {
         let mut echoes = self.echoes();
-        match echoes.get_mut(&job) {
-            Some((count, _)) if *count > 1 => {
-                *count -= 1;
-                true
+        let Some((count, _)) = echoes.get_mut(&job) else {
+            return false;
+        };
+        *count -= 1;
+        if *count == 0 {
+            echoes.remove(&job);
+        }
+        true
+    }
+
+    /// Announces the jobs these changes put in the queue. `heard`: the listener's changes,
+    /// among which this server's own are echoes, announced already.
+    fn announce(&self, changes: &[PendingChange], tags: &TagCatalog, heard: bool) {
+        for change in changes.iter().filter(|change| change.entered) {
+            if !(heard && self.is_echo(change.job)) {
+                self.publish(StoreEvent::JobQueued(JobQueued::of(change, tags)));
             }
-            Some(_) => {
-                echoes.remove(&job);
-                true
-            }
-            None => false,
         }
     }
 }
@@ -176,9 +183,7 @@ impl Events {
 
     /// After the commit.
     pub(crate) fn publish(self, hub: &EventHub, tags: &TagCatalog) {
-        for change in self.pending.iter().filter(|change| change.entered) {
-            hub.publish(StoreEvent::JobQueued(JobQueued::of(change, tags)));
-        }
+        hub.announce(&self.pending, tags, false);
         self.wake.into_iter().for_each(|event| hub.publish(event));
     }
 }
@@ -272,11 +277,7 @@ fn relay(mut conn: PgConnection, hub: &Weak<EventHub>, index: &Weak<QueueIndex>)
             && let Some(index) = index.upgrade()
         {
             index.apply_heard(&heard);
-            for change in heard.iter().filter(|change| change.entered) {
-                if !hub.is_echo(change.job) {
-                    hub.publish(StoreEvent::JobQueued(JobQueued::of(change, &index.tags)));
-                }
-            }
+            hub.announce(&heard, &index.tags, true);
         }
         wake.into_iter().for_each(|event| hub.publish(event));
         drop(hub);

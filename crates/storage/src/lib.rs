@@ -135,8 +135,13 @@ impl Store {
     fn read<T, R>(&self, f: impl FnOnce(&mut AnyConnection) -> Result<T, Fail<R>>) -> Result<T, Fail<R>> {
         let mut conn = self.conn()?;
         let result = f(&mut conn);
-        conn.settle(result.as_ref().err().is_some_and(Fail::lost_connection), &self.losses);
+        self.settle(&mut conn, &result);
         result
+    }
+
+    /// Tells the connection what `outcome` says of it (see [`conn::Pooled`]).
+    fn settle<T, R>(&self, conn: &mut conn::Pooled, outcome: &Result<T, Fail<R>>) {
+        conn.settle(outcome.as_ref().err().is_some_and(Fail::lost_connection), &self.losses);
     }
 
     /// Runs a use case in one write transaction; the events it records reach other servers
@@ -162,7 +167,7 @@ impl Store {
             applied = true;
             Ok(value)
         });
-        conn.settle(written.as_ref().err().is_some_and(Fail::lost_connection), &self.losses);
+        self.settle(&mut conn, &written);
         let value = match written {
             Ok(value) => value,
             Err(error) => {

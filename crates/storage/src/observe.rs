@@ -50,9 +50,8 @@ impl Store {
         for _ in 0..2 {
             let mut conn = self.checkout::<std::convert::Infallible>(timeout)?;
             answer = diesel::sql_query("SELECT 1").execute(&mut **conn).map(drop).map_err(Fail::from);
-            let lost = answer.as_ref().err().is_some_and(Fail::lost_connection);
-            conn.settle(lost, &self.losses);
-            if !lost {
+            self.settle(&mut conn, &answer);
+            if !answer.as_ref().is_err_and(Fail::lost_connection) {
                 break;
             }
         }

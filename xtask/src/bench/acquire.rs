@@ -13,11 +13,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use storage::testing::Backend;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use uuid::Uuid;
 
-use super::http::load::read_response;
+use super::http::load::{connect, exchange};
 use super::process::{Server, build_api};
 use super::world::{Plan, backends, database, populate};
 use super::{AcquireArgs, summary};
@@ -128,10 +127,7 @@ fn drain(daemons: Vec<Daemon>) -> anyhow::Result<Vec<Worked>> {
     runtime.block_on(async move {
         let mut connected = Vec::with_capacity(daemons.len());
         for daemon in daemons {
-            let stream = TcpStream::connect(daemon.server)
-                .await
-                .with_context(|| format!("cannot connect to {}", daemon.server))?;
-            stream.set_nodelay(true)?;
+            let stream = connect(daemon.server).await?;
             connected.push((daemon, stream));
         }
         let started = Instant::now();
@@ -159,17 +155,14 @@ async fn work(daemon: Daemon, mut stream: TcpStream, started: Instant) -> anyhow
     let mut body = Vec::with_capacity(8192);
     loop {
         let asked = Instant::now();
-        stream.write_all(&acquire).await?;
-        let status = read_response(&mut stream, &mut body).await?;
-        match status {
+        match exchange(&mut stream, &acquire, &mut body).await? {
             204 => break,
             200 => worked.latencies.push(asked.elapsed()),
             other => bail!("acquire answered {other}: {}", String::from_utf8_lossy(&body)),
         }
         let Taken { id } = serde_json::from_slice(&body).context("the acquired job")?;
         worked.taken.push(id);
-        stream.write_all(&post(format!("jobs/{id}/complete"))).await?;
-        let status = read_response(&mut stream, &mut body).await?;
+        let status = exchange(&mut stream, &post(format!("jobs/{id}/complete")), &mut body).await?;
         if status != 200 {
             bail!("complete answered {status}: {}", String::from_utf8_lossy(&body));
         }

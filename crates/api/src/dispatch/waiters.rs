@@ -224,12 +224,18 @@ mod tests {
         !place.waiter.owed().is_empty()
     }
 
-    #[test]
-    fn a_job_wakes_one_waiter_that_can_run_it_the_longest_waiting() {
+    /// `count` untagged daemons waiting in one organization, and a job any of them can run.
+    fn waiting(count: usize) -> (Arc<Waiters>, Vec<Place>, JobQueued) {
         let waiters = Arc::new(Waiters::default());
         let organization = Uuid::now_v7();
-        let places: Vec<Place> = (0..4).map(|_| waiters.join(profile(organization, tags(&[])))).collect();
-        waiters.announce(&job(organization, Some(tags(&[]))));
+        let places = (0..count).map(|_| waiters.join(profile(organization, tags(&[])))).collect();
+        (waiters, places, job(organization, Some(tags(&[]))))
+    }
+
+    #[test]
+    fn a_job_wakes_one_waiter_that_can_run_it_the_longest_waiting() {
+        let (waiters, places, queued) = waiting(4);
+        waiters.announce(&queued);
         assert_eq!(places.iter().map(rung).collect::<Vec<_>>(), [true, false, false, false]);
         assert_eq!(waiters.len(), 3);
         assert_eq!(waiters.wakes(), 1);
@@ -250,65 +256,51 @@ mod tests {
 
     #[test]
     fn a_job_whose_tags_are_not_known_wakes_all_that_may_run_it() {
-        let waiters = Arc::new(Waiters::default());
-        let organization = Uuid::now_v7();
-        let places: Vec<Place> = (0..3).map(|_| waiters.join(profile(organization, tags(&[])))).collect();
+        let (waiters, places, queued) = waiting(3);
         let elsewhere = waiters.join(profile(Uuid::now_v7(), tags(&[])));
-        waiters.announce(&job(organization, None));
+        waiters.announce(&JobQueued { tags: None, ..queued });
         assert!(places.iter().all(rung));
         assert!(!rung(&elsewhere));
     }
 
     #[test]
     fn a_job_not_taken_by_the_one_it_woke_is_passed_on() {
-        let waiters = Arc::new(Waiters::default());
-        let organization = Uuid::now_v7();
-        let first = waiters.join(profile(organization, tags(&[])));
-        let second = waiters.join(profile(organization, tags(&[])));
-        waiters.announce(&job(organization, Some(tags(&[]))));
-        assert!(rung(&first) && !rung(&second));
+        let (waiters, places, queued) = waiting(2);
+        waiters.announce(&queued);
+        assert!(rung(&places[0]) && !rung(&places[1]));
         // It took an older job: the new one is still waiting for somebody.
-        let owed = first.looking();
-        first.looked(owed, Some(Uuid::now_v7()));
-        assert!(rung(&second));
+        let owed = places[0].looking();
+        places[0].looked(owed, Some(Uuid::now_v7()));
+        assert!(rung(&places[1]));
     }
 
     #[test]
     fn a_job_taken_by_the_one_it_woke_wakes_nobody_else() {
-        let waiters = Arc::new(Waiters::default());
-        let organization = Uuid::now_v7();
-        let first = waiters.join(profile(organization, tags(&[])));
-        let second = waiters.join(profile(organization, tags(&[])));
-        let queued = job(organization, Some(tags(&[])));
+        let (waiters, places, queued) = waiting(2);
         waiters.announce(&queued);
-        first.rejoin();
-        let owed = first.looking();
-        first.looked(owed, Some(queued.job));
-        assert!(!rung(&second));
+        places[0].rejoin();
+        let owed = places[0].looking();
+        places[0].looked(owed, Some(queued.job));
+        assert!(!rung(&places[1]));
         assert_eq!(waiters.len(), 2);
     }
 
     #[test]
     fn a_job_arriving_while_a_daemon_looks_wakes_it_again() {
-        let waiters = Arc::new(Waiters::default());
-        let organization = Uuid::now_v7();
-        let only = waiters.join(profile(organization, tags(&[])));
-        let owed = only.looking();
-        waiters.announce(&job(organization, Some(tags(&[]))));
+        let (waiters, places, queued) = waiting(1);
+        let owed = places[0].looking();
+        waiters.announce(&queued);
         // It looked before that job was there: it found nothing, and still owes the new one.
-        only.looked(owed, None);
-        assert!(rung(&only));
+        places[0].looked(owed, None);
+        assert!(rung(&places[0]));
     }
 
     #[test]
     fn a_waiter_that_leaves_after_being_woken_passes_its_job_on() {
-        let waiters = Arc::new(Waiters::default());
-        let organization = Uuid::now_v7();
-        let first = waiters.join(profile(organization, tags(&[])));
-        let second = waiters.join(profile(organization, tags(&[])));
-        waiters.announce(&job(organization, Some(tags(&[]))));
-        drop(first);
-        assert!(rung(&second));
+        let (waiters, mut places, queued) = waiting(2);
+        waiters.announce(&queued);
+        drop(places.remove(0));
+        assert!(rung(&places[0]));
         assert!(waiters.is_empty());
     }
 }

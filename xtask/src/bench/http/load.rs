@@ -40,9 +40,7 @@ pub fn measure(
     runtime.block_on(async move {
         let mut streams = Vec::with_capacity(connections);
         for _ in 0..connections {
-            let stream = TcpStream::connect(address).await.with_context(|| format!("cannot connect to {address}"))?;
-            stream.set_nodelay(true)?;
-            streams.push(stream);
+            streams.push(connect(address).await?);
         }
         let counted_from = Instant::now() + warm_up;
         let until = counted_from + period;
@@ -76,8 +74,7 @@ async fn closed_loop(
     let mut buffer = Vec::with_capacity(8192);
     loop {
         let sent = Instant::now();
-        stream.write_all(&request).await?;
-        let status = read_response(&mut stream, &mut buffer).await?;
+        let status = exchange(&mut stream, &request, &mut buffer).await?;
         let answered = Instant::now();
         if status != 200 {
             bail!("the server answered {status}: {}", String::from_utf8_lossy(&buffer));
@@ -95,17 +92,28 @@ async fn closed_loop(
 pub fn fetch_once(address: SocketAddr, request: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let mut stream = TcpStream::connect(address).await.with_context(|| format!("cannot connect to {address}"))?;
-        stream.write_all(request).await?;
         let mut buffer = Vec::new();
-        let status = read_response(&mut stream, &mut buffer).await?;
+        let status = exchange(&mut connect(address).await?, request, &mut buffer).await?;
         Ok((status, buffer))
     })
 }
 
+/// A keep-alive connection that sends each request at once.
+pub(crate) async fn connect(address: SocketAddr) -> anyhow::Result<TcpStream> {
+    let stream = TcpStream::connect(address).await.with_context(|| format!("cannot connect to {address}"))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Sends one request and reads its whole response: the status, and the body in `buffer`.
+pub(crate) async fn exchange(stream: &mut TcpStream, request: &[u8], buffer: &mut Vec<u8>) -> anyhow::Result<u16> {
+    stream.write_all(request).await?;
+    read_response(stream, buffer).await
+}
+
 /// Reads one whole response; returns its status and leaves its body in `buffer`. Only a
 /// `Content-Length` body is understood: a chunked one is an error, not a guess.
-pub(crate) async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> anyhow::Result<u16> {
+async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> anyhow::Result<u16> {
     buffer.clear();
     let head_end = loop {
         if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
