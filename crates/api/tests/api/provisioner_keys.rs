@@ -194,4 +194,17 @@ async fn a_daemon_cannot_touch_another_keys_daemon(app: TestApp) {
         .request(reqwest::Method::POST, &format!("/api/v2/provisionerdaemons/{}/heartbeat", theirs.id))
         .header("Coder-Provisioner-Daemon-Key", &second);
     assert_eq!(client.send(request).await.status, 404);
+    let heartbeat = |daemon: String, key: &str| {
+        client
+            .request(reqwest::Method::POST, &format!("/api/v2/provisionerdaemons/{daemon}/heartbeat"))
+            .header("Coder-Provisioner-Daemon-Key", key)
+    };
+    // The path's daemon is read with the key; any spelling of its id is the same daemon.
+    assert_eq!(client.send(heartbeat(theirs.id.to_string(), &first)).await.status, 204);
+    assert_eq!(client.send(heartbeat(theirs.id.to_string().to_uppercase(), &first)).await.status, 204);
+    assert_eq!(client.send(heartbeat(Uuid::new_v4().to_string(), &first)).await.status, 404);
+    let bad = client.send(heartbeat("not-a-uuid".into(), &first)).await;
+    assert_eq!((bad.status, &bad.body["message"]), (400, &json!("Invalid UUID \"not-a-uuid\".")));
+    // Without a good key, nothing is said of daemons.
+    assert_eq!(client.send(heartbeat("not-a-uuid".into(), &"x".repeat(43))).await.status, 401);
 }
