@@ -292,6 +292,27 @@ where
         AnyConnection::Sqlite(sqlite) => AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?,
         AnyConnection::Postgresql(_) => Manage::begin_transaction(conn)?,
     }
+    finish(conn, f)
+}
+
+/// Runs `f` inside the transaction `conn` is in, as a savepoint: what `f` wrote is undone
+/// if it fails, and the rest of the transaction is kept.
+pub(crate) fn savepoint<T, E>(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<DieselError>,
+{
+    Manage::begin_transaction(conn)?;
+    finish(conn, f)
+}
+
+/// Runs `f` in the (sub)transaction just begun, and commits or rolls it back by its outcome.
+fn finish<T, E>(conn: &mut AnyConnection, f: impl FnOnce(&mut AnyConnection) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<DieselError>,
+{
     match f(conn) {
         Ok(value) => {
             Manage::commit_transaction(conn)?;

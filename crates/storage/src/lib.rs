@@ -6,6 +6,7 @@
 pub mod conn;
 mod error;
 mod events;
+mod group_commit;
 mod health;
 pub mod migrate;
 pub mod observe;
@@ -31,6 +32,7 @@ pub use events::{JobQueued, StoreEvent};
 use conn::{AnyConnection, Manager, Pool, write_transaction};
 use error::{Fail, NoConnection};
 use events::{EventHub, Events};
+use group_commit::GroupWriter;
 use health::Reachability;
 use queue_index::{Feed, QueueIndex};
 
@@ -66,10 +68,9 @@ pub struct Store {
     hub: Arc<EventHub>,
     /// This server's copy of the pending lines, for queue numbers.
     index: Arc<QueueIndex>,
-    /// SQLite has one writer at a time. Its own wait for the write lock polls, sleeping up to
-    /// 100 ms between tries; writers of this process queue here instead and are woken as soon
-    /// as the lock is free. (Another process still waits SQLite's way, `busy_timeout`.)
-    writers: Arc<std::sync::Mutex<()>>,
+    /// SQLite's writes, which commit in groups; none on PostgreSQL, whose writes each take a
+    /// pooled connection and commit on their own.
+    grouped: Option<Arc<GroupWriter>>,
 }
 
 impl Store {
@@ -91,8 +92,11 @@ impl Store {
             DatabaseUrl::Postgres(_) => Feed::Listener,
         };
         let index = Arc::new(QueueIndex::new(feed));
-        let store =
-            Self { pool, reachability, closed, losses, url, hub: Arc::default(), index, writers: Arc::default() };
+        let grouped = match &url {
+            DatabaseUrl::Sqlite(_) => Some(Arc::default()),
+            DatabaseUrl::Postgres(_) => None,
+        };
+        let store = Self { pool, reachability, closed, losses, url, hub: Arc::default(), index, grouped };
         if let DatabaseUrl::Postgres(pg_url) = &store.url {
             events::spawn_listener(pg_url.clone(), Arc::downgrade(&store.hub), Arc::downgrade(&store.index))?;
         }
@@ -149,14 +153,9 @@ impl Store {
     /// inside `f`: once the change is committed nothing may fail, or a client would be told
     /// of an error for a change that was made (and retry it).
     fn write<T, R>(&self, f: impl FnOnce(&mut AnyConnection, &mut Events) -> Result<T, Fail<R>>) -> Result<T, Fail<R>> {
-        let mut conn = self.conn()?;
-        let _turn = match &**conn {
-            AnyConnection::Sqlite(_) => Some(self.writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner)),
-            AnyConnection::Postgresql(_) => None,
-        };
         let mut events = Events::default();
         let mut applied = false;
-        let written = write_transaction(&mut conn, |c| -> Result<T, Fail<R>> {
+        let work = |c: &mut AnyConnection| -> Result<T, Fail<R>> {
             let value = f(c, &mut events)?;
             events.notify_peers(c)?;
             // Before the commit, while the write still holds its lock: see `queue_index`.
@@ -166,8 +165,16 @@ impl Store {
             }
             applied = true;
             Ok(value)
-        });
-        self.settle(&mut conn, &written);
+        };
+        let written = match &self.grouped {
+            Some(writer) => writer.write(|| self.conn(), work),
+            None => {
+                let mut conn = self.conn()?;
+                let written = write_transaction(&mut conn, work);
+                self.settle(&mut conn, &written);
+                written
+            }
+        };
         let value = match written {
             Ok(value) => value,
             Err(error) => {

@@ -32,6 +32,14 @@ pub struct OnlineDaemons {
     pub count: i64,
 }
 
+/// SQLite's commits so far, and the writes they held: several writes that queue behind each
+/// other share one commit (one flush of the log to disk).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupedCommits {
+    pub commits: u64,
+    pub writes: u64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueGauges {
     /// Pending, running and canceling jobs.
@@ -42,6 +50,14 @@ pub struct QueueGauges {
 const ACTIVE: [JobStatus; 3] = [JobStatus::Pending, JobStatus::Running, JobStatus::Canceling];
 
 impl Store {
+    /// SQLite's grouped commits so far; `None` on PostgreSQL, where each write commits alone.
+    pub fn grouped_commits(&self) -> Option<GroupedCommits> {
+        self.grouped.as_ref().map(|writer| {
+            let (commits, writes) = writer.commits();
+            GroupedCommits { commits, writes }
+        })
+    }
+
     /// A trivial query on a connection obtained within `timeout`.
     pub fn ping(&self, timeout: Duration) -> Result<(), RepoError> {
         // A connection used without asking may turn out to have lost its server; then the

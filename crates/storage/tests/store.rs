@@ -467,3 +467,59 @@ fn servers_on_one_postgres_database_agree_on_queue_numbers() {
     agree("canceled");
     other.close();
 }
+
+/// SQLite: writes that queue behind one another commit together, and one that fails in such
+/// a group is undone alone, its neighbours kept.
+#[test]
+fn sqlite_writes_that_queue_share_a_commit_and_fail_alone() {
+    use diesel::connection::SimpleConnection;
+
+    let Some(f) = fixture(Backend::Sqlite) else {
+        return;
+    };
+    organization(&f, "taken");
+    let before = f.store.grouped_commits().unwrap_or_else(|| panic!("SQLite groups its commits"));
+    // Another connection holds the database's write lock, so the first write waits for it
+    // and the others queue behind that one.
+    let mut holder = f.db.connect().unwrap_or_else(|e| panic!("{e}"));
+    let diesel_holder = match &mut holder {
+        storage::conn::AnyConnection::Sqlite(conn) => conn,
+        storage::conn::AnyConnection::Postgresql(_) => panic!("not SQLite"),
+    };
+    diesel_holder.batch_execute("BEGIN IMMEDIATE").unwrap_or_else(|e| panic!("{e}"));
+    let writes: Vec<_> = (0..12)
+        .map(|i| {
+            let store = f.store.clone();
+            // Every third write asks for a name already taken.
+            let name = if i % 3 == 0 { "taken".to_owned() } else { format!("group-{i}") };
+            let owner = f.owner;
+            std::thread::spawn(move || {
+                let new = NewOrganization::new(
+                    OrganizationName::parse(&name).unwrap_or_else(|e| panic!("{e}")),
+                    None,
+                    String::new(),
+                    String::new(),
+                );
+                (name, store.create_organization(&new, owner, now()))
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    diesel_holder.batch_execute("COMMIT").unwrap_or_else(|e| panic!("{e}"));
+    for write in writes {
+        let (name, created) = write.join().unwrap_or_else(|_| panic!("a write panicked"));
+        match name.as_str() {
+            "taken" => assert!(matches!(created, Err(RepoError::Conflict("name"))), "{created:?}"),
+            _ => assert!(created.is_ok(), "{name}: {created:?}"),
+        }
+    }
+    let after = f.store.grouped_commits().unwrap_or_else(|| panic!("SQLite groups its commits"));
+    assert_eq!(after.writes - before.writes, 12);
+    assert!(after.commits - before.commits < 12, "{before:?} then {after:?}: every write committed alone");
+    // Read back through another store: the kept writes are on disk, the refused ones left nothing.
+    let reopened = Store::open(f.db.url(), PoolOptions::default(), now()).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<String> =
+        reopened.organizations(None).unwrap_or_else(|e| panic!("{e}")).into_iter().map(|o| o.name).collect();
+    assert_eq!(names.iter().filter(|name| name.starts_with("group-")).count(), 8);
+    assert_eq!(names.iter().filter(|name| *name == "taken").count(), 1);
+}
