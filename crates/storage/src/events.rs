@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::conn::AnyConnection;
 use crate::health::{Backoff, Reachability};
+use crate::prepared::Prepared;
 use crate::queue_index::{PendingChange, QueueIndex};
 use crate::tag_catalog::TagCatalog;
 
@@ -172,12 +173,16 @@ impl Events {
             return Ok(());
         }
         // All of a write's notices in one statement: one round trip, however many there are.
-        diesel::sql_query(
-            "SELECT pg_notify(channel, payload) FROM unnest($1::text[], $2::text[]) AS notice(channel, payload)",
+        // Counted, so that the statement is loaded (and stays prepared: see `Prepared`).
+        let _: Sent = Prepared(
+            diesel::sql_query(
+                "SELECT count(pg_notify(channel, payload)) AS sent \
+                 FROM unnest($1::text[], $2::text[]) AS notice(channel, payload)",
+            )
+            .bind::<Array<Text>, _>(channels)
+            .bind::<Array<Text>, _>(payloads),
         )
-        .bind::<Array<Text>, _>(channels)
-        .bind::<Array<Text>, _>(payloads)
-        .execute(pg)?;
+        .get_result(pg)?;
         Ok(())
     }
 
@@ -287,4 +292,12 @@ fn relay(mut conn: PgConnection, hub: &Weak<EventHub>, index: &Weak<QueueIndex>)
         }
         thread::sleep(POLL);
     }
+}
+
+/// How many notices a write sent.
+#[derive(diesel::QueryableByName)]
+struct Sent {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    #[allow(dead_code)]
+    sent: i64,
 }

@@ -10,6 +10,7 @@ mod group_commit;
 mod health;
 pub mod migrate;
 pub mod observe;
+mod prepared;
 mod queue_index;
 pub(crate) mod repos;
 mod rows;

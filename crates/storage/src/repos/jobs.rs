@@ -15,6 +15,7 @@ use crate::Store;
 use crate::conn::{AnyConnection, with_row_lock};
 use crate::error::Fail;
 use crate::events::StoreEvent;
+use crate::prepared::{Prepared, padded};
 use crate::queue_index::{Kind, PendingChange};
 use crate::rows::daemons::provisioners_of;
 use crate::rows::job_documents::{InputDocument, MetadataDocument};
@@ -49,7 +50,12 @@ fn moved(row: &JobRow, after: &JobState) -> Option<PendingChange> {
 }
 
 fn save_state(conn: &mut AnyConnection, job: Id, state: &JobState, now: DateTime<Utc>) -> QueryResult<()> {
-    diesel::update(provisioner_jobs::table.find(job)).set(StateChange::new(state, now)).execute(conn)?;
+    let _: Id = Prepared(
+        diesel::update(provisioner_jobs::table.find(job))
+            .set(StateChange::new(state, now))
+            .returning(provisioner_jobs::id),
+    )
+    .get_result(conn)?;
     Ok(())
 }
 
@@ -193,11 +199,13 @@ fn lock_for_daemon(conn: &mut AnyConnection, daemon: Uuid, job: Uuid) -> Result<
 
 /// Marks the daemon seen; its name, for the answer, when it exists.
 fn touch_daemon(conn: &mut AnyConnection, daemon: Uuid, now: DateTime<Utc>) -> QueryResult<Option<String>> {
-    diesel::update(provisioner_daemons::table.find(Id(daemon)))
-        .set(provisioner_daemons::last_seen_at.eq(Instant::from(now)))
-        .returning(provisioner_daemons::name)
-        .get_result(conn)
-        .optional()
+    Prepared(
+        diesel::update(provisioner_daemons::table.find(Id(daemon)))
+            .set(provisioner_daemons::last_seen_at.eq(Instant::from(now)))
+            .returning(provisioner_daemons::name),
+    )
+    .get_result(conn)
+    .optional()
 }
 
 fn insert_logs(conn: &mut AnyConnection, job: Id, lines: &[NewLogLine], now: DateTime<Utc>) -> QueryResult<()> {
@@ -374,15 +382,16 @@ impl JobRepo for Store {
         self.write(|conn, events| {
             let worker = Id(daemon);
             // Seen now, and what choosing its job needs, in one statement.
-            let (organization, tag_set, name): (Id, Id, String) =
+            let (organization, tag_set, name): (Id, Id, String) = Prepared(
                 diesel::update(provisioner_daemons::table.find(worker))
                     .set(provisioner_daemons::last_seen_at.eq(Instant::from(now)))
                     .returning((
                         provisioner_daemons::organization_id,
                         provisioner_daemons::tag_set_id,
                         provisioner_daemons::name,
-                    ))
-                    .get_result(conn)?;
+                    )),
+            )
+            .get_result(conn)?;
             let mut daemon_tags = self.index.tag_sets(conn, [tag_set])?;
             let worker_tags = daemon_tags.remove(&tag_set).ok_or_else(|| Fail::corrupt("missing tag set"))?;
             // The tag sets this daemon can run, decided over this server's copy of the (small)
@@ -398,21 +407,25 @@ impl JobRepo for Store {
                 .filter(provisioner_jobs::organization_id.eq(organization))
                 .filter(provisioner_jobs::status.eq(JobStatus::Pending.as_str()))
                 .filter(provisioner_jobs::provisioner.eq_any(offered))
-                .filter(provisioner_jobs::tag_set_id.eq_any(runnable))
+                .filter(provisioner_jobs::tag_set_id.eq_any(padded(runnable)))
                 .order((provisioner_jobs::created_at, provisioner_jobs::id))
                 .limit(1);
             // Never one job to two daemons: a job another daemon is taking is skipped, not waited for.
-            let row: Option<JobRow> =
-                with_row_lock!(conn, oldest.select(JobRow::as_select()), skip_locked, |q, c| q.first(c).optional())?;
+            let row: Option<JobRow> = with_row_lock!(conn, oldest.select(JobRow::as_select()), skip_locked, |q, c| {
+                Prepared(q).get_result(c).optional()
+            })?;
             let Some(row) = row else {
                 return Ok(None);
             };
             let Some(state) = row.state().start(now) else {
                 return Ok(None);
             };
-            diesel::update(provisioner_jobs::table.find(row.id))
-                .set((StateChange::new(&state, now), provisioner_jobs::worker_id.eq(Some(worker))))
-                .execute(conn)?;
+            let _: Id = Prepared(
+                diesel::update(provisioner_jobs::table.find(row.id))
+                    .set((StateChange::new(&state, now), provisioner_jobs::worker_id.eq(Some(worker))))
+                    .returning(provisioner_jobs::id),
+            )
+            .get_result(conn)?;
             // No wake-up: a job starting wakes nobody (followers wait for its lines or its end).
             // Its leaving the queue is the one notice, for every server's queue numbers. The
             // answer is the row as just written, with this daemon's name: nothing is read again.
