@@ -110,6 +110,26 @@ mod tests {
         assert_eq!(hits, 6);
     }
 
+    #[derive(diesel::QueryableByName)]
+    struct Used {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        used: i32,
+    }
+
+    /// Without the guarantee, SQLite re-prepares a kept statement whenever a value its plan
+    /// looked at (a bound `LIMIT`) is bound anew, and keeping it prepared saves nothing.
+    #[test]
+    fn sqlite_is_built_with_query_planner_stability() {
+        let (mut conn, _) = counting_connection();
+        let AnyConnection::Sqlite(sqlite) = &mut conn else {
+            panic!("not SQLite");
+        };
+        let option: Used = diesel::sql_query("SELECT sqlite_compileoption_used('ENABLE_QPSG') AS used")
+            .get_result(sqlite)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(option.used, 1, "build with LIBSQLITE3_FLAGS=-DSQLITE_ENABLE_QPSG (see .cargo/config.toml)");
+    }
+
     #[test]
     fn padded_lists_of_nearby_lengths_share_one_statement() {
         let (mut conn, kept) = counting_connection();
