@@ -124,6 +124,17 @@ impl GroupWriter {
         }
     }
 
+    /// Runs `f` in this process's turn, once any open group has committed: for work on
+    /// another connection that takes SQLite's write lock, which then finds it free.
+    pub(crate) fn between_groups<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        let mut guard = self.turn.lock().unwrap_or_else(PoisonError::into_inner);
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        // Its writes learn how it went; a failed commit leaves no group either way.
+        let _ = self.commit(&mut guard);
+        f()
+    }
+
     /// Commits the open group and tells its writes how it went.
     fn commit(&self, turn: &mut Turn) -> Result<(), DieselError> {
         let (Some(conn), Some(group)) = (turn.conn.as_mut(), turn.open.as_ref()) else {

@@ -92,11 +92,11 @@ impl Store {
             DatabaseUrl::Sqlite(_) => Feed::LocalWrites,
             DatabaseUrl::Postgres(_) => Feed::Listener,
         };
-        let index = Arc::new(QueueIndex::new(feed));
-        let grouped = match &url {
+        let grouped: Option<Arc<GroupWriter>> = match &url {
             DatabaseUrl::Sqlite(_) => Some(Arc::default()),
             DatabaseUrl::Postgres(_) => None,
         };
+        let index = Arc::new(QueueIndex::new(feed, grouped.clone()));
         let store = Self { pool, reachability, closed, losses, url, hub: Arc::default(), index, grouped };
         if let DatabaseUrl::Postgres(pg_url) = &store.url {
             events::spawn_listener(pg_url.clone(), Arc::downgrade(&store.hub), Arc::downgrade(&store.index))?;

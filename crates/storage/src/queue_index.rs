@@ -16,7 +16,7 @@
 //! If a commit fails after its changes were applied, the organization's copy is dropped.
 
 use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::conn::{AnyConnection, write_transaction};
 use crate::error::Fail;
+use crate::group_commit::GroupWriter;
 use crate::schema::provisioner_jobs;
 use crate::sql_types::{Id, Instant};
 use crate::tag_catalog::TagCatalog;
@@ -134,6 +135,8 @@ struct Copies {
 
 pub(crate) struct QueueIndex {
     feed: Feed,
+    /// SQLite's writer, whose turn a read of the pending set takes (see `read_pending`).
+    writes: Option<Arc<GroupWriter>>,
     copies: RwLock<Copies>,
     /// The stored tag sets, which the pending changes keep current too.
     pub(crate) tags: TagCatalog,
@@ -168,9 +171,9 @@ fn empty() -> &'static PendingLines<Kind> {
 }
 
 impl QueueIndex {
-    pub(crate) fn new(feed: Feed) -> Self {
+    pub(crate) fn new(feed: Feed, writes: Option<Arc<GroupWriter>>) -> Self {
         let copies = Copies { following: feed == Feed::LocalWrites, ..Copies::default() };
-        Self { feed, copies: RwLock::new(copies), tags: TagCatalog::new(feed == Feed::LocalWrites) }
+        Self { feed, writes, copies: RwLock::new(copies), tags: TagCatalog::new(feed == Feed::LocalWrites) }
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Copies> {
@@ -297,7 +300,12 @@ impl QueueIndex {
                 .load(conn)
         };
         let rows = if self.feed == Feed::LocalWrites && !crate::conn::in_transaction(conn) {
-            write_transaction(conn, read)?
+            // In this process's turn between groups of writes: SQLite's own wait for the
+            // lock polls, and could miss the moments between groups for as long as they last.
+            match &self.writes {
+                Some(writes) => writes.between_groups(|| write_transaction(conn, read))?,
+                None => write_transaction(conn, read)?,
+            }
         } else {
             read(conn)?
         };
