@@ -25,8 +25,16 @@ struct Operation {
 #[derive(Debug)]
 struct Route {
     pattern: String,
+    /// The pattern up to its first parameter, and its number of segments: every path it
+    /// matches starts so and has as many, which rules out most routes without a regex.
+    literal_prefix: String,
+    segments: usize,
     def: ResourceDef,
     operations: Vec<Operation>,
+}
+
+fn segment_count(path: &str) -> usize {
+    path.matches('/').count()
 }
 
 /// Every documented route, most specific first (fewer path parameters).
@@ -75,7 +83,14 @@ impl RouteTable {
                     Some(Operation { method: method_name(&method), query_params })
                 })
                 .collect();
-                Route { pattern: pattern.clone(), def: ResourceDef::new(pattern.as_str()), operations }
+                let literal_prefix = pattern.split('{').next().unwrap_or_default().to_owned();
+                Route {
+                    pattern: pattern.clone(),
+                    literal_prefix,
+                    segments: segment_count(pattern),
+                    def: ResourceDef::new(pattern.as_str()),
+                    operations,
+                }
             })
             .collect();
         routes.sort_by_key(|route| route.pattern.matches('{').count());
@@ -86,7 +101,10 @@ impl RouteTable {
     /// parameters, so a literal segment (`/users/first`) shadows a parameter (`/users/{user}`)
     /// for every method, as the document reads.
     fn route(&self, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|route| route.def.is_match(path))
+        let segments = segment_count(path);
+        self.routes.iter().find(|route| {
+            route.segments == segments && path.starts_with(&route.literal_prefix) && route.def.is_match(path)
+        })
     }
 
     /// The documented `(method, path pattern)` pairs, for tests that must cover them all.
@@ -168,4 +186,41 @@ fn method_not_allowed(methods: &[&str]) -> HttpResponse {
     let (name, value) = allow_header(methods);
     response.headers_mut().insert(name, value);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RouteTable;
+
+    /// `pattern` with every parameter given `value`.
+    fn filled(pattern: &str, value: &str) -> String {
+        pattern
+            .split('/')
+            .map(|segment| if segment.starts_with('{') { value } else { segment })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    #[test]
+    fn every_documented_path_reaches_its_own_route_and_nothing_else_does() {
+        let table = RouteTable::from_openapi(&crate::openapi::document());
+        assert!(table.routes.len() > 20, "the document lists the routes");
+        for route in &table.routes {
+            let path = filled(&route.pattern, "0193a7c2-5b8e-7d4f-9a1b-2c3d4e5f6a7b");
+            let reached = table.route(&path).map(|found| found.pattern.as_str());
+            assert_eq!(reached, Some(route.pattern.as_str()), "{path}");
+            // One segment more or less, or a literal segment changed, reaches no route.
+            assert!(
+                table.route(&format!("{path}/more")).is_none_or(|found| found.pattern != route.pattern),
+                "{path}/more"
+            );
+            if let Some(rest) = path.strip_prefix("/api/v2/") {
+                assert!(table.route(&format!("/api/v3/{rest}")).is_none(), "{path} under v3");
+            }
+        }
+        // A literal segment shadows a parameter.
+        assert_eq!(table.route("/api/v2/users/first").map(|r| r.pattern.as_str()), Some("/api/v2/users/first"));
+        assert_eq!(table.route("/api/v2/users/alice").map(|r| r.pattern.as_str()), Some("/api/v2/users/{user}"));
+        assert!(table.route("/api/v2/users/alice/").is_none());
+    }
 }
