@@ -278,9 +278,8 @@ pub(crate) fn pool(
     (pool, reachability)
 }
 
-/// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock is
-/// taken up front, so two writers queue on `busy_timeout` instead of one failing with
-/// "database is locked" when a read turns into a write halfway.
+/// Runs `f` in a write transaction, or in a savepoint when `conn` is already inside one (what
+/// `f` wrote is then undone alone if it fails). See [`begin`].
 pub(crate) fn write_transaction<T, E>(
     conn: &mut AnyConnection,
     f: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
@@ -288,31 +287,7 @@ pub(crate) fn write_transaction<T, E>(
 where
     E: From<DieselError>,
 {
-    match conn {
-        AnyConnection::Sqlite(sqlite) => AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?,
-        AnyConnection::Postgresql(_) => Manage::begin_transaction(conn)?,
-    }
-    finish(conn, f)
-}
-
-/// Runs `f` inside the transaction `conn` is in, as a savepoint: what `f` wrote is undone
-/// if it fails, and the rest of the transaction is kept.
-pub(crate) fn savepoint<T, E>(
-    conn: &mut AnyConnection,
-    f: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
-) -> Result<T, E>
-where
-    E: From<DieselError>,
-{
-    Manage::begin_transaction(conn)?;
-    finish(conn, f)
-}
-
-/// Runs `f` in the (sub)transaction just begun, and commits or rolls it back by its outcome.
-fn finish<T, E>(conn: &mut AnyConnection, f: impl FnOnce(&mut AnyConnection) -> Result<T, E>) -> Result<T, E>
-where
-    E: From<DieselError>,
-{
+    begin(conn)?;
     match f(conn) {
         Ok(value) => {
             Manage::commit_transaction(conn)?;
@@ -322,6 +297,19 @@ where
             Ok(()) | Err(DieselError::BrokenTransactionManager) => Err(error),
             Err(rollback_error) => Err(rollback_error.into()),
         },
+    }
+}
+
+/// Begins a write transaction, or a savepoint inside one. SQLite's outermost is `BEGIN
+/// IMMEDIATE`: the write lock is taken up front, so two writers queue on `busy_timeout`
+/// instead of one failing with "database is locked" when a read turns into a write halfway.
+pub(crate) fn begin(conn: &mut AnyConnection) -> QueryResult<()> {
+    let outermost = !in_transaction(conn);
+    match conn {
+        AnyConnection::Sqlite(sqlite) if outermost => {
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
+        }
+        _ => Manage::begin_transaction(conn),
     }
 }
 

@@ -12,11 +12,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::connection::TransactionManager;
 use diesel::r2d2::PooledConnection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use crate::conn::{AnyConnection, Manager, in_transaction, savepoint};
+use crate::conn::{AnyConnection, Manager, begin, in_transaction, write_transaction};
 use crate::error::Fail;
 
 /// At most this many writes share a commit, so a steady stream of writers still commits.
@@ -89,15 +89,13 @@ impl GroupWriter {
         let group = match &mut turn.open {
             Some(group) => group,
             closed => {
-                let AnyConnection::Sqlite(sqlite) = &mut *conn else {
-                    return Err(Fail::corrupt("the group writer is for SQLite"));
-                };
-                AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+                begin(conn)?;
                 closed.insert(Group { writes: 0, outcome: Arc::default() })
             }
         };
         group.writes += 1;
-        let written = match catch_unwind(AssertUnwindSafe(|| savepoint(conn, f))) {
+        // Inside the group's transaction, each write is a savepoint.
+        let written = match catch_unwind(AssertUnwindSafe(|| write_transaction(conn, f))) {
             Ok(written) => written,
             Err(panic) => {
                 abandon(turn, "another write of its group failed");

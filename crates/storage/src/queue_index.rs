@@ -135,7 +135,8 @@ struct Copies {
 
 pub(crate) struct QueueIndex {
     feed: Feed,
-    /// SQLite's writer, whose turn a read of the pending set takes (see `read_pending`).
+    /// SQLite's writer (so only with [`Feed::LocalWrites`]), whose turn a read of the pending
+    /// set takes (see `read_pending`).
     writes: Option<Arc<GroupWriter>>,
     copies: RwLock<Copies>,
     /// The stored tag sets, which the pending changes keep current too.
@@ -299,15 +300,13 @@ impl QueueIndex {
                 ))
                 .load(conn)
         };
-        let rows = if self.feed == Feed::LocalWrites && !crate::conn::in_transaction(conn) {
+        let rows = match &self.writes {
             // In this process's turn between groups of writes: SQLite's own wait for the
             // lock polls, and could miss the moments between groups for as long as they last.
-            match &self.writes {
-                Some(writes) => writes.between_groups(|| write_transaction(conn, read))?,
-                None => write_transaction(conn, read)?,
+            Some(writes) if !crate::conn::in_transaction(conn) => {
+                writes.between_groups(|| write_transaction(conn, read))?
             }
-        } else {
-            read(conn)?
+            _ => read(conn)?,
         };
         let mut lines = PendingLines::default();
         let mut provisioners: HashMap<String, ProvisionerType> = HashMap::new();

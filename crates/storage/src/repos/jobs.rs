@@ -59,6 +59,23 @@ fn save_state(conn: &mut AnyConnection, job: Id, state: &JobState, now: DateTime
     Ok(())
 }
 
+/// [`save_state`] for a job that changes hands: taken by `worker`, or put back (`None`).
+fn save_state_and_worker(
+    conn: &mut AnyConnection,
+    job: Id,
+    state: &JobState,
+    now: DateTime<Utc>,
+    worker: Option<Id>,
+) -> QueryResult<()> {
+    let _: Id = Prepared(
+        diesel::update(provisioner_jobs::table.find(job))
+            .set((StateChange::new(state, now), provisioner_jobs::worker_id.eq(worker)))
+            .returning(provisioner_jobs::id),
+    )
+    .get_result(conn)?;
+    Ok(())
+}
+
 fn load_jobs<R>(conn: &mut AnyConnection, query: JobQuery) -> Result<Vec<ProvisionerJob>, Fail<R>> {
     let rows: Vec<JobRow> = query.select(JobRow::as_select()).load(conn)?;
     let tags = tag_sets::load(conn, rows.iter().map(|row| row.tag_set_id))?;
@@ -420,12 +437,7 @@ impl JobRepo for Store {
             let Some(state) = row.state().start(now) else {
                 return Ok(None);
             };
-            let _: Id = Prepared(
-                diesel::update(provisioner_jobs::table.find(row.id))
-                    .set((StateChange::new(&state, now), provisioner_jobs::worker_id.eq(Some(worker))))
-                    .returning(provisioner_jobs::id),
-            )
-            .get_result(conn)?;
+            save_state_and_worker(conn, row.id, &state, now, Some(worker))?;
             // No wake-up: a job starting wakes nobody (followers wait for its lines or its end).
             // Its leaving the queue is the one notice, for every server's queue numbers. The
             // answer is the row as just written, with this daemon's name: nothing is read again.
@@ -447,9 +459,7 @@ impl JobRepo for Store {
             let Some(state) = release_untouched(&row.state(), row.updated_at.0) else {
                 return Ok(false);
             };
-            diesel::update(provisioner_jobs::table.find(row.id))
-                .set((StateChange::new(&state, row.updated_at.0), provisioner_jobs::worker_id.eq(None::<Id>)))
-                .execute(conn)?;
+            save_state_and_worker(conn, row.id, &state, row.updated_at.0, None)?;
             // Back in the queue: its change wakes a daemon that can run it.
             events.pending(moved(&row, &state));
             Ok(true)
