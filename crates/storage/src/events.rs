@@ -174,7 +174,7 @@ impl Events {
         }
         // All of a write's notices in one statement: one round trip, however many there are.
         // Counted, so that the statement is loaded (and stays prepared: see `Prepared`).
-        let _: Sent = Prepared(
+        let _: Sent = Prepared::new(
             diesel::sql_query(
                 "SELECT count(pg_notify(channel, payload)) AS sent \
                  FROM unnest($1::text[], $2::text[]) AS notice(channel, payload)",

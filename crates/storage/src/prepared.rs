@@ -1,4 +1,5 @@
-//! Statements kept prepared although diesel would prepare them anew at every use.
+//! Statements kept prepared, and SQL text built once, although diesel would do both anew at
+//! every use.
 //!
 //! diesel keeps no `UPDATE` in a connection's statement cache (a changeset may leave out
 //! columns, so one Rust type can make many texts), and no `IN (...)` list. The database then
@@ -7,25 +8,114 @@
 //! under its SQL text, which is always correct, and is bounded only if the text is: use it for
 //! statements whose text does not vary with the values bound, or pass lists through
 //! [`padded`].
+//!
+//! Separately, a statement run through [`AnyConnection`](crate::conn::AnyConnection) has its
+//! whole SQL text rendered at every pass diesel makes over it (deciding whether to cache it,
+//! binding its values, and keying the cache), even when the database has it prepared: for the
+//! sign-in's six-table join that was a fifth of a request's time. [`Rendered`] renders a
+//! statement's text once per thread and type, and [`Prepared`] once per use.
+
+use std::any::TypeId;
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
 
 use diesel::RunQueryDsl;
 use diesel::backend::Backend;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::internal::derives::multiconnection::AstPassHelper;
+use diesel::pg::{Pg, PgQueryBuilder};
+use diesel::query_builder::{AstPass, Query, QueryBuilder, QueryFragment, QueryId};
 use diesel::result::QueryResult;
+use diesel::sqlite::{Sqlite, SqliteQueryBuilder};
 
-/// `Q`, cached by its SQL text. See the module's documentation. Run it with `get_result` or
-/// `load`, which hand over the statement itself: `execute` passes it by reference, and the
-/// reference asks `Q`, not this, whether it may be cached. A statement that answers nothing
-/// can return its key instead.
-pub(crate) struct Prepared<Q>(pub(crate) Q);
+use crate::conn::MultiBackend;
 
-impl<Q, DB> QueryFragment<DB> for Prepared<Q>
-where
-    Q: QueryFragment<DB>,
-    DB: Backend,
-{
-    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        self.0.walk_ast(pass)
+/// A backend that can render a statement's text apart from the pass diesel is making.
+pub(crate) trait Renders: Backend + 'static {
+    /// An empty builder of this backend's SQL.
+    fn builder(&self) -> Self::QueryBuilder;
+    /// Which SQL the builder writes: the same for every value of `Self` but `MultiBackend`.
+    fn dialect(&self) -> u8;
+}
+
+impl Renders for MultiBackend {
+    fn builder(&self) -> Self::QueryBuilder {
+        type Builder = <MultiBackend as Backend>::QueryBuilder;
+        match self {
+            Self::Postgresql(_) => Builder::Postgresql(PgQueryBuilder::default()),
+            Self::Sqlite(_) => Builder::Sqlite(SqliteQueryBuilder::default()),
+        }
+    }
+
+    fn dialect(&self) -> u8 {
+        u8::from(matches!(self, Self::Sqlite(_)))
+    }
+}
+
+impl Renders for Pg {
+    fn builder(&self) -> Self::QueryBuilder {
+        PgQueryBuilder::default()
+    }
+
+    fn dialect(&self) -> u8 {
+        0
+    }
+}
+
+impl Renders for Sqlite {
+    fn builder(&self) -> Self::QueryBuilder {
+        SqliteQueryBuilder::default()
+    }
+
+    fn dialect(&self) -> u8 {
+        1
+    }
+}
+
+/// The text `query` renders to on `backend`, from a builder of its own.
+fn render<DB: Renders>(query: &impl QueryFragment<DB>, backend: &DB) -> QueryResult<String> {
+    let mut builder = backend.builder();
+    query.to_sql(&mut builder, backend)?;
+    Ok(builder.finish())
+}
+
+/// Whether `pass` only collects the values bound, which the statement itself must give.
+fn binds_only<DB: Backend>(pass: &mut AstPass<'_, '_, DB>) -> bool {
+    pass.bind_collector().is_some() || pass.debug_binds().is_some()
+}
+
+/// `Q`, cached by its SQL text, rendered once. See the module's documentation. Run it with
+/// `get_result` or `load`, which hand over the statement itself: `execute` passes it by
+/// reference, and the reference asks `Q`, not this, whether it may be cached. A statement
+/// that answers nothing can return its key instead.
+pub(crate) struct Prepared<Q> {
+    query: Q,
+    /// The dialect and text, from the first pass that needed it.
+    text: OnceCell<(u8, String)>,
+}
+
+impl<Q> Prepared<Q> {
+    pub(crate) fn new(query: Q) -> Self {
+        Self { query, text: OnceCell::new() }
+    }
+}
+
+impl<Q: QueryFragment<DB>, DB: Renders> QueryFragment<DB> for Prepared<Q> {
+    fn walk_ast<'b>(&'b self, mut pass: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        if binds_only(&mut pass) {
+            return self.query.walk_ast(pass);
+        }
+        let dialect = pass.backend().dialect();
+        if self.text.get().is_none() {
+            let _ = self.text.set((dialect, render(&self.query, pass.backend())?));
+        }
+        match self.text.get() {
+            Some((rendered_for, text)) if *rendered_for == dialect => {
+                pass.push_sql(text);
+                Ok(())
+            }
+            _ => self.query.walk_ast(pass),
+        }
     }
 
     fn is_safe_to_cache_prepared(&self, _backend: &DB) -> QueryResult<bool> {
@@ -45,6 +135,61 @@ impl<Q: Query> Query for Prepared<Q> {
 
 impl<Q, Conn> RunQueryDsl<Conn> for Prepared<Q> {}
 
+/// Texts by statement, backend and dialect; `None` for a statement diesel would not cache,
+/// whose text may vary with its values.
+type Texts = HashMap<(TypeId, TypeId, u8), Option<Rc<str>>>;
+
+thread_local! {
+    static TEXTS: RefCell<Texts> = RefCell::new(HashMap::new());
+}
+
+/// `Q`, whose SQL text is rendered once per thread and dialect: for a statement diesel keeps
+/// prepared by type, whose text the type alone decides. Anything else is walked as it is.
+pub(crate) struct Rendered<Q>(pub(crate) Q);
+
+impl<Q: QueryId> Rendered<Q> {
+    fn text<DB: Renders>(&self, backend: &DB) -> QueryResult<Option<Rc<str>>>
+    where
+        Q: QueryFragment<DB>,
+    {
+        let key = (TypeId::of::<Q::QueryId>(), TypeId::of::<DB>(), backend.dialect());
+        if let Some(known) = TEXTS.with_borrow(|texts| texts.get(&key).cloned()) {
+            return Ok(known);
+        }
+        let text =
+            if self.0.is_safe_to_cache_prepared(backend)? { Some(Rc::from(render(&self.0, backend)?)) } else { None };
+        TEXTS.with_borrow_mut(|texts| texts.insert(key, text.clone()));
+        Ok(text)
+    }
+}
+
+impl<Q: QueryFragment<DB> + QueryId, DB: Renders> QueryFragment<DB> for Rendered<Q> {
+    fn walk_ast<'b>(&'b self, mut pass: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        if !Q::HAS_STATIC_QUERY_ID || binds_only(&mut pass) {
+            return self.0.walk_ast(pass);
+        }
+        match self.text(pass.backend())? {
+            Some(text) => {
+                pass.push_sql(&text);
+                Ok(())
+            }
+            None => self.0.walk_ast(pass),
+        }
+    }
+}
+
+/// The statement's own id: the same text, so the same cached statement.
+impl<Q: QueryId> QueryId for Rendered<Q> {
+    type QueryId = Q::QueryId;
+    const HAS_STATIC_QUERY_ID: bool = Q::HAS_STATIC_QUERY_ID;
+}
+
+impl<Q: Query> Query for Rendered<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, Conn> RunQueryDsl<Conn> for Rendered<Q> {}
+
 /// `list` made as long as the next power of two by repeating its last item, for an
 /// `IN (...)` list: the same test, and a few lengths instead of one text per length.
 pub(crate) fn padded<T: Clone>(mut list: Vec<T>) -> Vec<T> {
@@ -62,7 +207,7 @@ mod tests {
     use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
     use diesel::prelude::*;
 
-    use super::{Prepared, padded};
+    use super::{Prepared, Rendered, padded};
     use crate::conn::AnyConnection;
 
     diesel::table! {
@@ -102,7 +247,7 @@ mod tests {
         assert_eq!(kept.load(Ordering::SeqCst), 0, "diesel keeps no UPDATE prepared");
         for _ in 0..3 {
             let _: i32 =
-                Prepared(bump().returning(counters::hits)).get_result(&mut conn).unwrap_or_else(|e| panic!("{e}"));
+                Prepared::new(bump().returning(counters::hits)).get_result(&mut conn).unwrap_or_else(|e| panic!("{e}"));
         }
         assert_eq!(kept.load(Ordering::SeqCst), 1, "prepared once, then reused");
         let hits: i32 =
@@ -130,12 +275,51 @@ mod tests {
         assert_eq!(option.used, 1, "build with LIBSQLITE3_FLAGS=-DSQLITE_ENABLE_QPSG (see .cargo/config.toml)");
     }
 
+    /// A connection with three counters, 1 to 3, at 10, 20 and 30 hits.
+    fn three_counters() -> (AnyConnection, Arc<AtomicUsize>) {
+        let (mut conn, kept) = counting_connection();
+        if let AnyConnection::Sqlite(sqlite) = &mut conn {
+            sqlite
+                .batch_execute("UPDATE counters SET hits = 10; INSERT INTO counters VALUES (2, 20), (3, 30);")
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        (conn, kept)
+    }
+
+    #[test]
+    fn a_rendered_statement_binds_each_uses_values_into_one_prepared_statement() {
+        let (mut conn, kept) = three_counters();
+        let hits_of = |conn: &mut AnyConnection, id: i32| -> Option<i32> {
+            Rendered(counters::table.filter(counters::id.eq(id)).select(counters::hits).limit(1))
+                .get_result(conn)
+                .optional()
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert_eq!([1, 3, 2, 4].map(|id| hits_of(&mut conn, id)), [Some(10), Some(30), Some(20), None]);
+        assert_eq!(kept.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_statement_whose_text_varies_is_rendered_at_each_use() {
+        let (mut conn, _) = three_counters();
+        for ids in [vec![2], vec![1, 3], vec![3, 2, 1]] {
+            let mut found: Vec<i32> =
+                Rendered(counters::table.filter(counters::id.eq_any(ids.clone())).select(counters::id))
+                    .load(&mut conn)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            found.sort_unstable();
+            let mut expected = ids;
+            expected.sort_unstable();
+            assert_eq!(found, expected);
+        }
+    }
+
     #[test]
     fn padded_lists_of_nearby_lengths_share_one_statement() {
         let (mut conn, kept) = counting_connection();
         for ids in [vec![1, 2, 3], vec![1, 5, 7, 9], vec![2, 1, 1]] {
             let found: Vec<i32> =
-                Prepared(counters::table.filter(counters::id.eq_any(padded(ids))).select(counters::id))
+                Prepared::new(counters::table.filter(counters::id.eq_any(padded(ids))).select(counters::id))
                     .load(&mut conn)
                     .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(found, vec![1]);

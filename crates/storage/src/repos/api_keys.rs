@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::Store;
 use crate::error::{ConflictOn, Fail};
+use crate::prepared::Rendered;
 use crate::repos::lower;
 use crate::rows::api_keys::ApiKeyRow;
 use crate::rows::organizations::OrganizationRow;
@@ -21,30 +22,32 @@ use crate::sql_types::{Id, Instant};
 /// has a few of each, so the product stays small, and the request needs one statement.
 macro_rules! session_rows {
     ($conn:expr, $key:expr, $named:expr) => {
-        api_keys::table
-            .inner_join(users::table.left_join(user_site_roles::table))
-            .left_join(organization_members::table.on(
-                organization_members::user_id.eq(users::id).and(organization_members::organization_id.eq_any(
-                    organizations::table.filter(organizations::deleted_at.is_null()).select(organizations::id),
+        Rendered(
+            api_keys::table
+                .inner_join(users::table.left_join(user_site_roles::table))
+                .left_join(organization_members::table.on(organization_members::user_id.eq(users::id).and(
+                    organization_members::organization_id.eq_any(
+                        organizations::table.filter(organizations::deleted_at.is_null()).select(organizations::id),
+                    ),
+                )))
+                .left_join(
+                    organization_member_roles::table.on(organization_member_roles::organization_id
+                        .eq(organization_members::organization_id)
+                        .and(organization_member_roles::user_id.eq(organization_members::user_id))),
+                )
+                .left_join(organizations::table.on($named.and(organizations::deleted_at.is_null())))
+                .filter(api_keys::id.eq($key))
+                .filter(users::deleted_at.is_null())
+                .select((
+                    ApiKeyRow::as_select(),
+                    UserRow::as_select(),
+                    user_site_roles::role.nullable(),
+                    organization_members::organization_id.nullable(),
+                    organization_member_roles::role.nullable(),
+                    Option::<OrganizationRow>::as_select(),
                 )),
-            ))
-            .left_join(
-                organization_member_roles::table.on(organization_member_roles::organization_id
-                    .eq(organization_members::organization_id)
-                    .and(organization_member_roles::user_id.eq(organization_members::user_id))),
-            )
-            .left_join(organizations::table.on($named.and(organizations::deleted_at.is_null())))
-            .filter(api_keys::id.eq($key))
-            .filter(users::deleted_at.is_null())
-            .select((
-                ApiKeyRow::as_select(),
-                UserRow::as_select(),
-                user_site_roles::role.nullable(),
-                organization_members::organization_id.nullable(),
-                organization_member_roles::role.nullable(),
-                Option::<OrganizationRow>::as_select(),
-            ))
-            .load::<SessionRow>($conn)
+        )
+        .load::<SessionRow>($conn)
     };
 }
 

@@ -50,7 +50,7 @@ fn moved(row: &JobRow, after: &JobState) -> Option<PendingChange> {
 }
 
 fn save_state(conn: &mut AnyConnection, job: Id, state: &JobState, now: DateTime<Utc>) -> QueryResult<()> {
-    let _: Id = Prepared(
+    let _: Id = Prepared::new(
         diesel::update(provisioner_jobs::table.find(job))
             .set(StateChange::new(state, now))
             .returning(provisioner_jobs::id),
@@ -67,7 +67,7 @@ fn save_state_and_worker(
     now: DateTime<Utc>,
     worker: Option<Id>,
 ) -> QueryResult<()> {
-    let _: Id = Prepared(
+    let _: Id = Prepared::new(
         diesel::update(provisioner_jobs::table.find(job))
             .set((StateChange::new(state, now), provisioner_jobs::worker_id.eq(worker)))
             .returning(provisioner_jobs::id),
@@ -216,7 +216,7 @@ fn lock_for_daemon(conn: &mut AnyConnection, daemon: Uuid, job: Uuid) -> Result<
 
 /// Marks the daemon seen; its name, for the answer, when it exists.
 fn touch_daemon(conn: &mut AnyConnection, daemon: Uuid, now: DateTime<Utc>) -> QueryResult<Option<String>> {
-    Prepared(
+    Prepared::new(
         diesel::update(provisioner_daemons::table.find(Id(daemon)))
             .set(provisioner_daemons::last_seen_at.eq(Instant::from(now)))
             .returning(provisioner_daemons::name),
@@ -399,7 +399,7 @@ impl JobRepo for Store {
         self.write(|conn, events| {
             let worker = Id(daemon);
             // Seen now, and what choosing its job needs, in one statement.
-            let (organization, tag_set, name): (Id, Id, String) = Prepared(
+            let (organization, tag_set, name): (Id, Id, String) = Prepared::new(
                 diesel::update(provisioner_daemons::table.find(worker))
                     .set(provisioner_daemons::last_seen_at.eq(Instant::from(now)))
                     .returning((
@@ -429,7 +429,7 @@ impl JobRepo for Store {
                 .limit(1);
             // Never one job to two daemons: a job another daemon is taking is skipped, not waited for.
             let row: Option<JobRow> = with_row_lock!(conn, oldest.select(JobRow::as_select()), skip_locked, |q, c| {
-                Prepared(q).get_result(c).optional()
+                Prepared::new(q).get_result(c).optional()
             })?;
             let Some(row) = row else {
                 return Ok(None);

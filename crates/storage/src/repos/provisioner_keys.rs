@@ -12,6 +12,7 @@ use super::tag_sets;
 use crate::Store;
 use crate::conn::AnyConnection;
 use crate::error::{ConflictOn, Fail};
+use crate::prepared::Rendered;
 use crate::rows::provisioner_keys::KeyRow;
 use crate::rows::tag_sets::from_document;
 use crate::schema::{organizations, provisioner_daemons, provisioner_keys, provisioner_tag_sets};
@@ -97,7 +98,7 @@ impl ProvisionerKeyRepo for Store {
             .filter(organizations::deleted_at.is_null())
             .select((KeyRow::as_select(), provisioner_tag_sets::tags, provisioner_daemons::id.nullable()));
         self.read(|conn| {
-            let found: Option<SignInRow> = query.first(conn).optional()?;
+            let found: Option<SignInRow> = Rendered(query.limit(1)).get_result(conn).optional()?;
             Ok::<_, Fail>(found.map(|(row, tags, daemon)| DaemonSignIn {
                 key: row.into_domain(from_document(tags)),
                 daemon: daemon.map(|id| id.0),
