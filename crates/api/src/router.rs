@@ -107,6 +107,11 @@ impl RouteTable {
         })
     }
 
+    /// The pattern of the route a path reaches, as actix names it (`/api/v2/users/{user}`).
+    pub fn pattern(&self, path: &str) -> Option<&str> {
+        self.route(path).map(|route| route.pattern.as_str())
+    }
+
     /// The documented `(method, path pattern)` pairs, for tests that must cover them all.
     pub fn operations(&self) -> Vec<(&'static str, &str)> {
         self.routes.iter().flat_map(|r| r.operations.iter().map(move |o| (o.method, r.pattern.as_str()))).collect()

@@ -5,4 +5,4 @@ pub mod body_timeout;
 pub mod observe;
 
 pub use body_timeout::body_timeout;
-pub use observe::{RequestId, observe};
+pub use observe::{RequestId, RoutePattern, observe};

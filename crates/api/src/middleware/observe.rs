@@ -20,6 +20,7 @@ use crate::error::ApiError;
 use crate::extract::Actor;
 use crate::limits::client_ip::ClientIp;
 use crate::metrics::{RequestLabels, UNMATCHED_PATH, method_label};
+use crate::router::RouteTable;
 use crate::state::AppState;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -44,6 +45,25 @@ fn is_probe(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz")
 }
 
+/// A version 4 UUID from the thread's generator: the system's would be a system call per
+/// request, and a request id needs to be unique, not secret.
+fn new_request_id() -> Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
+}
+
+/// The pattern of the route a request reaches (`UNMATCHED_PATH` for none), found once per
+/// request for its labels and its rate limit.
+#[derive(Debug, Clone)]
+pub struct RoutePattern(pub String);
+
+/// The documented routes are looked up in the route table, which rules most out without a
+/// regex; anything else (the Swagger UI, the probes) as actix would route it.
+fn route_pattern(req: &ServiceRequest) -> String {
+    let documented =
+        req.app_data::<web::Data<RouteTable>>().and_then(|table| table.pattern(req.path()).map(str::to_owned));
+    documented.or_else(|| req.match_pattern()).unwrap_or_else(|| UNMATCHED_PATH.to_owned())
+}
+
 /// Middleware, outermost but for the one that hides query tokens.
 pub async fn observe(
     req: ServiceRequest,
@@ -55,12 +75,11 @@ pub async fn observe(
         .get(&REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| well_formed(v))
-        .map_or_else(|| Uuid::new_v4().to_string(), str::to_owned);
-    let labels = RequestLabels {
-        method: method_label(req.method()),
-        path: req.match_pattern().unwrap_or_else(|| UNMATCHED_PATH.to_owned()),
-        websocket: is_websocket(req.headers()),
-    };
+        .map_or_else(|| new_request_id().to_string(), str::to_owned);
+    let pattern = route_pattern(&req);
+    req.extensions_mut().insert(RoutePattern(pattern.clone()));
+    let labels =
+        RequestLabels { method: method_label(req.method()), path: pattern, websocket: is_websocket(req.headers()) };
     let state = req.app_data::<web::Data<AppState>>().cloned();
     if let Some(state) = &state {
         state.lifecycle.request_started();
