@@ -57,6 +57,7 @@ on_both_backends!(
     a_job_whose_answer_cannot_be_read_is_not_created,
     pages_after_a_cursor_read_the_whole_list_once,
     queue_numbers_stay_exact_through_every_change,
+    a_session_names_memberships_of_live_organizations_only,
 );
 
 fn organization(f: &Fixture, name: &str) -> Uuid {
@@ -193,6 +194,37 @@ fn the_first_user_can_be_created_once(f: Fixture) {
     assert!(matches!(f.store.create_first_user(&again, now()), Err(OpError::Refused(FirstUserExists))));
     let owner = f.store.user(&UserLookup::Id(f.owner)).unwrap_or_else(|e| panic!("{e}"));
     assert!(owner.is_some_and(|u| u.is_owner() && u.memberships.len() == 1));
+}
+
+/// A membership can outlive its organization when it was added while the organization was
+/// being deleted; the session must not count it (here the organization is marked deleted
+/// behind the store's back, leaving the membership).
+fn a_session_names_memberships_of_live_organizations_only(f: Fixture) {
+    use diesel::connection::SimpleConnection;
+    use domain::auth::{ApiToken, LoginType, NewApiKey};
+
+    let (acme, globex) = (organization(&f, "acme"), organization(&f, "globex"));
+    let token = ApiToken::from_parts("sessionkey", "abcdefghijklmnopqrstuv").unwrap_or_else(|e| panic!("{e}"));
+    let new = NewApiKey::new(&token, f.owner, LoginType::Token, "t".into(), Duration::days(1));
+    f.store.insert_api_key(new, now()).unwrap_or_else(|e| panic!("{e}"));
+    let memberships = |named: Option<&OrganizationRef>| {
+        let session = f.store.session(token.id(), named).unwrap_or_else(|e| panic!("{e}"));
+        let user = session.user.unwrap_or_else(|| panic!("the key's user"));
+        let mut ids: Vec<Uuid> = user.organization_ids().collect();
+        ids.sort_unstable();
+        (ids, session.organization.map(|o| o.id))
+    };
+    let default = f.store.organization(&OrganizationRef::Default).unwrap_or_else(|e| panic!("{e}")).map(|o| o.id);
+    let mut all: Vec<Uuid> = [acme, globex].into_iter().chain(default).collect();
+    all.sort_unstable();
+    assert_eq!(memberships(Some(&OrganizationRef::Id(acme))), (all.clone(), Some(acme)));
+
+    let mut conn = f.db.connect().unwrap_or_else(|e| panic!("{e}"));
+    conn.batch_execute("UPDATE organizations SET deleted_at = updated_at WHERE name = 'acme'")
+        .unwrap_or_else(|e| panic!("{e}"));
+    all.retain(|id| *id != acme);
+    assert_eq!(memberships(Some(&OrganizationRef::Id(acme))), (all.clone(), None));
+    assert_eq!(memberships(None), (all, None));
 }
 
 fn a_pending_job_gets_queue_numbers_from_online_daemons(f: Fixture) {

@@ -17,19 +17,27 @@ use crate::rows::users::{UserRow, org_roles};
 use crate::schema::{api_keys, organization_member_roles, organization_members, organizations, user_site_roles, users};
 use crate::sql_types::{Id, Instant};
 
+// A membership's organization, looked up by key to tell whether it is live: a membership
+// outlives its organization only when it was added while the organization was being deleted.
+diesel::alias!(organizations as member_organizations: MemberOrganizations);
+
 /// A session's rows: one per (site role, membership, membership role) of the key's live user
-/// (at least one row), each with the organization `$named` picks out, if it is live. A user
-/// has a few of each, so the product stays small, and the request needs one statement.
+/// (at least one row), each with the organization `$named` picks out, if it is live. A
+/// membership's organization is read only where it is live. A user has a few of each, so the
+/// product stays small, and the request needs one statement, whose cost does not grow with the
+/// number of organizations.
 macro_rules! session_rows {
     ($conn:expr, $key:expr, $named:expr) => {
         Rendered(
             api_keys::table
                 .inner_join(users::table.left_join(user_site_roles::table))
-                .left_join(organization_members::table.on(organization_members::user_id.eq(users::id).and(
-                    organization_members::organization_id.eq_any(
-                        organizations::table.filter(organizations::deleted_at.is_null()).select(organizations::id),
-                    ),
-                )))
+                .left_join(organization_members::table.on(organization_members::user_id.eq(users::id)))
+                .left_join(
+                    member_organizations.on(member_organizations
+                        .field(organizations::id)
+                        .eq(organization_members::organization_id)
+                        .and(member_organizations.field(organizations::deleted_at).is_null())),
+                )
                 .left_join(
                     organization_member_roles::table.on(organization_member_roles::organization_id
                         .eq(organization_members::organization_id)
@@ -42,7 +50,7 @@ macro_rules! session_rows {
                     ApiKeyRow::as_select(),
                     UserRow::as_select(),
                     user_site_roles::role.nullable(),
-                    organization_members::organization_id.nullable(),
+                    member_organizations.field(organizations::id).nullable(),
                     organization_member_roles::role.nullable(),
                     Option::<OrganizationRow>::as_select(),
                 )),
