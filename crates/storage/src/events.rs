@@ -174,7 +174,8 @@ impl Events {
         }
         // All of a write's notices in one statement: one round trip, however many there are.
         // Counted, so that the statement is loaded (and stays prepared: see `Prepared`).
-        let _: Sent = Prepared::new(
+        let notices = channels.len();
+        let sent: Sent = Prepared::new(
             diesel::sql_query(
                 "SELECT count(pg_notify(channel, payload)) AS sent \
                  FROM unnest($1::text[], $2::text[]) AS notice(channel, payload)",
@@ -183,6 +184,7 @@ impl Events {
             .bind::<Array<Text>, _>(payloads),
         )
         .get_result(pg)?;
+        debug_assert_eq!(usize::try_from(sent.sent).ok(), Some(notices), "one pg_notify per notice");
         Ok(())
     }
 
@@ -298,6 +300,5 @@ fn relay(mut conn: PgConnection, hub: &Weak<EventHub>, index: &Weak<QueueIndex>)
 #[derive(diesel::QueryableByName)]
 struct Sent {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
-    #[allow(dead_code)]
     sent: i64,
 }

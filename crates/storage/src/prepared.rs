@@ -287,7 +287,7 @@ mod tests {
     }
 
     #[test]
-    fn a_rendered_statement_binds_each_uses_values_into_one_prepared_statement() {
+    fn a_rendered_statement_binds_new_values_into_one_prepared_statement() {
         let (mut conn, kept) = three_counters();
         let hits_of = |conn: &mut AnyConnection, id: i32| -> Option<i32> {
             Rendered(counters::table.filter(counters::id.eq(id)).select(counters::hits).limit(1))
