@@ -22,7 +22,6 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::extract::{daemon_key, signed_in, token_from_request};
-use crate::metrics::UNMATCHED_PATH;
 use crate::middleware::RoutePattern;
 use crate::state::AppState;
 use client_ip::{ClientIp, TrustedProxies, limit_key};
@@ -116,8 +115,7 @@ pub async fn rate_limit(
     if !(path == "/api/v2" || path.starts_with("/api/v2/")) {
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     }
-    let found = req.extensions().get::<RoutePattern>().map(|pattern| pattern.0.clone());
-    let route = found.or_else(|| req.match_pattern()).unwrap_or_else(|| UNMATCHED_PATH.to_owned());
+    let route = RoutePattern::of(&req);
     let address = limit_key(client);
     if let Some(refused) = decide(&req, limits, &route, address).await {
         return Ok(req.into_response(refused.error_response()).map_into_right_body());

@@ -56,6 +56,14 @@ fn new_request_id() -> Uuid {
 #[derive(Debug, Clone)]
 pub struct RoutePattern(pub String);
 
+impl RoutePattern {
+    /// The request's, as `observe` found it (or finds it now, for a request it did not see).
+    pub fn of(req: &ServiceRequest) -> String {
+        let found = req.extensions().get::<Self>().map(|pattern| pattern.0.clone());
+        found.unwrap_or_else(|| route_pattern(req))
+    }
+}
+
 /// The documented routes are looked up in the route table, which rules most out without a
 /// regex; anything else (the Swagger UI, the probes) as actix would route it.
 fn route_pattern(req: &ServiceRequest) -> String {

@@ -49,27 +49,18 @@ fn moved(row: &JobRow, after: &JobState) -> Option<PendingChange> {
     )
 }
 
-fn save_state(conn: &mut AnyConnection, job: Id, state: &JobState, now: DateTime<Utc>) -> QueryResult<()> {
-    let _: Id = Prepared::new(
-        diesel::update(provisioner_jobs::table.find(job))
-            .set(StateChange::new(state, now))
-            .returning(provisioner_jobs::id),
-    )
-    .get_result(conn)?;
-    Ok(())
-}
-
-/// [`save_state`] for a job that changes hands: taken by `worker`, or put back (`None`).
-fn save_state_and_worker(
+/// Saves a job's new state. `worker`, when given, is who holds the job from now on
+/// (`Some(None)`: nobody, as when it is put back); otherwise its holder is left as it is.
+fn save_state(
     conn: &mut AnyConnection,
     job: Id,
     state: &JobState,
     now: DateTime<Utc>,
-    worker: Option<Id>,
+    worker: Option<Option<Id>>,
 ) -> QueryResult<()> {
     let _: Id = Prepared::new(
         diesel::update(provisioner_jobs::table.find(job))
-            .set((StateChange::new(state, now), provisioner_jobs::worker_id.eq(worker)))
+            .set((StateChange::new(state, now), worker.map(|worker| provisioner_jobs::worker_id.eq(worker))))
             .returning(provisioner_jobs::id),
     )
     .get_result(conn)?;
@@ -253,7 +244,7 @@ fn finish(
         .write(|conn, events| {
             let row = lock_for_daemon(conn, daemon, job)?;
             let state = transition(&row.state()).map_err(|refusal| Fail::Refused(refusal.into()))?;
-            save_state(conn, row.id, &state, now)?;
+            save_state(conn, row.id, &state, now, None)?;
             events.pending(moved(&row, &state));
             let name = touch_daemon(conn, daemon, now)?.unwrap_or_default();
             // Its followers wake; acquirers do not, since a job ending frees none for them.
@@ -387,7 +378,7 @@ impl JobRepo for Store {
                 |q, c| q.first(c)
             )?;
             let state = row.state().cancel(now).map_err(Fail::Refused)?;
-            save_state(conn, row.id, &state, now)?;
+            save_state(conn, row.id, &state, now, None)?;
             events.pending(moved(&row, &state));
             events.push(StoreEvent::JobChanged(job));
             load_job(conn, row.id)
@@ -437,7 +428,7 @@ impl JobRepo for Store {
             let Some(state) = row.state().start(now) else {
                 return Ok(None);
             };
-            save_state_and_worker(conn, row.id, &state, now, Some(worker))?;
+            save_state(conn, row.id, &state, now, Some(Some(worker)))?;
             // No wake-up: a job starting wakes nobody (followers wait for its lines or its end).
             // Its leaving the queue is the one notice, for every server's queue numbers. The
             // answer is the row as just written, with this daemon's name: nothing is read again.
@@ -459,7 +450,7 @@ impl JobRepo for Store {
             let Some(state) = release_untouched(&row.state(), row.updated_at.0) else {
                 return Ok(false);
             };
-            save_state_and_worker(conn, row.id, &state, row.updated_at.0, None)?;
+            save_state(conn, row.id, &state, row.updated_at.0, Some(None))?;
             // Back in the queue: its change wakes a daemon that can run it.
             events.pending(moved(&row, &state));
             Ok(true)
@@ -571,7 +562,7 @@ impl JobRepo for Store {
                     .collect();
                 insert_logs(conn, row.id, &notice, now)?;
                 let terminated = state.terminate(now, verdict.error_message());
-                save_state(conn, row.id, &terminated, now)?;
+                save_state(conn, row.id, &terminated, now, None)?;
                 events.pending(moved(&row, &terminated));
                 events.push(StoreEvent::JobChanged(row.id.0));
                 reaped.push((row.id.0, verdict));
