@@ -126,8 +126,9 @@ impl DatabaseUrl {
 }
 
 /// Per connection: wait for a busy writer instead of failing at once, enforce foreign keys
-/// (off by default in SQLite), and let readers proceed while one connection writes.
-const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;";
+/// (off by default in SQLite), and let readers proceed while one connection writes. Public
+/// for tools that open their own connections to compare with the store's.
+pub const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;";
 
 /// Picks the connection type from the URL and reports the real error when it cannot
 /// connect (diesel's own `AnyConnection::establish` tries both and hides both errors).

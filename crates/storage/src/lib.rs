@@ -27,7 +27,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use diesel::r2d2::PooledConnection;
 
-pub use conn::{DatabaseUrl, PoolOptions, UrlError};
+pub use conn::{DatabaseUrl, PoolOptions, SQLITE_PRAGMAS, UrlError};
 pub use events::{JobQueued, StoreEvent};
 
 use conn::{AnyConnection, Manager, Pool, write_transaction};

@@ -5,6 +5,10 @@
 //! then complete, until the queue is empty. The daemons run on one thread of raw HTTP/1.1, so
 //! the client takes as little as it can of the CPU it shares with the servers. Every job must
 //! be taken exactly once: a job handed out twice, or one never handed out, fails the run.
+//!
+//! Beside it, on a queue seeded the same way, the same daemons drain the queue straight on
+//! the database with the fewest statements a job needs (see [`floor`]): the limit of the stack
+//! the server is measured against.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -20,6 +24,8 @@ use super::http::load::{connect, exchange};
 use super::process::{Server, build_api};
 use super::world::{Plan, backends, database, populate};
 use super::{AcquireArgs, summary};
+
+mod floor;
 
 /// What one drained queue gave.
 struct Drained {
@@ -37,8 +43,15 @@ impl Drained {
 pub fn run(args: &AcquireArgs) -> anyhow::Result<()> {
     let api = build_api()?;
     for backend in backends(&args.common) {
+        // The yardstick first, then the server, each on a freshly seeded queue.
+        let floor = drain_alone(backend, args)?;
+        report(backend, "the database alone", args, &floor);
         let single = drain_on(&api, backend, args, 1)?;
-        report(backend, 1, args, &single);
+        report(backend, "1 server", args, &single);
+        println!(
+            "{backend:?}: one server reaches {:.0} % of the database alone",
+            100.0 * single.per_second() / floor.per_second().max(f64::EPSILON)
+        );
         if args.replicas <= 1 {
             continue;
         }
@@ -47,7 +60,7 @@ pub fn run(args: &AcquireArgs) -> anyhow::Result<()> {
             continue;
         }
         let spread = drain_on(&api, backend, args, args.replicas)?;
-        report(backend, args.replicas, args, &spread);
+        report(backend, &format!("{} servers", args.replicas), args, &spread);
         println!(
             "{backend:?}: {} servers reach {:.0} % of one server's rate",
             args.replicas,
@@ -57,10 +70,10 @@ pub fn run(args: &AcquireArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn report(backend: Backend, servers: usize, args: &AcquireArgs, drained: &Drained) {
+fn report(backend: Backend, who: &str, args: &AcquireArgs, drained: &Drained) {
     let (median, p95) = summary(drained.acquire_latencies.clone());
     println!(
-        "{backend:?}, {servers} server(s): {} daemons ran {} jobs in {:.2} s: {:.0} acquisitions/s (acquire median {median:.2} ms, p95 {p95:.2} ms; each job is acquire + complete, each run once)",
+        "{backend:?}, {who}: {} daemons ran {} jobs in {:.2} s: {:.0} acquisitions/s (acquire median {median:.2} ms, p95 {p95:.2} ms; each job is acquire + complete, each run once)",
         args.daemons,
         drained.jobs,
         drained.elapsed.as_secs_f64(),
@@ -68,12 +81,23 @@ fn report(backend: Backend, servers: usize, args: &AcquireArgs, drained: &Draine
     );
 }
 
+/// Seeds a fresh database and drains the queue with [`floor`]'s statements alone.
+fn drain_alone(backend: Backend, args: &AcquireArgs) -> anyhow::Result<Drained> {
+    let db = database(backend, &args.common);
+    let seeded = populate(&db, &plan(args))?;
+    let daemons: Vec<Uuid> = seeded.daemons.iter().map(|(id, _)| *id).collect();
+    tally(floor::drain(db.url(), seeded.organization, &daemons)?, args.jobs)
+}
+
+fn plan(args: &AcquireArgs) -> Plan {
+    Plan { jobs: args.jobs, pending: args.jobs, daemons: args.daemons, tag_sets: None }
+}
+
 /// Seeds a fresh database, starts `servers` servers over it, spreads the daemons over them
 /// and drains the queue.
 fn drain_on(api: &Path, backend: Backend, args: &AcquireArgs, servers: usize) -> anyhow::Result<Drained> {
     let db = database(backend, &args.common);
-    let plan = Plan { jobs: args.jobs, pending: args.jobs, daemons: args.daemons, tag_sets: None };
-    let seeded = populate(&db, &plan)?;
+    let seeded = populate(&db, &plan(args))?;
     let servers: Vec<Server> = (0..servers).map(|_| Server::start(api, db.url())).collect::<anyhow::Result<_>>()?;
     let addresses: Vec<SocketAddr> = servers
         .iter()
@@ -85,20 +109,25 @@ fn drain_on(api: &Path, backend: Backend, args: &AcquireArgs, servers: usize) ->
         .enumerate()
         .map(|(n, (id, key))| Daemon { id: *id, key: key.clone(), server: addresses[n % addresses.len()] })
         .collect();
-    let drained = drain(daemons)?;
-    let mut taken: Vec<Uuid> = drained.iter().flat_map(|daemon| daemon.taken.iter().copied()).collect();
+    let drained = tally(drain(daemons)?, args.jobs);
+    drop(servers);
+    drained
+}
+
+/// What the daemons did together; fails unless every job was handed out exactly once.
+fn tally(worked: Vec<Worked>, jobs: usize) -> anyhow::Result<Drained> {
+    let mut taken: Vec<Uuid> = worked.iter().flat_map(|daemon| daemon.taken.iter().copied()).collect();
     let handed_out = taken.len();
     taken.sort_unstable();
     taken.dedup();
     if taken.len() != handed_out {
         bail!("{} jobs were handed out more than once", handed_out - taken.len());
     }
-    if handed_out != args.jobs {
-        bail!("{handed_out} of {} jobs ran", args.jobs);
+    if handed_out != jobs {
+        bail!("{handed_out} of {jobs} jobs ran");
     }
-    let elapsed = drained.iter().map(|daemon| daemon.finished).max().unwrap_or_default();
-    let acquire_latencies = drained.into_iter().flat_map(|daemon| daemon.latencies).collect();
-    drop(servers);
+    let elapsed = worked.iter().map(|daemon| daemon.finished).max().unwrap_or_default();
+    let acquire_latencies = worked.into_iter().flat_map(|daemon| daemon.latencies).collect();
     Ok(Drained { elapsed, jobs: handed_out, acquire_latencies })
 }
 

@@ -100,8 +100,7 @@ struct SqlitePragmas;
 
 impl CustomizeConnection<SqliteConnection, r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;")
-            .map_err(r2d2::Error::QueryError)
+        conn.batch_execute(storage::SQLITE_PRAGMAS).map_err(r2d2::Error::QueryError)
     }
 }
 
