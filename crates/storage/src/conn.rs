@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionDepthChange, TransactionManager};
 
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
@@ -288,15 +288,68 @@ pub(crate) fn write_transaction<T, E>(
 where
     E: From<DieselError>,
 {
+    write_transaction_sending(conn, |conn| f(conn).map(|value| (value, None)))
+}
+
+/// [`write_transaction`] where `f` also answers statements to run just before the commit, in
+/// the same round trip as the `COMMIT` (plain SQL without parameters: a write's notices to
+/// other servers). If they fail, the transaction is rolled back, as when a commit fails.
+pub(crate) fn write_transaction_sending<T, E>(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<(T, Option<String>), E>,
+) -> Result<T, E>
+where
+    E: From<DieselError>,
+{
     begin(conn)?;
     match f(conn) {
-        Ok(value) => {
-            Manage::commit_transaction(conn)?;
+        Ok((value, along)) => {
+            commit_with(conn, along.as_deref())?;
             Ok(value)
         }
         Err(error) => match Manage::rollback_transaction(conn) {
             Ok(()) | Err(DieselError::BrokenTransactionManager) => Err(error),
             Err(rollback_error) => Err(rollback_error.into()),
+        },
+    }
+}
+
+/// Commits (or releases the savepoint), with `along` sent in the same round trip when this is
+/// the outermost transaction. diesel's own commit sends `COMMIT` alone, so the transaction's
+/// depth is kept here as it would keep it.
+fn commit_with(conn: &mut AnyConnection, along: Option<&str>) -> QueryResult<()> {
+    let Some(along) = along else {
+        return Manage::commit_transaction(conn);
+    };
+    if depth(conn) != Some(1) {
+        conn.batch_execute(along)?;
+        return Manage::commit_transaction(conn);
+    }
+    match conn.batch_execute(&format!("{along}; COMMIT")) {
+        Ok(()) => {
+            let left = per_backend!(conn, |c| {
+                <AnsiTransactionManager as TransactionManager<_>>::transaction_manager_status_mut(c)
+                    .transaction_state()?
+                    .change_transaction_depth(TransactionDepthChange::DecreaseDepth)
+            });
+            match left {
+                // The connection may have seen the transaction end already.
+                Ok(()) | Err(DieselError::NotInTransaction) => Ok(()),
+                Err(other) => Err(other),
+            }
+        }
+        // Whatever failed, the transaction is over or aborted: roll back what is left.
+        Err(failed) => match Manage::rollback_transaction(conn) {
+            Ok(()) => Err(failed),
+            Err(rollback_error) => {
+                per_backend!(conn, |c| {
+                    <AnsiTransactionManager as TransactionManager<_>>::transaction_manager_status_mut(c).set_in_error()
+                });
+                Err(DieselError::RollbackErrorOnCommit {
+                    rollback_error: Box::new(rollback_error),
+                    commit_error: Box::new(failed),
+                })
+            }
         },
     }
 }
@@ -317,10 +370,14 @@ pub(crate) fn begin(conn: &mut AnyConnection) -> QueryResult<()> {
 /// Whether `conn` is inside a transaction; on SQLite that means it holds the write lock,
 /// since every transaction here is `BEGIN IMMEDIATE`.
 pub(crate) fn in_transaction(conn: &mut AnyConnection) -> bool {
+    depth(conn).is_some()
+}
+
+/// How many transactions and savepoints `conn` is inside (`None`: none).
+fn depth(conn: &mut AnyConnection) -> Option<u32> {
     per_backend!(conn, |c| {
-        let status =
-            <AnsiTransactionManager as diesel::connection::TransactionManager<_>>::transaction_manager_status_mut(c);
-        status.transaction_depth().ok().flatten().is_some()
+        let status = <AnsiTransactionManager as TransactionManager<_>>::transaction_manager_status_mut(c);
+        status.transaction_depth().ok().flatten().map(std::num::NonZeroU32::get)
     })
 }
 
@@ -363,6 +420,61 @@ mod tests {
                 diesel::sql_query("PRAGMA foreign_keys").get_result(sqlite).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(setting.foreign_keys, 1);
         }
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct Written {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        written: i64,
+    }
+
+    fn written(conn: &mut AnyConnection) -> i64 {
+        let count: Written = diesel::sql_query("SELECT count(*) AS written FROM written")
+            .get_result(conn)
+            .unwrap_or_else(|e| panic!("{e}"));
+        count.written
+    }
+
+    /// What runs with the commit is delivered only if the write commits, and undoes it if it fails.
+    #[test]
+    fn statements_sent_with_the_commit_share_its_fate() {
+        let required = std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+        let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+            assert!(!required, "REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set");
+            return;
+        };
+        let connect = |url: &str| AnyConnection::establish(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+        let mut conn = connect(&url);
+        let mut listener = PgConnection::establish(&url).unwrap_or_else(|e| panic!("{e}"));
+        let channel = format!("commit_test_{}", std::process::id());
+        listener.batch_execute(&format!("LISTEN {channel}")).unwrap_or_else(|e| panic!("{e}"));
+        conn.batch_execute("CREATE TEMP TABLE written (n int)").unwrap_or_else(|e| panic!("{e}"));
+        let insert = |conn: &mut AnyConnection| diesel::sql_query("INSERT INTO written VALUES (1)").execute(conn);
+
+        let told = format!("SELECT pg_notify('{channel}', 'it''s written')");
+        let committed: QueryResult<()> =
+            write_transaction_sending(&mut conn, |c| Ok(((), Some(insert(c).map(|_| told)?))));
+        assert!(committed.is_ok(), "{committed:?}");
+        assert!(!in_transaction(&mut conn));
+        assert_eq!(written(&mut conn), 1);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let heard = loop {
+            let heard: Vec<_> = listener.notifications_iter().map(|n| n.unwrap_or_else(|e| panic!("{e}"))).collect();
+            if !heard.is_empty() || std::time::Instant::now() > deadline {
+                break heard;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(heard.iter().map(|n| n.payload.as_str()).collect::<Vec<_>>(), ["it's written"]);
+
+        // A payload over PostgreSQL's 8 000 bytes fails the notice, and with it the write.
+        let too_long = format!("SELECT pg_notify('{channel}', repeat('x', 9000))");
+        let failed: QueryResult<()> =
+            write_transaction_sending(&mut conn, |c| Ok(((), Some(insert(c).map(|_| too_long)?))));
+        assert!(failed.is_err());
+        assert!(!in_transaction(&mut conn), "the failed commit left a transaction open");
+        assert_eq!(written(&mut conn), 1, "the write whose notice failed was kept");
+        assert!(listener.notifications_iter().next().is_none());
     }
 
     #[test]

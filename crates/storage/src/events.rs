@@ -9,13 +9,11 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Text};
 use domain::provisioner::{ProvisionerType, Tags};
 use uuid::Uuid;
 
 use crate::conn::AnyConnection;
 use crate::health::{Backoff, Reachability};
-use crate::prepared::Prepared;
 use crate::queue_index::{PendingChange, QueueIndex};
 use crate::tag_catalog::TagCatalog;
 
@@ -133,8 +131,8 @@ impl EventHub {
     }
 }
 
-/// Events a write produced; sent to other servers inside the transaction (PostgreSQL
-/// delivers a NOTIFY only if it commits) and to this process after the commit.
+/// Events a write produced; sent to other servers with the commit and to this process after
+/// it.
 #[derive(Debug, Default)]
 pub(crate) struct Events {
     wake: Vec<StoreEvent>,
@@ -157,9 +155,11 @@ impl Events {
         &self.pending
     }
 
-    pub(crate) fn notify_peers(&self, conn: &mut AnyConnection) -> QueryResult<()> {
-        let AnyConnection::Postgresql(pg) = conn else {
-            return Ok(());
+    /// The statement that tells other servers, sent with the commit (PostgreSQL delivers a
+    /// `NOTIFY` only if its transaction commits); `None` when there is nobody to tell.
+    pub(crate) fn peer_notices(&self, conn: &AnyConnection) -> Option<String> {
+        let AnyConnection::Postgresql(_) = conn else {
+            return None;
         };
         let wake = self.wake.iter().filter_map(|event| match event {
             StoreEvent::QueueChanged | StoreEvent::Resync => Some((QUEUE_CHANNEL, String::new())),
@@ -168,24 +168,11 @@ impl Events {
             StoreEvent::JobQueued(_) => None,
         });
         let pending = self.pending.iter().map(|change| (PENDING_CHANNEL, change.encode()));
-        let (channels, payloads): (Vec<&str>, Vec<String>) = wake.chain(pending).unzip();
-        if channels.is_empty() {
-            return Ok(());
-        }
-        // All of a write's notices in one statement: one round trip, however many there are.
-        // Counted, so that the statement is loaded (and stays prepared: see `Prepared`).
-        let notices = channels.len();
-        let sent: Sent = Prepared::new(
-            diesel::sql_query(
-                "SELECT count(pg_notify(channel, payload)) AS sent \
-                 FROM unnest($1::text[], $2::text[]) AS notice(channel, payload)",
-            )
-            .bind::<Array<Text>, _>(channels)
-            .bind::<Array<Text>, _>(payloads),
-        )
-        .get_result(pg)?;
-        debug_assert_eq!(usize::try_from(sent.sent).ok(), Some(notices), "one pg_notify per notice");
-        Ok(())
+        let notices: Vec<String> = wake
+            .chain(pending)
+            .map(|(channel, payload)| format!("pg_notify({}, {})", literal(channel), literal(&payload)))
+            .collect();
+        (!notices.is_empty()).then(|| format!("SELECT {}", notices.join(", ")))
     }
 
     /// After the commit.
@@ -296,9 +283,8 @@ fn relay(mut conn: PgConnection, hub: &Weak<EventHub>, index: &Weak<QueueIndex>)
     }
 }
 
-/// How many notices a write sent.
-#[derive(diesel::QueryableByName)]
-struct Sent {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    sent: i64,
+/// `text` as a string literal, whatever the server's `standard_conforming_strings`: the
+/// notices travel in a statement without parameters.
+fn literal(text: &str) -> String {
+    format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }

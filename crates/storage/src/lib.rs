@@ -30,7 +30,7 @@ use diesel::r2d2::PooledConnection;
 pub use conn::{DatabaseUrl, PoolOptions, SQLITE_PRAGMAS, UrlError};
 pub use events::{JobQueued, StoreEvent};
 
-use conn::{AnyConnection, Manager, Pool, write_transaction};
+use conn::{AnyConnection, Manager, Pool, write_transaction_sending};
 use error::{Fail, NoConnection};
 use events::{EventHub, Events};
 use group_commit::GroupWriter;
@@ -156,22 +156,23 @@ impl Store {
     fn write<T, R>(&self, f: impl FnOnce(&mut AnyConnection, &mut Events) -> Result<T, Fail<R>>) -> Result<T, Fail<R>> {
         let mut events = Events::default();
         let mut applied = false;
-        let work = |c: &mut AnyConnection| -> Result<T, Fail<R>> {
+        // Answers, with the value, the notices that go to other servers with the commit.
+        let work = |c: &mut AnyConnection| -> Result<(T, Option<String>), Fail<R>> {
             let value = f(c, &mut events)?;
-            events.notify_peers(c)?;
             // Before the commit, while the write still holds its lock: see `queue_index`.
             self.index.apply_own(events.pending_changes());
             if self.index.follows_listener() {
                 self.hub.expect_echoes(events.pending_changes());
             }
             applied = true;
-            Ok(value)
+            Ok((value, events.peer_notices(c)))
         };
         let written = match &self.grouped {
-            Some(writer) => writer.write(|| self.conn(), work),
+            // SQLite: one process, nobody else to tell.
+            Some(writer) => writer.write(|| self.conn(), |c| work(c).map(|(value, _)| value)),
             None => {
                 let mut conn = self.conn()?;
-                let written = write_transaction(&mut conn, work);
+                let written = write_transaction_sending(&mut conn, work);
                 self.settle(&mut conn, &written);
                 written
             }
