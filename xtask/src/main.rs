@@ -3,6 +3,7 @@
 mod bench;
 mod chaos;
 mod openapi;
+mod release;
 mod schemathesis;
 
 use std::process::ExitCode;

@@ -45,7 +45,7 @@ const PASSWORD: &str = "fuzz-correct-horse-battery-staple";
 pub fn run(args: &SchemathesisArgs) -> anyhow::Result<()> {
     let server = match &args.server {
         Some(server) => absolute(server)?,
-        None => build_release_server()?,
+        None => crate::release::build_api()?,
     };
     // schemathesis runs from the reports' folder: a path given relative to here must still hold.
     let args = &SchemathesisArgs {
@@ -87,18 +87,6 @@ fn backends(choice: BackendChoice) -> Vec<Backend> {
         BackendChoice::Postgres => vec![Backend::Postgres],
         BackendChoice::All => vec![Backend::Sqlite, Backend::Postgres],
     }
-}
-
-fn build_release_server() -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--quiet", "--package", "api", "--bin", "api"])
-        .status()
-        .context("cannot run cargo")?;
-    if !status.success() {
-        bail!("the release build of the server failed");
-    }
-    Ok(workspace_root().join("target/release/api"))
 }
 
 /// Where the runs' reports, server logs and schemathesis's own cache go.

@@ -21,9 +21,10 @@ use tokio::net::TcpStream;
 use uuid::Uuid;
 
 use super::http::load::{connect, exchange};
-use super::process::{Server, build_api};
+use super::process::Server;
 use super::world::{Plan, backends, database, populate};
 use super::{AcquireArgs, summary};
+use crate::release::build_api;
 
 mod floor;
 

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use storage::testing::Backend;
 
-use super::process::{Server, build_api};
+use super::process::Server;
 use super::world::{Plan, Seeded, backends, database, populate};
 use super::{JobsArgs, summary};
+use crate::release::build_api;
 
 /// One line of the table.
 struct Measured {

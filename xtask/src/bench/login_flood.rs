@@ -16,8 +16,9 @@ use serde_json::json;
 use storage::testing::Backend;
 
 use super::LoginFloodArgs;
-use super::process::{Server, build_api, memory};
+use super::process::{Server, memory};
 use super::world::{backends, database};
+use crate::release::build_api;
 
 const PASSWORD: &str = "correct-horse-battery-staple";
 const EMAIL: &str = "owner@example.com";

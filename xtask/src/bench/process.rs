@@ -1,26 +1,12 @@
 //! The release `api` binary in a process of its own, so that its memory is its own to measure.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-
-/// Builds the release `api` binary beside this one, and says where it is.
-pub fn build_api() -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--release", "--package", "api", "--bin", "api"])
-        .status()
-        .context("cannot run cargo")?;
-    if !status.success() {
-        bail!("cannot build the api binary");
-    }
-    let here = std::env::current_exe()?;
-    Ok(here.with_file_name(format!("api{}", std::env::consts::EXE_SUFFIX)))
-}
 
 /// A running server, stopped when dropped. Both rate limits are off: a benchmark's clients
 /// stand for many clients on many addresses.

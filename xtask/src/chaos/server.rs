@@ -34,31 +34,8 @@ impl ApiBinary {
 }
 
 fn build_release() -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("xtask has no parent directory")?;
     eprintln!("chaos: building the server under test: cargo build --release -p api --bin api");
-    let mut child = unblocked(cargo)
-        .current_dir(root)
-        .args(["build", "--release", "--package", "api", "--bin", "api", "--message-format=json-render-diagnostics"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("cannot run cargo")?;
-    let mut executable = None;
-    if let Some(stdout) = child.stdout.take() {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(message) = serde_json::from_str::<serde_json::Value>(&line?) else { continue };
-            let is_api_bin = message["reason"] == "compiler-artifact"
-                && message["target"]["name"] == "api"
-                && message["target"]["kind"].as_array().is_some_and(|kinds| kinds.iter().any(|k| k == "bin"));
-            if is_api_bin && let Some(path) = message["executable"].as_str() {
-                executable = Some(PathBuf::from(path));
-            }
-        }
-    }
-    if !child.wait()?.success() {
-        bail!("cargo build --release -p api failed");
-    }
-    executable.context("cargo did not name the api executable")
+    crate::release::build_api_with(unblocked(crate::release::cargo()))
 }
 
 /// Where clients send requests to one server: the address changes only if a restart finds
