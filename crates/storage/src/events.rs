@@ -220,15 +220,16 @@ pub(crate) fn spawn_listener(url: String, hub: Weak<EventHub>, index: Weak<Queue
     Ok(())
 }
 
-/// A connection listening on both channels.
-fn subscribe(url: &str) -> Result<PgConnection, Box<dyn std::error::Error>> {
+/// A connection listening on every channel; between notices it also reads the tag sets
+/// they name, hence the store's connection type.
+fn subscribe(url: &str) -> Result<AnyConnection, Box<dyn std::error::Error>> {
     let mut conn = PgConnection::establish(url)?;
     conn.batch_execute(&format!("LISTEN {QUEUE_CHANNEL}; LISTEN {JOB_CHANNEL}; LISTEN {PENDING_CHANNEL};"))?;
-    Ok(conn)
+    Ok(AnyConnection::Postgresql(conn))
 }
 
 /// Passes notices on; returns `Ok` when the hub is gone, `Err` when the connection fails.
-fn relay(mut conn: PgConnection, hub: &Weak<EventHub>, index: &Weak<QueueIndex>) -> QueryResult<()> {
+fn relay(mut conn: AnyConnection, hub: &Weak<EventHub>, index: &Weak<QueueIndex>) -> QueryResult<()> {
     // Anything sent while we were away is lost: tell everyone to look again.
     if let Some(index) = index.upgrade() {
         index.following(true);
@@ -239,7 +240,11 @@ fn relay(mut conn: PgConnection, hub: &Weak<EventHub>, index: &Weak<QueueIndex>)
     }
     let mut last_check = Instant::now();
     loop {
-        let notices: Vec<_> = conn.notifications_iter().collect::<QueryResult<_>>()?;
+        // Never otherwise: only PostgreSQL has a listener.
+        let AnyConnection::Postgresql(pg) = &mut conn else {
+            return Ok(());
+        };
+        let notices: Vec<_> = pg.notifications_iter().collect::<QueryResult<_>>()?;
         let Some(hub) = hub.upgrade() else {
             return Ok(());
         };
@@ -271,6 +276,10 @@ fn relay(mut conn: PgConnection, hub: &Weak<EventHub>, index: &Weak<QueueIndex>)
             && let Some(index) = index.upgrade()
         {
             index.apply_heard(&heard);
+            // A job of a tag set this server has not read yet would wake every waiter that
+            // might run it: the set is read first, so that only one that can is woken.
+            let entering = heard.iter().filter(|change| change.entered).map(|change| change.kind.tag_set);
+            index.tags.tags_of(&mut conn, entering)?;
             hub.announce(&heard, &index.tags, true);
         }
         wake.into_iter().for_each(|event| hub.publish(event));

@@ -500,6 +500,32 @@ fn servers_on_one_postgres_database_agree_on_queue_numbers() {
     other.close();
 }
 
+/// A job of a tag set another server has never read reaches this one's waiters with its
+/// tags, so that one daemon that can run it is woken rather than every one that might.
+#[test]
+fn a_job_from_another_server_is_announced_with_its_tags() {
+    let Some(f) = fixture(Backend::Postgres) else { return };
+    let other = Store::open(f.db.url(), PoolOptions::default(), now()).unwrap_or_else(|e| panic!("{e}"));
+    let (heard, hearing) = std::sync::mpsc::channel();
+    let heard = std::sync::Mutex::new(heard);
+    other.subscribe(move |event| {
+        let _ = heard.lock().map(|sender| sender.send(event));
+    });
+    let listening = || hearing.recv_timeout(std::time::Duration::from_secs(10)).unwrap_or_else(|e| panic!("{e}"));
+    while listening() != storage::StoreEvent::Resync {}
+    let acme = organization(&f, "acme");
+    let job = job(&f, acme, &[("gpu", "a100")]);
+    let announced = loop {
+        if let storage::StoreEvent::JobQueued(queued) = listening()
+            && queued.job == job
+        {
+            break queued;
+        }
+    };
+    assert_eq!(announced.tags, Some(tags(&[("gpu", "a100")])));
+    other.close();
+}
+
 /// SQLite: writes that queue behind one another commit together, and one that fails in such
 /// a group is undone alone, its neighbours kept.
 #[test]
