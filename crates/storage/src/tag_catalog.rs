@@ -6,8 +6,9 @@
 //! The copy is complete once read in full, and stays complete while every new set is heard
 //! of: a job entering the pending set names its set, through this process's own writes and
 //! (on PostgreSQL) through the listener, which reads a set it does not know before passing the
-//! job on. A set heard of but not yet known is read before the next answer. While the listener is away nothing can be heard, so every answer reads the
-//! whole table again, as it would with no copy at all.
+//! job on. A set heard of but not yet known is read before the next answer. While the listener
+//! is away nothing can be heard, so every answer reads the whole table again, as it would with
+//! no copy at all.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
