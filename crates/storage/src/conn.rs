@@ -314,19 +314,18 @@ where
     }
 }
 
-/// Commits (or releases the savepoint), with `along` sent in the same round trip when this is
-/// the outermost transaction. diesel's own commit sends `COMMIT` alone, so the transaction's
-/// depth is kept here as it would keep it.
+/// Commits (or releases the savepoint), with `along` run first: in the same round trip as the
+/// `COMMIT` when this is the outermost transaction. diesel's own commit sends `COMMIT` alone,
+/// so the transaction's depth is kept here as it would keep it. If `along` fails, what it was
+/// to be committed with is rolled back.
 fn commit_with(conn: &mut AnyConnection, along: Option<&str>) -> QueryResult<()> {
     let Some(along) = along else {
         return Manage::commit_transaction(conn);
     };
-    if depth(conn) != Some(1) {
-        conn.batch_execute(along)?;
-        return Manage::commit_transaction(conn);
-    }
-    match conn.batch_execute(&format!("{along}; COMMIT")) {
-        Ok(()) => {
+    let outermost = depth(conn) == Some(1);
+    let sent = if outermost { conn.batch_execute(&format!("{along}; COMMIT")) } else { conn.batch_execute(along) };
+    match sent {
+        Ok(()) if outermost => {
             let left = per_backend!(conn, |c| {
                 <AnsiTransactionManager as TransactionManager<_>>::transaction_manager_status_mut(c)
                     .transaction_state()?
@@ -338,6 +337,7 @@ fn commit_with(conn: &mut AnyConnection, along: Option<&str>) -> QueryResult<()>
                 Err(other) => Err(other),
             }
         }
+        Ok(()) => Manage::commit_transaction(conn),
         // Whatever failed, the transaction is over or aborted: roll back what is left.
         Err(failed) => match Manage::rollback_transaction(conn) {
             Ok(()) => Err(failed),
@@ -470,11 +470,23 @@ mod tests {
         // A payload over PostgreSQL's 8 000 bytes fails the notice, and with it the write.
         let too_long = format!("SELECT pg_notify('{channel}', repeat('x', 9000))");
         let failed: QueryResult<()> =
-            write_transaction_sending(&mut conn, |c| Ok(((), Some(insert(c).map(|_| too_long)?))));
+            write_transaction_sending(&mut conn, |c| Ok(((), Some(insert(c).map(|_| too_long.clone())?))));
         assert!(failed.is_err());
         assert!(!in_transaction(&mut conn), "the failed commit left a transaction open");
         assert_eq!(written(&mut conn), 1, "the write whose notice failed was kept");
         assert!(listener.notifications_iter().next().is_none());
+
+        // Inside a transaction, a failing notice undoes its own savepoint alone.
+        let outer: QueryResult<()> = write_transaction(&mut conn, |c| {
+            insert(c)?;
+            let inner: QueryResult<()> =
+                write_transaction_sending(c, |c| Ok(((), Some(insert(c).map(|_| too_long.clone())?))));
+            assert!(inner.is_err());
+            assert_eq!(depth(c), Some(1), "the failed savepoint was left open");
+            Ok(())
+        });
+        assert!(outer.is_ok(), "{outer:?}");
+        assert_eq!(written(&mut conn), 2, "the outer write is kept, the savepoint's undone");
     }
 
     #[test]
