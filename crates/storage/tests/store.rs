@@ -458,21 +458,27 @@ fn pooled_postgres_connections_whose_sessions_ended_are_replaced() {
     assert!(later.as_ref().is_ok_and(|found| found.is_some()), "{later:?}");
 }
 
+/// A second server on the fixture's database, once its listener is connected, and what it
+/// hears from then on (each event within 10 s, or the test fails).
+fn second_server(f: &Fixture) -> (Store, impl Fn() -> storage::StoreEvent) {
+    let other = Store::open(f.db.url(), PoolOptions::default(), now()).unwrap_or_else(|e| panic!("{e}"));
+    let (heard, hearing) = std::sync::mpsc::channel();
+    let heard = std::sync::Mutex::new(heard);
+    other.subscribe(move |event| {
+        let _ = heard.lock().map(|sender| sender.send(event));
+    });
+    let next = move || hearing.recv_timeout(std::time::Duration::from_secs(10)).unwrap_or_else(|e| panic!("{e}"));
+    // Its listener announces itself once connected; from then on it keeps a copy.
+    while next() != storage::StoreEvent::Resync {}
+    (other, next)
+}
+
 /// Two servers on one PostgreSQL database: the second keeps its own copy of the queue, and
 /// follows the first's changes through the notices.
 #[test]
 fn servers_on_one_postgres_database_agree_on_queue_numbers() {
     let Some(f) = fixture(Backend::Postgres) else { return };
-    let other = Store::open(f.db.url(), PoolOptions::default(), now()).unwrap_or_else(|e| panic!("{e}"));
-    // Its listener announces itself once connected; from then on it keeps a copy.
-    let (connected, listening) = std::sync::mpsc::channel();
-    let connected = std::sync::Mutex::new(connected);
-    other.subscribe(move |event| {
-        if event == storage::StoreEvent::Resync {
-            let _ = connected.lock().map(|sender| sender.send(()));
-        }
-    });
-    listening.recv_timeout(std::time::Duration::from_secs(10)).unwrap_or_else(|e| panic!("no listener: {e}"));
+    let (other, _) = second_server(&f);
     let acme = organization(&f, "acme");
     let plain = daemon(&f, acme, "plain", &[]);
     for n in 0..5 {
@@ -505,14 +511,7 @@ fn servers_on_one_postgres_database_agree_on_queue_numbers() {
 #[test]
 fn a_job_from_another_server_is_announced_with_its_tags() {
     let Some(f) = fixture(Backend::Postgres) else { return };
-    let other = Store::open(f.db.url(), PoolOptions::default(), now()).unwrap_or_else(|e| panic!("{e}"));
-    let (heard, hearing) = std::sync::mpsc::channel();
-    let heard = std::sync::Mutex::new(heard);
-    other.subscribe(move |event| {
-        let _ = heard.lock().map(|sender| sender.send(event));
-    });
-    let listening = || hearing.recv_timeout(std::time::Duration::from_secs(10)).unwrap_or_else(|e| panic!("{e}"));
-    while listening() != storage::StoreEvent::Resync {}
+    let (other, listening) = second_server(&f);
     let acme = organization(&f, "acme");
     let job = job(&f, acme, &[("gpu", "a100")]);
     let announced = loop {
