@@ -37,7 +37,32 @@ done AS (UPDATE provisioner_jobs SET status = 'succeeded', completed_at = now(),
   WHERE id = $2::uuid AND worker_id = $1::uuid AND status = 'running' RETURNING id) \
 SELECT done.id::text AS id FROM done CROSS JOIN LATERAL (SELECT pg_notify('api_provisioner_job', done.id::text)) AS told";
 
-const SQLITE_NOW: &str = "strftime('%Y-%m-%d %H:%M:%f', 'now')";
+/// SQLite's clock, spelled into the statements below when they are compiled, so that the
+/// timed loop does no formatting.
+macro_rules! sqlite_now {
+    () => {
+        "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+    };
+}
+
+const SEEN_SQLITE: &str = concat!("UPDATE provisioner_daemons SET last_seen_at = ", sqlite_now!(), " WHERE id = ?1");
+
+const TAKE_SQLITE: &str = concat!(
+    "UPDATE provisioner_jobs SET status = 'running', started_at = ",
+    sqlite_now!(),
+    ", updated_at = ",
+    sqlite_now!(),
+    ", worker_id = ?1 WHERE id = (SELECT id FROM provisioner_jobs WHERE organization_id = ?2 \
+     AND status = 'pending' ORDER BY created_at, id LIMIT 1) RETURNING id"
+);
+
+const COMPLETE_SQLITE: &str = concat!(
+    "UPDATE provisioner_jobs SET status = 'succeeded', completed_at = ",
+    sqlite_now!(),
+    ", updated_at = ",
+    sqlite_now!(),
+    " WHERE id = ?2 AND worker_id = ?1 AND status = 'running' RETURNING id"
+);
 
 #[derive(QueryableByName)]
 struct Changed {
@@ -71,40 +96,26 @@ impl Conn {
             }
             Self::Sqlite(conn) => conn.immediate_transaction(|conn| {
                 seen_sqlite(conn, daemon)?;
-                sql_query(format!(
-                    "UPDATE provisioner_jobs SET status = 'running', started_at = {SQLITE_NOW}, updated_at = {SQLITE_NOW}, worker_id = ?1 \
-                     WHERE id = (SELECT id FROM provisioner_jobs WHERE organization_id = ?2 AND status = 'pending' \
-                                 ORDER BY created_at, id LIMIT 1) RETURNING id"
-                ))
-                .bind::<Text, _>(daemon)
-                .bind::<Text, _>(organization)
-                .get_result(conn)
-                .optional()
+                sql_query(TAKE_SQLITE).bind::<Text, _>(daemon).bind::<Text, _>(organization).get_result(conn).optional()
             }),
         }
     }
 
     fn complete(&mut self, daemon: &str, job: &str) -> QueryResult<Changed> {
         match self {
-            Self::Postgres(conn) => sql_query(COMPLETE_PG).bind::<Text, _>(daemon).bind::<Text, _>(job).get_result(conn),
+            Self::Postgres(conn) => {
+                sql_query(COMPLETE_PG).bind::<Text, _>(daemon).bind::<Text, _>(job).get_result(conn)
+            }
             Self::Sqlite(conn) => conn.immediate_transaction(|conn| {
                 seen_sqlite(conn, daemon)?;
-                sql_query(format!(
-                    "UPDATE provisioner_jobs SET status = 'succeeded', completed_at = {SQLITE_NOW}, updated_at = {SQLITE_NOW} \
-                     WHERE id = ?2 AND worker_id = ?1 AND status = 'running' RETURNING id"
-                ))
-                .bind::<Text, _>(daemon)
-                .bind::<Text, _>(job)
-                .get_result(conn)
+                sql_query(COMPLETE_SQLITE).bind::<Text, _>(daemon).bind::<Text, _>(job).get_result(conn)
             }),
         }
     }
 }
 
 fn seen_sqlite(conn: &mut SqliteConnection, daemon: &str) -> QueryResult<usize> {
-    sql_query(format!("UPDATE provisioner_daemons SET last_seen_at = {SQLITE_NOW} WHERE id = ?1"))
-        .bind::<Text, _>(daemon)
-        .execute(conn)
+    sql_query(SEEN_SQLITE).bind::<Text, _>(daemon).execute(conn)
 }
 
 /// Drains the queue of `organization` with one thread per daemon.
