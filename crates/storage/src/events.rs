@@ -107,17 +107,18 @@ impl EventHub {
         }
     }
 
+    /// The commit of these changes, whose echoes were expected, failed: nothing will be
+    /// heard, and the same jobs entering the queue through another server are news.
+    pub(crate) fn forget_echoes(&self, changes: &[PendingChange]) {
+        let mut echoes = self.echoes();
+        for change in changes.iter().filter(|change| change.entered) {
+            take_echo(&mut echoes, change.job);
+        }
+    }
+
     /// Whether a notice heard for `job` is the echo of this server's own announcement.
     fn is_echo(&self, job: Uuid) -> bool {
-        let mut echoes = self.echoes();
-        let Some((count, _)) = echoes.get_mut(&job) else {
-            return false;
-        };
-        *count -= 1;
-        if *count == 0 {
-            echoes.remove(&job);
-        }
-        true
+        take_echo(&mut self.echoes(), job)
     }
 
     /// Announces the jobs these changes put in the queue. `heard`: the listener's changes,
@@ -129,6 +130,18 @@ impl EventHub {
             }
         }
     }
+}
+
+/// Counts one echo of `job` off; whether there was one.
+fn take_echo(echoes: &mut HashMap<Uuid, (u32, Instant)>, job: Uuid) -> bool {
+    let Some((count, _)) = echoes.get_mut(&job) else {
+        return false;
+    };
+    *count -= 1;
+    if *count == 0 {
+        echoes.remove(&job);
+    }
+    true
 }
 
 /// Events a write produced; sent to other servers with the commit and to this process after

@@ -156,6 +156,7 @@ impl Store {
     fn write<T, R>(&self, f: impl FnOnce(&mut AnyConnection, &mut Events) -> Result<T, Fail<R>>) -> Result<T, Fail<R>> {
         let mut events = Events::default();
         let mut applied = false;
+        let mut echoing = false;
         // Answers, with the value, the notices that go to other servers with the commit.
         let work = |c: &mut AnyConnection| -> Result<(T, Option<String>), Fail<R>> {
             let value = f(c, &mut events)?;
@@ -163,6 +164,7 @@ impl Store {
             self.index.apply_own(events.pending_changes());
             if self.index.follows_listener() {
                 self.hub.expect_echoes(events.pending_changes());
+                echoing = true;
             }
             applied = true;
             Ok((value, events.peer_notices(c)))
@@ -182,6 +184,9 @@ impl Store {
             Err(error) => {
                 if applied {
                     self.index.forget(events.pending_changes().iter().map(|change| change.organization));
+                }
+                if echoing {
+                    self.hub.forget_echoes(events.pending_changes());
                 }
                 return Err(error);
             }

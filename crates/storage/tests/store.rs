@@ -525,6 +525,45 @@ fn a_job_from_another_server_is_announced_with_its_tags() {
     other.close();
 }
 
+/// A write whose commit fails leaves no echo behind: when the job it would have put back
+/// enters the queue through another server, this server still wakes a daemon for it.
+#[test]
+fn a_failed_commit_leaves_no_echo_behind() {
+    use diesel::connection::SimpleConnection;
+
+    let Some(f) = fixture(Backend::Postgres) else { return };
+    let (other, listening) = second_server(&f);
+    let hear_queued = |job: Uuid| loop {
+        if let storage::StoreEvent::JobQueued(queued) = listening()
+            && queued.job == job
+        {
+            return;
+        }
+    };
+    let acme = organization(&f, "acme");
+    let plain = daemon(&f, acme, "plain", &[]);
+    let job = job(&f, acme, &[]);
+    hear_queued(job);
+    let taken = other.acquire_job(plain, now()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(taken.map(|j| j.id), Some(job));
+    // The database refuses, at the commit, any job going back to the queue.
+    let mut admin = f.db.connect().unwrap_or_else(|e| panic!("{e}"));
+    let storage::conn::AnyConnection::Postgresql(admin) = &mut admin else { panic!("not PostgreSQL") };
+    admin
+        .batch_execute(
+            "CREATE FUNCTION refuse_put_back() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE 'refused'; END $$; \
+             CREATE CONSTRAINT TRIGGER refuse_put_back AFTER UPDATE ON provisioner_jobs \
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.status = 'pending') \
+             EXECUTE FUNCTION refuse_put_back();",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(other.release_job(plain, job).is_err(), "the commit was to fail");
+    admin.batch_execute("DROP TRIGGER refuse_put_back ON provisioner_jobs").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(f.store.release_job(plain, job).ok(), Some(true));
+    hear_queued(job);
+    other.close();
+}
+
 /// SQLite: writes that queue behind one another commit together, and one that fails in such
 /// a group is undone alone, its neighbours kept.
 #[test]
