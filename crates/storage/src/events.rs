@@ -3,11 +3,12 @@
 //! through LISTEN/NOTIFY, so several servers on one database wake each other.
 
 use std::collections::HashMap;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
 use std::sync::{Mutex, PoisonError, RwLock, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use domain::provisioner::{ProvisionerType, Tags};
 use uuid::Uuid;
@@ -16,6 +17,7 @@ use crate::conn::AnyConnection;
 use crate::health::{Backoff, Reachability};
 use crate::queue_index::{PendingChange, QueueIndex};
 use crate::tag_catalog::TagCatalog;
+use crate::wake_socket::{Notice, WakeSocket, Woken};
 
 /// Something changed that someone may be waiting for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,22 +197,23 @@ impl Events {
     }
 }
 
-/// How often the listener drains notices. libpq has no blocking wait in diesel's API, but
-/// draining is a local read of the socket buffer, not a query.
-const POLL: Duration = Duration::from_millis(25);
+/// A listener that heard nothing for this long asks the database whether it is still there.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
-/// Listens on PostgreSQL until the hub is gone. A lost connection is tried again at once,
+/// Listens on PostgreSQL until the store is gone: until the hub is, or the other end of the
+/// stream this returns is closed, whichever comes first. It sleeps on the connection's socket,
+/// so a notice is passed on as soon as it arrives. A lost connection is tried again at once,
 /// then after short waits that start over after every success, so wake-ups between servers
 /// return within a fraction of a second of the database; the loss and the return are logged,
 /// the attempts in between are not.
-pub(crate) fn spawn_listener(url: String, hub: Weak<EventHub>, index: Weak<QueueIndex>) -> std::io::Result<()> {
+pub(crate) fn spawn_listener(url: String, hub: Weak<EventHub>, index: Weak<QueueIndex>) -> std::io::Result<UnixStream> {
+    let (keep, kept) = UnixStream::pair()?;
     thread::Builder::new().name("pg-listen".into()).spawn(move || {
         let health = Reachability::new("notification listener");
         let mut backoff = Backoff::new();
         while hub.strong_count() > 0 {
-            let conn = match subscribe(&url) {
-                Ok(conn) => conn,
+            let socket = match subscribe(&url) {
+                Ok(socket) => socket,
                 Err(error) => {
                     health.failed(&error);
                     thread::sleep(backoff.next_wait());
@@ -219,7 +222,8 @@ pub(crate) fn spawn_listener(url: String, hub: Weak<EventHub>, index: Weak<Queue
             };
             health.succeeded();
             backoff.reset();
-            match relay(conn, &hub, &index) {
+            let mut listener = Listener { socket, url: &url, reader: None };
+            match listener.relay(kept.as_fd(), &hub, &index) {
                 Ok(()) => return,
                 Err(error) => {
                     if let Some(index) = index.upgrade() {
@@ -230,37 +234,51 @@ pub(crate) fn spawn_listener(url: String, hub: Weak<EventHub>, index: Weak<Queue
             }
         }
     })?;
-    Ok(())
+    Ok(keep)
 }
 
-/// A connection listening on every channel; between notices it also reads the tag sets
-/// they name, hence the store's connection type.
-fn subscribe(url: &str) -> Result<AnyConnection, Box<dyn std::error::Error>> {
-    let mut conn = PgConnection::establish(url)?;
-    conn.batch_execute(&format!("LISTEN {QUEUE_CHANNEL}; LISTEN {JOB_CHANNEL}; LISTEN {PENDING_CHANNEL};"))?;
-    Ok(AnyConnection::Postgresql(conn))
+/// A connection listening on every channel.
+fn subscribe(url: &str) -> Result<WakeSocket, String> {
+    let mut socket = WakeSocket::connect(url)?;
+    socket.execute(&format!("LISTEN {QUEUE_CHANNEL}; LISTEN {JOB_CHANNEL}; LISTEN {PENDING_CHANNEL};"))?;
+    Ok(socket)
 }
 
-/// Passes notices on; returns `Ok` when the hub is gone, `Err` when the connection fails.
-fn relay(mut conn: AnyConnection, hub: &Weak<EventHub>, index: &Weak<QueueIndex>) -> QueryResult<()> {
-    // Anything sent while we were away is lost: tell everyone to look again.
-    if let Some(index) = index.upgrade() {
-        index.following(true);
+struct Listener<'a> {
+    socket: WakeSocket,
+    url: &'a str,
+    /// For the tag sets notices name; opened the first time one is not known.
+    reader: Option<AnyConnection>,
+}
+
+impl Listener<'_> {
+    /// Passes notices on; returns `Ok` when the store is gone, `Err` when a connection fails.
+    fn relay(&mut self, kept: BorrowedFd<'_>, hub: &Weak<EventHub>, index: &Weak<QueueIndex>) -> Result<(), String> {
+        // Anything sent while we were away is lost: tell everyone to look again.
+        if let Some(index) = index.upgrade() {
+            index.following(true);
+        }
+        match hub.upgrade() {
+            Some(hub) => hub.publish(StoreEvent::Resync),
+            None => return Ok(()),
+        }
+        loop {
+            let notices = match self.socket.wait(kept, KEEPALIVE)? {
+                Woken::Notices(notices) => notices,
+                Woken::Quiet => {
+                    self.socket.execute("SELECT 1")?;
+                    continue;
+                }
+                Woken::Stopped => return Ok(()),
+            };
+            let Some(hub) = hub.upgrade() else {
+                return Ok(());
+            };
+            self.pass_on(notices, &hub, index)?;
+        }
     }
-    match hub.upgrade() {
-        Some(hub) => hub.publish(StoreEvent::Resync),
-        None => return Ok(()),
-    }
-    let mut last_check = Instant::now();
-    loop {
-        // Never otherwise: only PostgreSQL has a listener.
-        let AnyConnection::Postgresql(pg) = &mut conn else {
-            return Ok(());
-        };
-        let notices: Vec<_> = pg.notifications_iter().collect::<QueryResult<_>>()?;
-        let Some(hub) = hub.upgrade() else {
-            return Ok(());
-        };
+
+    fn pass_on(&mut self, notices: Vec<Notice>, hub: &EventHub, index: &Weak<QueueIndex>) -> Result<(), String> {
         let mut heard = Vec::new();
         let mut wake = Vec::new();
         for notice in notices {
@@ -292,16 +310,24 @@ fn relay(mut conn: AnyConnection, hub: &Weak<EventHub>, index: &Weak<QueueIndex>
             // A job of a tag set this server has not read yet would wake every waiter that
             // might run it: the set is read first, so that only one that can is woken.
             let entering = heard.iter().filter(|change| change.entered).map(|change| change.kind.tag_set);
-            index.tags.tags_of(&mut conn, entering)?;
+            let unknown: Vec<_> = entering.filter(|set| index.tags.known(*set).is_none()).collect();
+            if !unknown.is_empty() {
+                index.tags.tags_of(self.reader()?, unknown).map_err(|error| error.to_string())?;
+            }
             hub.announce(&heard, &index.tags, true);
         }
         wake.into_iter().for_each(|event| hub.publish(event));
-        drop(hub);
-        if last_check.elapsed() > KEEPALIVE {
-            conn.batch_execute("SELECT 1")?;
-            last_check = Instant::now();
+        Ok(())
+    }
+
+    fn reader(&mut self) -> Result<&mut AnyConnection, String> {
+        match &mut self.reader {
+            Some(reader) => Ok(reader),
+            empty => {
+                let reader = PgConnection::establish(self.url).map_err(|error| error.to_string())?;
+                Ok(empty.insert(AnyConnection::Postgresql(reader)))
+            }
         }
-        thread::sleep(POLL);
     }
 }
 

@@ -19,6 +19,7 @@ mod sql_types;
 mod tag_catalog;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod wake_socket;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -72,6 +73,8 @@ pub struct Store {
     /// SQLite's writes, which commit in groups; none on PostgreSQL, whose writes each take a
     /// pooled connection and commit on their own.
     grouped: Option<Arc<GroupWriter>>,
+    /// On PostgreSQL, held while any clone lives: its closing stops the listener at once.
+    _listening: Option<Arc<std::os::unix::net::UnixStream>>,
 }
 
 impl Store {
@@ -97,11 +100,14 @@ impl Store {
             DatabaseUrl::Postgres(_) => None,
         };
         let index = Arc::new(QueueIndex::new(feed, grouped.clone()));
-        let store = Self { pool, reachability, closed, losses, url, hub: Arc::default(), index, grouped };
-        if let DatabaseUrl::Postgres(pg_url) = &store.url {
-            events::spawn_listener(pg_url.clone(), Arc::downgrade(&store.hub), Arc::downgrade(&store.index))?;
-        }
-        Ok(store)
+        let hub = Arc::<EventHub>::default();
+        let listening = match &url {
+            DatabaseUrl::Postgres(pg_url) => {
+                Some(Arc::new(events::spawn_listener(pg_url.clone(), Arc::downgrade(&hub), Arc::downgrade(&index))?))
+            }
+            DatabaseUrl::Sqlite(_) => None,
+        };
+        Ok(Self { pool, reachability, closed, losses, url, hub, index, grouped, _listening: listening })
     }
 
     /// Calls `subscriber` for every change this store, or another server on the same
