@@ -205,15 +205,29 @@ fn lock_for_daemon(conn: &mut AnyConnection, daemon: Uuid, job: Uuid) -> Result<
     Ok(row)
 }
 
-/// Marks the daemon seen; its name, for the answer, when it exists.
-fn touch_daemon(conn: &mut AnyConnection, daemon: Uuid, now: DateTime<Utc>) -> QueryResult<Option<String>> {
-    Prepared::new(
-        diesel::update(provisioner_daemons::table.find(Id(daemon)))
+/// A daemon as marking it seen answers it: what choosing its job needs, and its name for
+/// the answer.
+struct SeenDaemon {
+    organization: Id,
+    tag_set: Id,
+    name: String,
+}
+
+/// Marks the daemon seen, in one statement with reading what it is; `None` when it does not
+/// exist.
+fn mark_seen(conn: &mut AnyConnection, daemon: Id, now: DateTime<Utc>) -> QueryResult<Option<SeenDaemon>> {
+    let seen: Option<(Id, Id, String)> = Prepared::new(
+        diesel::update(provisioner_daemons::table.find(daemon))
             .set(provisioner_daemons::last_seen_at.eq(Instant::from(now)))
-            .returning(provisioner_daemons::name),
+            .returning((
+                provisioner_daemons::organization_id,
+                provisioner_daemons::tag_set_id,
+                provisioner_daemons::name,
+            )),
     )
     .get_result(conn)
-    .optional()
+    .optional()?;
+    Ok(seen.map(|(organization, tag_set, name)| SeenDaemon { organization, tag_set, name }))
 }
 
 fn insert_logs(conn: &mut AnyConnection, job: Id, lines: &[NewLogLine], now: DateTime<Utc>) -> QueryResult<()> {
@@ -246,7 +260,7 @@ fn finish(
             let state = transition(&row.state()).map_err(|refusal| Fail::Refused(refusal.into()))?;
             save_state(conn, row.id, &state, now, None)?;
             events.pending(moved(&row, &state));
-            let name = touch_daemon(conn, daemon, now)?.unwrap_or_default();
+            let name = mark_seen(conn, Id(daemon), now)?.map(|seen| seen.name).unwrap_or_default();
             // Its followers wake; acquirers do not, since a job ending frees none for them.
             events.push(StoreEvent::JobChanged(job));
             // The answer is the row as just written: nothing is read again.
@@ -389,17 +403,7 @@ impl JobRepo for Store {
     fn acquire_job(&self, daemon: Uuid, now: DateTime<Utc>) -> RepoResult<Option<ProvisionerJob>> {
         self.write(|conn, events| {
             let worker = Id(daemon);
-            // Seen now, and what choosing its job needs, in one statement.
-            let (organization, tag_set, name): (Id, Id, String) = Prepared::new(
-                diesel::update(provisioner_daemons::table.find(worker))
-                    .set(provisioner_daemons::last_seen_at.eq(Instant::from(now)))
-                    .returning((
-                        provisioner_daemons::organization_id,
-                        provisioner_daemons::tag_set_id,
-                        provisioner_daemons::name,
-                    )),
-            )
-            .get_result(conn)?;
+            let SeenDaemon { organization, tag_set, name } = mark_seen(conn, worker, now)?.ok_or(Fail::NotFound)?;
             let mut daemon_tags = self.index.tag_sets(conn, [tag_set])?;
             let worker_tags = daemon_tags.remove(&tag_set).ok_or_else(|| Fail::corrupt("missing tag set"))?;
             // The tag sets this daemon can run, decided over this server's copy of the (small)
@@ -482,7 +486,7 @@ impl JobRepo for Store {
                     provisioner_jobs::updated_at.eq(Instant::from(now)),
                 ))
                 .execute(conn)?;
-            touch_daemon(conn, daemon, now)?;
+            mark_seen(conn, Id(daemon), now)?;
             events.push(StoreEvent::JobChanged(job));
             Ok(JobUpdateOutcome { canceled: state.canceled_at.is_some() })
         })
