@@ -30,6 +30,7 @@ use diesel::r2d2::PooledConnection;
 
 pub use conn::{DatabaseUrl, PoolOptions, SQLITE_PRAGMAS, UrlError};
 pub use events::{JobQueued, StoreEvent};
+pub use repos::DaemonProfile;
 
 use conn::{AnyConnection, Manager, Pool, write_transaction_sending};
 use error::{Fail, NoConnection};

@@ -51,6 +51,7 @@ on_both_backends!(
     the_first_user_can_be_created_once,
     a_pending_job_gets_queue_numbers_from_online_daemons,
     acquire_takes_the_oldest_runnable_job_once,
+    a_daemons_profile_agrees_with_its_account,
     logs_stop_at_the_budget_and_mark_the_job,
     the_reaper_fails_hung_jobs_with_coders_message,
     a_tag_filter_matches_jobs_whose_tags_contain_it,
@@ -263,6 +264,26 @@ fn acquire_takes_the_oldest_runnable_job_once(f: Fixture) {
     assert!(matches!(again, Err(OpError::Refused(DaemonJobRefusal::Finished(_)))));
     let not_mine = f.store.fail_job(untagged, gpu, "x".into(), None, now());
     assert!(matches!(not_mine, Err(OpError::Refused(DaemonJobRefusal::NotYours(_)))));
+}
+
+/// What a waiting daemon is matched with is what its full account says, and nothing for a
+/// daemon that does not exist.
+fn a_daemons_profile_agrees_with_its_account(f: Fixture) {
+    let acme = organization(&f, "acme");
+    let gpu = daemon(&f, acme, "gpu", &[("gpu", "a100")]);
+    let account = f.store.daemon(gpu).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("registered"));
+    let profile = f.store.daemon_profile(gpu).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        profile,
+        Some(storage::DaemonProfile {
+            id: gpu,
+            organization_id: acme,
+            created_at: account.created_at,
+            provisioners: account.provisioners,
+            tags: tags(&[("gpu", "a100")]),
+        })
+    );
+    assert_eq!(f.store.daemon_profile(Uuid::now_v7()).unwrap_or_else(|e| panic!("{e}")), None);
 }
 
 fn logs_stop_at_the_budget_and_mark_the_job(f: Fixture) {

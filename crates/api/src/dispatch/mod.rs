@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use actix_web::HttpRequest;
 use domain::provisioner::ProvisionerJob;
-use domain::repo::{DaemonRepo, JobRepo};
+use domain::repo::JobRepo;
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -53,16 +53,10 @@ async fn wait_for_job(
     if Instant::now() >= deadline || state.lifecycle.is_stopping() {
         return Ok(None);
     }
-    let Some(found) = state.db(move |store| store.daemon(daemon)).await? else {
+    let Some(profile) = state.db(move |store| store.daemon_profile(daemon)).await? else {
         return Ok(None);
     };
-    let profile = Profile {
-        daemon,
-        created_at: found.created_at,
-        organization: found.organization_id,
-        provisioners: found.provisioners,
-        tags: found.tags,
-    };
+    let profile = Profile(profile);
     // In line before looking again, so a job arriving meanwhile is not missed.
     let place = state.signals.waiters.join(profile);
     loop {

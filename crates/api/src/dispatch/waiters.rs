@@ -8,33 +8,31 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use chrono::{DateTime, Utc};
-use domain::provisioner::{ProvisionerType, Tags, Worker};
-use storage::JobQueued;
+use domain::provisioner::Worker;
+use storage::{DaemonProfile, JobQueued};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 /// What a waiting daemon can run.
 #[derive(Debug, Clone)]
-pub struct Profile {
-    pub daemon: Uuid,
-    pub created_at: DateTime<Utc>,
-    pub organization: Uuid,
-    pub provisioners: Vec<ProvisionerType>,
-    pub tags: Tags,
-}
+pub struct Profile(pub DaemonProfile);
 
 impl Profile {
     fn may_run(&self, job: &JobQueued) -> bool {
-        if job.organization != self.organization {
+        let daemon = &self.0;
+        if job.organization != daemon.organization_id {
             return false;
         }
-        let worker =
-            Worker { id: self.daemon, created_at: self.created_at, provisioners: &self.provisioners, tags: &self.tags };
+        let worker = Worker {
+            id: daemon.id,
+            created_at: daemon.created_at,
+            provisioners: &daemon.provisioners,
+            tags: &daemon.tags,
+        };
         match &job.tags {
             Some(tags) => worker.can_run(&job.provisioner, tags),
             // Tags not read yet: anyone offering the provisioner may look.
-            None => self.provisioners.contains(&job.provisioner),
+            None => daemon.provisioners.contains(&job.provisioner),
         }
     }
 }
@@ -195,6 +193,9 @@ impl Drop for Place {
 mod tests {
     use std::collections::BTreeMap;
 
+    use chrono::Utc;
+    use domain::provisioner::{ProvisionerType, Tags};
+
     use super::*;
 
     fn terraform() -> ProvisionerType {
@@ -207,13 +208,13 @@ mod tests {
     }
 
     fn profile(organization: Uuid, daemon_tags: Tags) -> Profile {
-        Profile {
-            daemon: Uuid::now_v7(),
+        Profile(DaemonProfile {
+            id: Uuid::now_v7(),
             created_at: Utc::now(),
-            organization,
+            organization_id: organization,
             provisioners: vec![terraform()],
             tags: daemon_tags,
-        }
+        })
     }
 
     fn job(organization: Uuid, job_tags: Option<Tags>) -> JobQueued {

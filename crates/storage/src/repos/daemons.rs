@@ -139,6 +139,49 @@ fn replace_provisioners(conn: &mut AnyConnection, daemon: Id, offered: &[Provisi
     Ok(())
 }
 
+/// What a daemon can run: what a daemon waiting for a job is matched against new jobs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonProfile {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub provisioners: Vec<ProvisionerType>,
+    pub tags: Tags,
+}
+
+impl Store {
+    /// What this daemon can run, without its key, jobs and the rest a daemon's account reads:
+    /// two statements, its tags coming from this server's copy of the tag sets.
+    pub fn daemon_profile(&self, daemon: Uuid) -> RepoResult<Option<DaemonProfile>> {
+        let id = Id(daemon);
+        self.read(|conn| {
+            let row: Option<(Id, Instant, Id)> = provisioner_daemons::table
+                .find(id)
+                .select((
+                    provisioner_daemons::organization_id,
+                    provisioner_daemons::created_at,
+                    provisioner_daemons::tag_set_id,
+                ))
+                .first(conn)
+                .optional()?;
+            let Some((organization, created_at, tag_set)) = row else {
+                return Ok(None);
+            };
+            let mut tags = self.index.tag_sets(conn, [tag_set])?;
+            let tags = tags.remove(&tag_set).ok_or_else(|| Fail::corrupt("missing tag set"))?;
+            let provisioners = provisioners(conn, [id])?.remove(&id).unwrap_or_default();
+            Ok(Some(DaemonProfile {
+                id: daemon,
+                organization_id: organization.0,
+                created_at: created_at.0,
+                provisioners,
+                tags,
+            }))
+        })
+        .map_err(Into::into)
+    }
+}
+
 impl DaemonRepo for Store {
     fn register_daemon(&self, new: &NewDaemon, now: DateTime<Utc>) -> RepoResult<ProvisionerDaemon> {
         self.write(|conn, _| {

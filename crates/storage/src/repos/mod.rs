@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod daemons;
+pub use daemons::DaemonProfile;
 mod jobs;
 mod members;
 pub(crate) mod organizations;
