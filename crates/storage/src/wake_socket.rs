@@ -6,14 +6,14 @@
 //! connection is libpq's, used directly: the listener sleeps in `poll` on the socket, and on a
 //! second descriptor that tells it the store is gone.
 
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CStr, CString, c_char, c_void};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr::NonNull;
 use std::time::Duration;
 
 use pq_sys::{
     ConnStatusType, ExecStatusType, PGconn, PQclear, PQconnectdb, PQconsumeInput, PQerrorMessage, PQexec, PQfinish,
-    PQfreemem, PQnotifies, PQresultStatus, PQsocket, PQstatus,
+    PQfreemem, PQnotifies, PQresultStatus, PQsetNoticeProcessor, PQsocket, PQstatus,
 };
 
 /// One notice: its channel and its payload.
@@ -54,6 +54,8 @@ impl WakeSocket {
         if unsafe { PQstatus(socket.conn.as_ptr()) } != ConnStatusType::CONNECTION_OK {
             return Err(socket.error());
         }
+        // SAFETY: as above; the processor reads only the message it is given.
+        unsafe { PQsetNoticeProcessor(socket.conn.as_ptr(), Some(log_notice), std::ptr::null_mut()) };
         Ok(socket)
     }
 
@@ -150,6 +152,14 @@ impl Drop for WakeSocket {
         // SAFETY: the connection is owned here and not used after.
         unsafe { PQfinish(self.conn.as_ptr()) }
     }
+}
+
+/// libpq's default prints the server's messages to standard error, among them the one that
+/// comes when the server ends the connection; the loss is logged by the listener already.
+unsafe extern "C" fn log_notice(_: *mut c_void, message: *const c_char) {
+    // SAFETY: libpq passes a NUL-terminated message alive for the call.
+    let message = unsafe { text(message) };
+    tracing::debug!(message = message.trim(), "database message on the listener's connection");
 }
 
 /// A C string libpq handed over, copied; empty when there is none.
