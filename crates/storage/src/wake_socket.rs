@@ -181,6 +181,31 @@ mod tests {
     use super::*;
     use crate::testing::{Backend, TestDatabase};
 
+    /// A burst of notices larger than libpq reads at once (over TLS, more than one record's
+    /// worth) is all passed on without waiting for the next traffic on the socket.
+    #[test]
+    fn a_burst_of_notices_is_read_whole() {
+        let Some(db) = TestDatabase::new(Backend::Postgres) else { return };
+        let mut listener = WakeSocket::connect(db.url()).unwrap_or_else(|e| panic!("{e}"));
+        listener.execute("LISTEN wake_socket_burst").unwrap_or_else(|e| panic!("{e}"));
+        let (_stop, stopped) = UnixStream::pair().unwrap_or_else(|e| panic!("{e}"));
+        let mut sender = WakeSocket::connect(db.url()).unwrap_or_else(|e| panic!("{e}"));
+        let sent = 200;
+        sender
+            .execute(&format!(
+                "SELECT pg_notify('wake_socket_burst', n::text || repeat('x', 1000)) FROM generate_series(1, {sent}) n"
+            ))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut heard = 0;
+        while heard < sent {
+            match listener.wait(stopped.as_fd(), Duration::from_secs(10)) {
+                Ok(Woken::Notices(notices)) => heard += notices.len(),
+                other => panic!("{heard} of {sent} notices heard, then {other:?}"),
+            }
+        }
+        assert_eq!(heard, sent);
+    }
+
     /// A notice wakes the sleeper, a closed stop descriptor ends its sleep, and a connection
     /// the server ends is reported, not waited on.
     #[test]
