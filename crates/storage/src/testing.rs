@@ -146,6 +146,17 @@ impl TestDatabase {
             )
         };
         admin.batch_execute(&sql).unwrap_or_else(|e| panic!("{e}"));
+        // pg_terminate_backend only signals: until a backend has exited, its connection may
+        // still answer, and a test would see the database up after taking it down.
+        let gone = format!("SELECT 1 FROM pg_stat_activity WHERE datname = '{name}'");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !reachable && std::time::Instant::now() < deadline {
+            let left = diesel::sql_query(&gone).execute(&mut admin).unwrap_or_else(|e| panic!("{e}"));
+            if left == 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 }
 
