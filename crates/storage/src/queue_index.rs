@@ -328,6 +328,11 @@ impl QueueIndex {
     ) -> QueryResult<HashMap<Id, Tags>> {
         self.tags.tags_of(conn, ids)
     }
+
+    /// The tags of one tag set a stored row names: a set that cannot be found is corrupt data.
+    pub(crate) fn tag_set<R>(&self, conn: &mut AnyConnection, id: Id) -> Result<Tags, Fail<R>> {
+        self.tag_sets(conn, [id])?.remove(&id).ok_or_else(|| Fail::corrupt("missing tag set"))
+    }
 }
 
 #[cfg(test)]

@@ -181,15 +181,22 @@ mod tests {
     use super::*;
     use crate::testing::{Backend, TestDatabase};
 
+    /// A listener on `channel`, the stream that stops it (keep the first end to keep it
+    /// going), and a second connection to send with.
+    fn listening(db: &TestDatabase, channel: &str) -> (WakeSocket, UnixStream, UnixStream, WakeSocket) {
+        let connect = || WakeSocket::connect(db.url()).unwrap_or_else(|e| panic!("{e}"));
+        let mut listener = connect();
+        listener.execute(&format!("LISTEN {channel}")).unwrap_or_else(|e| panic!("{e}"));
+        let (stop, stopped) = UnixStream::pair().unwrap_or_else(|e| panic!("{e}"));
+        (listener, stop, stopped, connect())
+    }
+
     /// A burst of notices larger than libpq reads at once (over TLS, more than one record's
     /// worth) is all passed on without waiting for the next traffic on the socket.
     #[test]
     fn a_burst_of_notices_is_read_whole() {
         let Some(db) = TestDatabase::new(Backend::Postgres) else { return };
-        let mut listener = WakeSocket::connect(db.url()).unwrap_or_else(|e| panic!("{e}"));
-        listener.execute("LISTEN wake_socket_burst").unwrap_or_else(|e| panic!("{e}"));
-        let (_stop, stopped) = UnixStream::pair().unwrap_or_else(|e| panic!("{e}"));
-        let mut sender = WakeSocket::connect(db.url()).unwrap_or_else(|e| panic!("{e}"));
+        let (mut listener, _stop, stopped, mut sender) = listening(&db, "wake_socket_burst");
         let sent = 200;
         sender
             .execute(&format!(
@@ -211,12 +218,9 @@ mod tests {
     #[test]
     fn sleeps_until_a_notice_or_the_stop_and_reports_a_lost_connection() {
         let Some(db) = TestDatabase::new(Backend::Postgres) else { return };
-        let mut listener = WakeSocket::connect(db.url()).unwrap_or_else(|e| panic!("{e}"));
-        listener.execute("LISTEN wake_socket_test").unwrap_or_else(|e| panic!("{e}"));
-        let (stop, stopped) = UnixStream::pair().unwrap_or_else(|e| panic!("{e}"));
+        let (mut listener, stop, stopped, mut sender) = listening(&db, "wake_socket_test");
         assert_eq!(listener.wait(stopped.as_fd(), Duration::from_millis(50)), Ok(Woken::Quiet));
 
-        let mut sender = WakeSocket::connect(db.url()).unwrap_or_else(|e| panic!("{e}"));
         sender.execute("SELECT pg_notify('wake_socket_test', 'it''s here')").unwrap_or_else(|e| panic!("{e}"));
         let heard = listener.wait(stopped.as_fd(), Duration::from_secs(10));
         let expected = Notice { channel: "wake_socket_test".into(), payload: "it's here".into() };

@@ -494,6 +494,17 @@ fn second_server(f: &Fixture) -> (Store, impl Fn() -> storage::StoreEvent) {
     (other, next)
 }
 
+/// Waits until `listening` announces `job` entering the queue, and answers the announcement.
+fn hear_queued(listening: &impl Fn() -> storage::StoreEvent, job: Uuid) -> storage::JobQueued {
+    loop {
+        if let storage::StoreEvent::JobQueued(queued) = listening()
+            && queued.job == job
+        {
+            return queued;
+        }
+    }
+}
+
 /// Two servers on one PostgreSQL database: the second keeps its own copy of the queue, and
 /// follows the first's changes through the notices.
 #[test]
@@ -535,13 +546,7 @@ fn a_job_from_another_server_is_announced_with_its_tags() {
     let (other, listening) = second_server(&f);
     let acme = organization(&f, "acme");
     let job = job(&f, acme, &[("gpu", "a100")]);
-    let announced = loop {
-        if let storage::StoreEvent::JobQueued(queued) = listening()
-            && queued.job == job
-        {
-            break queued;
-        }
-    };
+    let announced = hear_queued(&listening, job);
     assert_eq!(announced.tags, Some(tags(&[("gpu", "a100")])));
     other.close();
 }
@@ -554,17 +559,10 @@ fn a_failed_commit_leaves_no_echo_behind() {
 
     let Some(f) = fixture(Backend::Postgres) else { return };
     let (other, listening) = second_server(&f);
-    let hear_queued = |job: Uuid| loop {
-        if let storage::StoreEvent::JobQueued(queued) = listening()
-            && queued.job == job
-        {
-            return;
-        }
-    };
     let acme = organization(&f, "acme");
     let plain = daemon(&f, acme, "plain", &[]);
     let job = job(&f, acme, &[]);
-    hear_queued(job);
+    hear_queued(&listening, job);
     let taken = other.acquire_job(plain, now()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(taken.map(|j| j.id), Some(job));
     // The database refuses, at the commit, any job going back to the queue.
@@ -581,7 +579,7 @@ fn a_failed_commit_leaves_no_echo_behind() {
     assert!(other.release_job(plain, job).is_err(), "the commit was to fail");
     admin.batch_execute("DROP TRIGGER refuse_put_back ON provisioner_jobs").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(f.store.release_job(plain, job).ok(), Some(true));
-    hear_queued(job);
+    hear_queued(&listening, job);
     other.close();
 }
 

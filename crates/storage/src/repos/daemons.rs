@@ -167,8 +167,7 @@ impl Store {
             let Some((organization, created_at, tag_set)) = row else {
                 return Ok(None);
             };
-            let mut tags = self.index.tag_sets(conn, [tag_set])?;
-            let tags = tags.remove(&tag_set).ok_or_else(|| Fail::corrupt("missing tag set"))?;
+            let tags = self.index.tag_set(conn, tag_set)?;
             let provisioners = provisioners(conn, [id])?.remove(&id).unwrap_or_default();
             Ok(Some(DaemonProfile {
                 id: daemon,

@@ -404,8 +404,7 @@ impl JobRepo for Store {
         self.write(|conn, events| {
             let worker = Id(daemon);
             let SeenDaemon { organization, tag_set, name } = mark_seen(conn, worker, now)?.ok_or(Fail::NotFound)?;
-            let mut daemon_tags = self.index.tag_sets(conn, [tag_set])?;
-            let worker_tags = daemon_tags.remove(&tag_set).ok_or_else(|| Fail::corrupt("missing tag set"))?;
+            let worker_tags = self.index.tag_set(conn, tag_set)?;
             // The tag sets this daemon can run, decided over this server's copy of the (small)
             // table of distinct sets rather than over every waiting job.
             let runnable = self.index.tags.runnable_by(conn, &worker_tags)?;
