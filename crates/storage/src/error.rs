@@ -151,11 +151,30 @@ impl<R> From<Fail<R>> for OpError<R> {
     }
 }
 
+/// `error` for each of `count` requests that failed together (a batch's write): the first gets
+/// it as it is, the others the same kind of failure with its message, so each is answered as
+/// it would have been alone.
+pub(crate) fn copies_of(error: RepoError, count: usize) -> Vec<RepoError> {
+    let copy = || match &error {
+        RepoError::NotFound => RepoError::NotFound,
+        RepoError::Conflict(field) => RepoError::Conflict(field),
+        RepoError::Unavailable(source) => RepoError::Unavailable(source.to_string().into()),
+        RepoError::Other(source) => RepoError::Other(source.to_string().into()),
+    };
+    let mut copies: Vec<RepoError> = (1..count).map(|_| copy()).collect();
+    if count > 0 {
+        copies.insert(0, error);
+    }
+    copies
+}
+
 #[cfg(test)]
 mod tests {
     use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-    use super::is_unavailable;
+    use domain::repo::RepoError;
+
+    use super::{copies_of, is_unavailable};
 
     fn unknown(message: &str) -> DieselError {
         DieselError::DatabaseError(DatabaseErrorKind::Unknown, Box::new(message.to_owned()))
@@ -169,5 +188,24 @@ mod tests {
             "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally"
         )));
         assert!(!is_unavailable(&unknown("syntax error at or near \"SELEC\"")));
+    }
+
+    #[test]
+    fn a_failure_shared_by_a_batch_reaches_each_request_as_the_same_kind() {
+        let kinds = |errors: Vec<RepoError>| -> Vec<String> {
+            errors
+                .iter()
+                .map(|error| {
+                    format!(
+                        "{error}: {}",
+                        std::error::Error::source(error).map(ToString::to_string).unwrap_or_default()
+                    )
+                })
+                .collect()
+        };
+        let unavailable = RepoError::Unavailable("the database is away".into());
+        assert_eq!(kinds(copies_of(unavailable, 3)), vec!["database unavailable: the database is away"; 3]);
+        assert_eq!(kinds(copies_of(RepoError::Conflict("name"), 2)), vec!["name is already taken: "; 2]);
+        assert!(copies_of(RepoError::NotFound, 0).is_empty());
     }
 }

@@ -3,6 +3,7 @@
 //! query is written once against [`conn::AnyConnection`], and the few statements that must
 //! differ (row locks, upserts) match on the connection in one place each.
 
+mod batch;
 pub mod conn;
 mod error;
 mod events;
@@ -30,7 +31,7 @@ use diesel::r2d2::PooledConnection;
 
 pub use conn::{DatabaseUrl, PoolOptions, SQLITE_PRAGMAS, UrlError};
 pub use events::{JobQueued, StoreEvent};
-pub use repos::DaemonProfile;
+pub use repos::{DaemonProfile, JobStepBatches};
 
 use conn::{AnyConnection, Manager, Pool, write_transaction_sending};
 use error::{Fail, NoConnection};
@@ -74,6 +75,8 @@ pub struct Store {
     /// SQLite's writes, which commit in groups; none on PostgreSQL, whose writes each take a
     /// pooled connection and commit on their own.
     grouped: Option<Arc<GroupWriter>>,
+    /// Daemons' requests to take and end jobs, run in batches.
+    steps: Arc<repos::JobSteps>,
     /// On PostgreSQL, held while any clone lives: its closing stops the listener at once.
     _listening: Option<Arc<std::os::unix::net::UnixStream>>,
 }
@@ -108,7 +111,18 @@ impl Store {
             }
             DatabaseUrl::Sqlite(_) => None,
         };
-        Ok(Self { pool, reachability, closed, losses, url, hub, index, grouped, _listening: listening })
+        Ok(Self {
+            pool,
+            reachability,
+            closed,
+            losses,
+            url,
+            hub,
+            index,
+            grouped,
+            steps: Arc::default(),
+            _listening: listening,
+        })
     }
 
     /// Calls `subscriber` for every change this store, or another server on the same

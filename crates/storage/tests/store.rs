@@ -51,6 +51,7 @@ on_both_backends!(
     the_first_user_can_be_created_once,
     a_pending_job_gets_queue_numbers_from_online_daemons,
     acquire_takes_the_oldest_runnable_job_once,
+    steps_asked_together_are_each_answered_as_if_alone,
     a_daemons_profile_agrees_with_its_account,
     logs_stop_at_the_budget_and_mark_the_job,
     the_reaper_fails_hung_jobs_with_coders_message,
@@ -264,6 +265,130 @@ fn acquire_takes_the_oldest_runnable_job_once(f: Fixture) {
     assert!(matches!(again, Err(OpError::Refused(DaemonJobRefusal::Finished(_)))));
     let not_mine = f.store.fail_job(untagged, gpu, "x".into(), None, now());
     assert!(matches!(not_mine, Err(OpError::Refused(DaemonJobRefusal::NotYours(_)))));
+}
+
+/// What a test asks of the store from a thread of its own.
+enum Asked {
+    Take(Uuid),
+    End(Uuid, Uuid),
+}
+
+#[derive(Debug)]
+enum Answered {
+    Taken(RepoResult<Option<domain::provisioner::ProvisionerJob>>),
+    Ended(OpResult<domain::provisioner::ProvisionerJob, DaemonJobRefusal>),
+}
+
+fn ask(store: &Store, asked: Asked) -> std::thread::JoinHandle<Answered> {
+    let store = store.clone();
+    std::thread::spawn(move || match asked {
+        Asked::Take(daemon) => Answered::Taken(store.acquire_job(daemon, now())),
+        Asked::End(daemon, job) => Answered::Ended(store.complete_job(daemon, job, now())),
+    })
+}
+
+fn answer(asking: std::thread::JoinHandle<Answered>) -> Answered {
+    asking.join().unwrap_or_else(|_| panic!("a step panicked"))
+}
+
+/// Holds the database from another connection, so that a daemon's step waits (SQLite: its
+/// write lock; PostgreSQL: every daemon's row), until `release`.
+fn hold_daemons(f: &Fixture) -> impl FnOnce() {
+    use diesel::connection::SimpleConnection;
+    let mut holder = f.db.connect().unwrap_or_else(|e| panic!("{e}"));
+    let held = match &mut holder {
+        storage::conn::AnyConnection::Sqlite(conn) => conn.batch_execute("BEGIN IMMEDIATE"),
+        storage::conn::AnyConnection::Postgresql(conn) => {
+            conn.batch_execute("BEGIN; SELECT id FROM provisioner_daemons FOR UPDATE")
+        }
+    };
+    held.unwrap_or_else(|e| panic!("{e}"));
+    move || {
+        let released = match &mut holder {
+            storage::conn::AnyConnection::Sqlite(conn) => conn.batch_execute("COMMIT"),
+            storage::conn::AnyConnection::Postgresql(conn) => conn.batch_execute("COMMIT"),
+        };
+        released.unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// Daemons' steps asked while another batch of steps runs are run together, in one batch,
+/// and each is answered as it would have been alone: each taker its own job, oldest first;
+/// an end refused, or a daemon or job that does not exist, changes nothing for the others.
+fn steps_asked_together_are_each_answered_as_if_alone(f: Fixture) {
+    let acme = organization(&f, "acme");
+    let start = now() - Duration::minutes(10);
+    let jobs: Vec<Uuid> = (0..6).map(|n| job_at(&f, acme, &[], start + Duration::seconds(n))).collect();
+    let daemons: Vec<Uuid> = (0..5).map(|n| daemon(&f, acme, &format!("d{n}"), &[])).collect();
+    let first = f.store.acquire_job(daemons[0], now()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.map(|job| job.id), Some(jobs[0]));
+    let before = f.store.job_step_batches();
+
+    let release = hold_daemons(&f);
+    let leading = ask(&f.store, Asked::Take(daemons[1]));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Asked while the leading step's batch waits: these queue for the next one.
+    let together = [
+        Asked::Take(daemons[2]),
+        Asked::End(daemons[4], jobs[0]),
+        Asked::Take(Uuid::now_v7()),
+        Asked::End(daemons[0], jobs[0]),
+        Asked::Take(daemons[3]),
+        Asked::End(daemons[4], Uuid::now_v7()),
+    ]
+    .map(|asked| ask(&f.store, asked));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    release();
+
+    let taken_by = |answered: Answered, daemon: Uuid| match answered {
+        Answered::Taken(Ok(Some(job))) => {
+            assert_eq!((job.status(), job.worker_id), (JobStatus::Running, Some(daemon)));
+            job.id
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(taken_by(answer(leading), daemons[1]), jobs[1]);
+    let [second, not_yours, unknown_daemon, done, third, unknown_job] = together.map(answer);
+    let mut taken = vec![taken_by(second, daemons[2]), taken_by(third, daemons[3])];
+    taken.sort();
+    assert_eq!(taken, jobs[2..4], "the next oldest, one each");
+    assert!(
+        matches!(not_yours, Answered::Ended(Err(OpError::Refused(DaemonJobRefusal::NotYours(_))))),
+        "{not_yours:?}"
+    );
+    assert!(matches!(unknown_daemon, Answered::Taken(Err(RepoError::NotFound))), "{unknown_daemon:?}");
+    assert!(matches!(unknown_job, Answered::Ended(Err(OpError::Repo(RepoError::NotFound)))), "{unknown_job:?}");
+    match done {
+        Answered::Ended(Ok(job)) => {
+            assert_eq!((job.id, job.status(), job.worker_id), (jobs[0], JobStatus::Succeeded, Some(daemons[0])));
+        }
+        other => panic!("{other:?}"),
+    }
+    let after = f.store.job_step_batches();
+    assert_eq!(
+        (after.batches - before.batches, after.steps - before.steps),
+        (2, 7),
+        "one batch waited, one held the rest"
+    );
+
+    // As written, read back through another store.
+    let reopened = Store::open(f.db.url(), PoolOptions::default(), now()).unwrap_or_else(|e| panic!("{e}"));
+    let mut stored: Vec<(Uuid, JobStatus, Option<Uuid>)> =
+        jobs_of(&reopened, acme).into_iter().map(|view| (view.job.id, view.job.status(), view.job.worker_id)).collect();
+    stored.sort();
+    let holder_of =
+        |job: Uuid| stored.iter().find(|(id, _, _)| *id == job).map(|(_, status, worker)| (*status, *worker));
+    assert_eq!(holder_of(jobs[0]), Some((JobStatus::Succeeded, Some(daemons[0]))));
+    assert_eq!(holder_of(jobs[1]), Some((JobStatus::Running, Some(daemons[1]))));
+    for job in &jobs[2..4] {
+        assert!(
+            matches!(holder_of(*job), Some((JobStatus::Running, Some(worker))) if worker == daemons[2] || worker == daemons[3])
+        );
+    }
+    for job in &jobs[4..] {
+        assert_eq!(holder_of(*job), Some((JobStatus::Pending, None)));
+    }
+    reopened.close();
 }
 
 /// What a waiting daemon is matched with is what its full account says, and nothing for a
@@ -581,6 +706,58 @@ fn a_failed_commit_leaves_no_echo_behind() {
     assert_eq!(f.store.release_job(plain, job).ok(), Some(true));
     hear_queued(&listening, job);
     other.close();
+}
+
+/// A batch of steps whose commit fails fails every step in it, and leaves nothing written:
+/// the job that was to end is still running, the one that was to be taken still waits.
+#[test]
+fn a_batch_of_steps_that_fails_to_commit_fails_each_step_and_writes_nothing() {
+    use diesel::connection::SimpleConnection;
+
+    let Some(f) = fixture(Backend::Postgres) else { return };
+    let acme = organization(&f, "acme");
+    let start = now() - Duration::minutes(10);
+    let jobs: Vec<Uuid> = (0..3).map(|n| job_at(&f, acme, &[], start + Duration::seconds(n))).collect();
+    let daemons: Vec<Uuid> = (0..3).map(|n| daemon(&f, acme, &format!("d{n}"), &[])).collect();
+    let first = f.store.acquire_job(daemons[0], now()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.map(|job| job.id), Some(jobs[0]));
+    // The database refuses, at the commit, any job that succeeds.
+    let mut admin = f.db.connect().unwrap_or_else(|e| panic!("{e}"));
+    let storage::conn::AnyConnection::Postgresql(admin) = &mut admin else { panic!("not PostgreSQL") };
+    admin
+        .batch_execute(
+            "CREATE FUNCTION refuse_success() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE 'refused'; END $$; \
+             CREATE CONSTRAINT TRIGGER refuse_success AFTER UPDATE ON provisioner_jobs \
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.status = 'succeeded') \
+             EXECUTE FUNCTION refuse_success();",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let release = hold_daemons(&f);
+    let leading = ask(&f.store, Asked::Take(daemons[2]));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let together = [Asked::End(daemons[0], jobs[0]), Asked::Take(daemons[1])].map(|asked| ask(&f.store, asked));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    release();
+
+    assert!(matches!(answer(leading), Answered::Taken(Ok(Some(job))) if job.id == jobs[1]));
+    let [ended, taken] = together.map(answer);
+    assert!(matches!(ended, Answered::Ended(Err(OpError::Repo(RepoError::Other(_))))), "{ended:?}");
+    assert!(matches!(taken, Answered::Taken(Err(RepoError::Other(_)))), "{taken:?}");
+    admin.batch_execute("DROP TRIGGER refuse_success ON provisioner_jobs").unwrap_or_else(|e| panic!("{e}"));
+
+    let stored: Vec<(Uuid, JobStatus, Option<Uuid>)> =
+        all_jobs(&f, acme).into_iter().map(|view| (view.job.id, view.job.status(), view.job.worker_id)).collect();
+    let state_of =
+        |job: Uuid| stored.iter().find(|(id, _, _)| *id == job).map(|(_, status, worker)| (*status, *worker));
+    assert_eq!(state_of(jobs[0]), Some((JobStatus::Running, Some(daemons[0]))));
+    assert_eq!(state_of(jobs[2]), Some((JobStatus::Pending, None)));
+    // Asked again alone, both steps go through.
+    assert_eq!(
+        f.store.complete_job(daemons[0], jobs[0], now()).map(|job| job.status()).ok(),
+        Some(JobStatus::Succeeded)
+    );
+    assert_eq!(f.store.acquire_job(daemons[1], now()).ok().flatten().map(|job| job.id), Some(jobs[2]));
 }
 
 /// SQLite: writes that queue behind one another commit together, and one that fails in such

@@ -10,12 +10,13 @@ use domain::provisioner::{
 use domain::repo::{DaemonJobRefusal, JobFilter, JobRepo, JobUpdateOutcome, OpResult, QueuedJobView, RepoResult};
 use uuid::Uuid;
 
+use super::job_steps::{Ending, Outcome, mark_all_seen};
 use super::tag_sets;
 use crate::Store;
 use crate::conn::{AnyConnection, with_row_lock};
 use crate::error::Fail;
 use crate::events::StoreEvent;
-use crate::prepared::{Prepared, padded};
+use crate::prepared::Prepared;
 use crate::queue_index::{Kind, PendingChange};
 use crate::rows::daemons::provisioners_of;
 use crate::rows::job_documents::{InputDocument, MetadataDocument};
@@ -37,7 +38,7 @@ fn active() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
 }
 
 /// What moving `row` to `after` does to the pending set.
-fn moved(row: &JobRow, after: &JobState) -> Option<PendingChange> {
+pub(super) fn moved(row: &JobRow, after: &JobState) -> Option<PendingChange> {
     PendingChange::of_move(
         row.organization_id,
         row.id,
@@ -205,31 +206,6 @@ fn lock_for_daemon(conn: &mut AnyConnection, daemon: Uuid, job: Uuid) -> Result<
     Ok(row)
 }
 
-/// A daemon as marking it seen answers it: what choosing its job needs, and its name for
-/// the answer.
-struct SeenDaemon {
-    organization: Id,
-    tag_set: Id,
-    name: String,
-}
-
-/// Marks the daemon seen, in one statement with reading what it is; `None` when it does not
-/// exist.
-fn mark_seen(conn: &mut AnyConnection, daemon: Id, now: DateTime<Utc>) -> QueryResult<Option<SeenDaemon>> {
-    let seen: Option<(Id, Id, String)> = Prepared::new(
-        diesel::update(provisioner_daemons::table.find(daemon))
-            .set(provisioner_daemons::last_seen_at.eq(Instant::from(now)))
-            .returning((
-                provisioner_daemons::organization_id,
-                provisioner_daemons::tag_set_id,
-                provisioner_daemons::name,
-            )),
-    )
-    .get_result(conn)
-    .optional()?;
-    Ok(seen.map(|(organization, tag_set, name)| SeenDaemon { organization, tag_set, name }))
-}
-
 fn insert_logs(conn: &mut AnyConnection, job: Id, lines: &[NewLogLine], now: DateTime<Utc>) -> QueryResult<()> {
     for line in lines {
         diesel::insert_into(provisioner_job_logs::table)
@@ -244,31 +220,6 @@ fn insert_logs(conn: &mut AnyConnection, job: Id, lines: &[NewLogLine], now: Dat
             .execute(conn)?;
     }
     Ok(())
-}
-
-/// A daemon ends its job: the transition is the domain's; the daemon becomes free.
-fn finish(
-    store: &Store,
-    daemon: Uuid,
-    job: Uuid,
-    now: DateTime<Utc>,
-    transition: impl FnOnce(&JobState) -> Result<JobState, domain::provisioner::FinishRefusal>,
-) -> OpResult<ProvisionerJob, DaemonJobRefusal> {
-    store
-        .write(|conn, events| {
-            let row = lock_for_daemon(conn, daemon, job)?;
-            let state = transition(&row.state()).map_err(|refusal| Fail::Refused(refusal.into()))?;
-            save_state(conn, row.id, &state, now, None)?;
-            events.pending(moved(&row, &state));
-            let name = mark_seen(conn, Id(daemon), now)?.map(|seen| seen.name).unwrap_or_default();
-            // Its followers wake; acquirers do not, since a job ending frees none for them.
-            events.push(StoreEvent::JobChanged(job));
-            // The answer is the row as just written: nothing is read again.
-            let tags = store.index.tag_sets(conn, [row.tag_set_id])?;
-            let worker = Id(daemon);
-            row.moved_to(&state, now).into_domain(&tags, &HashMap::from([(worker, name)]))
-        })
-        .map_err(Into::into)
 }
 
 impl JobRepo for Store {
@@ -401,46 +352,7 @@ impl JobRepo for Store {
     }
 
     fn acquire_job(&self, daemon: Uuid, now: DateTime<Utc>) -> RepoResult<Option<ProvisionerJob>> {
-        self.write(|conn, events| {
-            let worker = Id(daemon);
-            let SeenDaemon { organization, tag_set, name } = mark_seen(conn, worker, now)?.ok_or(Fail::NotFound)?;
-            let worker_tags = self.index.tag_set(conn, tag_set)?;
-            // The tag sets this daemon can run, decided over this server's copy of the (small)
-            // table of distinct sets rather than over every waiting job.
-            let runnable = self.index.tags.runnable_by(conn, &worker_tags)?;
-            if runnable.is_empty() {
-                return Ok(None);
-            }
-            let offered = provisioner_daemon_provisioners::table
-                .filter(provisioner_daemon_provisioners::daemon_id.eq(worker))
-                .select(provisioner_daemon_provisioners::provisioner);
-            let oldest = provisioner_jobs::table
-                .filter(provisioner_jobs::organization_id.eq(organization))
-                .filter(provisioner_jobs::status.eq(JobStatus::Pending.as_str()))
-                .filter(provisioner_jobs::provisioner.eq_any(offered))
-                .filter(provisioner_jobs::tag_set_id.eq_any(padded(runnable)))
-                .order((provisioner_jobs::created_at, provisioner_jobs::id))
-                .limit(1);
-            // Never one job to two daemons: a job another daemon is taking is skipped, not waited for.
-            let row: Option<JobRow> = with_row_lock!(conn, oldest.select(JobRow::as_select()), skip_locked, |q, c| {
-                Prepared::new(q).get_result(c).optional()
-            })?;
-            let Some(row) = row else {
-                return Ok(None);
-            };
-            let Some(state) = row.state().start(now) else {
-                return Ok(None);
-            };
-            save_state(conn, row.id, &state, now, Some(Some(worker)))?;
-            // No wake-up: a job starting wakes nobody (followers wait for its lines or its end).
-            // Its leaving the queue is the one notice, for every server's queue numbers. The
-            // answer is the row as just written, with this daemon's name: nothing is read again.
-            events.pending(moved(&row, &state));
-            let started = row.started_by(worker, &state, now);
-            let tags = self.index.tag_sets(conn, [started.tag_set_id])?;
-            started.into_domain(&tags, &HashMap::from([(worker, name)])).map(Some)
-        })
-        .map_err(Into::into)
+        self.take_job(daemon, now)
     }
 
     fn release_job(&self, daemon: Uuid, job: Uuid) -> RepoResult<bool> {
@@ -485,7 +397,7 @@ impl JobRepo for Store {
                     provisioner_jobs::updated_at.eq(Instant::from(now)),
                 ))
                 .execute(conn)?;
-            mark_seen(conn, Id(daemon), now)?;
+            mark_all_seen(conn, &[Id(daemon)], now)?;
             events.push(StoreEvent::JobChanged(job));
             Ok(JobUpdateOutcome { canceled: state.canceled_at.is_some() })
         })
@@ -493,7 +405,7 @@ impl JobRepo for Store {
     }
 
     fn complete_job(&self, daemon: Uuid, job: Uuid, now: DateTime<Utc>) -> OpResult<ProvisionerJob, DaemonJobRefusal> {
-        finish(self, daemon, job, now, |state| state.complete(now))
+        self.end_job(Ending { daemon, job, now, outcome: Outcome::Succeeded })
     }
 
     fn fail_job(
@@ -504,7 +416,7 @@ impl JobRepo for Store {
         error_code: Option<String>,
         now: DateTime<Utc>,
     ) -> OpResult<ProvisionerJob, DaemonJobRefusal> {
-        finish(self, daemon, job, now, |state| state.fail(now, error, error_code))
+        self.end_job(Ending { daemon, job, now, outcome: Outcome::Failed { error, error_code } })
     }
 
     fn job_logs(&self, job: Uuid, after: i64) -> RepoResult<Vec<LogLine>> {

@@ -3,6 +3,9 @@
 mod api_keys;
 mod daemons;
 pub use daemons::DaemonProfile;
+mod job_steps;
+pub use job_steps::JobStepBatches;
+pub(crate) use job_steps::JobSteps;
 mod jobs;
 mod members;
 pub(crate) mod organizations;

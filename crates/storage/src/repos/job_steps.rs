@@ -1,0 +1,476 @@
+//! A daemon taking a job and ending it, the two writes every job makes, run in batches (see
+//! [`crate::batch`]). The steps of the daemons that ask at the same moment make one
+//! transaction: the jobs that end are locked with one read and written with one statement per
+//! outcome; every daemon in the batch is marked seen with one statement; those that choose
+//! among the same jobs take theirs with one locking read, written with one statement; and the
+//! whole batch commits once. Everything a batch writes is dated by its clock (see [`latest`]).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::backend::Backend;
+use diesel::expression::{AppearsOnTable, Expression, ValidGrouping, is_aggregate};
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{HasSqlType, Nullable};
+use domain::provisioner::{FinishRefusal, JobState, JobStatus, ProvisionerJob, check_worker};
+use domain::repo::{DaemonJobRefusal, OpError, OpResult, RepoError, RepoResult};
+use uuid::Uuid;
+
+use super::jobs::moved;
+use crate::Store;
+use crate::batch::Batcher;
+use crate::conn::{AnyConnection, with_row_lock};
+use crate::error::{Fail, copies_of};
+use crate::events::{Events, StoreEvent};
+use crate::prepared::{Prepared, padded};
+use crate::rows::jobs::{JobRow, StateChange};
+use crate::schema::{provisioner_daemon_provisioners, provisioner_daemons, provisioner_jobs};
+use crate::sql_types::{self, Id, Instant};
+
+/// The store's job steps, gathered into batches.
+#[derive(Default)]
+pub(crate) struct JobSteps(Batcher<Step, Done>);
+
+/// Daemons' steps (taking a job, ending one) so far, and the batches that ran them: steps
+/// asked at the same moment share a batch, and its one transaction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobStepBatches {
+    pub batches: u64,
+    pub steps: u64,
+}
+
+/// What a daemon asks.
+enum Step {
+    Take { daemon: Uuid, now: DateTime<Utc> },
+    End(Ending),
+}
+
+impl Step {
+    fn asked_at(&self) -> DateTime<Utc> {
+        match self {
+            Self::Take { now, .. } => *now,
+            Self::End(ending) => ending.now,
+        }
+    }
+}
+
+/// A step's answer.
+enum Done {
+    Taken(RepoResult<Option<ProvisionerJob>>),
+    Ended(OpResult<ProvisionerJob, DaemonJobRefusal>),
+}
+
+/// A daemon ending its job.
+pub(crate) struct Ending {
+    pub(crate) daemon: Uuid,
+    pub(crate) job: Uuid,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) outcome: Outcome,
+}
+
+/// How a job ends.
+pub(crate) enum Outcome {
+    Succeeded,
+    Failed { error: String, error_code: Option<String> },
+}
+
+impl Outcome {
+    fn apply(&self, state: &JobState, now: DateTime<Utc>) -> Result<JobState, FinishRefusal> {
+        match self {
+            Self::Succeeded => state.complete(now),
+            Self::Failed { error, error_code } => state.fail(now, error.clone(), error_code.clone()),
+        }
+    }
+}
+
+/// What a batch answers: for each ending, its job or why not; for each daemon asking, `None`
+/// if it does not exist, else the job it took, if any.
+type Answers = (Vec<OpResult<ProvisionerJob, DaemonJobRefusal>>, Vec<Option<Option<ProvisionerJob>>>);
+
+impl Store {
+    /// The oldest pending job `daemon` can run, now its own; `None` if there is none.
+    pub(crate) fn take_job(&self, daemon: Uuid, now: DateTime<Utc>) -> RepoResult<Option<ProvisionerJob>> {
+        match self.step(Step::Take { daemon, now }) {
+            Done::Taken(taken) => taken,
+            Done::Ended(_) => Err(mismatched()),
+        }
+    }
+
+    /// Ends a daemon's job, as its outcome says.
+    pub(crate) fn end_job(&self, ending: Ending) -> OpResult<ProvisionerJob, DaemonJobRefusal> {
+        match self.step(Step::End(ending)) {
+            Done::Ended(ended) => ended,
+            Done::Taken(_) => Err(OpError::Repo(mismatched())),
+        }
+    }
+
+    /// Batches of job steps run so far, and the steps they held.
+    pub fn job_step_batches(&self) -> JobStepBatches {
+        let (batches, steps) = self.steps.0.counts();
+        JobStepBatches { batches, steps }
+    }
+
+    fn step(&self, step: Step) -> Done {
+        let abandoned = || Done::Taken(Err(RepoError::Other("another request of its batch failed".into())));
+        self.steps.0.submit(step, |steps| self.run_steps(steps), abandoned)
+    }
+
+    /// Runs a batch of steps in one write; each is answered in the order it came.
+    fn run_steps(&self, steps: Vec<Step>) -> Vec<Done> {
+        let now = latest(steps.iter().map(Step::asked_at));
+        let mut endings = Vec::new();
+        let mut askers = Vec::new();
+        for step in &steps {
+            match step {
+                Step::Take { daemon, .. } => askers.push(Id(*daemon)),
+                Step::End(ending) => endings.push(ending),
+            }
+        }
+        let written = self.write(|conn, events| self.run_in(conn, events, &endings, &askers, now));
+        let (ended, taken) = match written {
+            Ok(answers) => answers,
+            Err(fail) => {
+                let failed = copies_of(fail.into(), steps.len());
+                return steps
+                    .iter()
+                    .zip(failed)
+                    .map(|(step, error)| match step {
+                        Step::Take { .. } => Done::Taken(Err(error)),
+                        Step::End(_) => Done::Ended(Err(OpError::Repo(error))),
+                    })
+                    .collect();
+            }
+        };
+        let (mut ended, mut taken) = (ended.into_iter(), taken.into_iter());
+        steps
+            .iter()
+            .map(|step| match step {
+                Step::Take { .. } => Done::Taken(taken.next().flatten().ok_or(RepoError::NotFound)),
+                Step::End(_) => Done::Ended(ended.next().unwrap_or_else(|| Err(OpError::Repo(mismatched())))),
+            })
+            .collect()
+    }
+
+    fn run_in(
+        &self,
+        conn: &mut AnyConnection,
+        events: &mut Events,
+        endings: &[&Ending],
+        askers: &[Id],
+        now: DateTime<Utc>,
+    ) -> Result<Answers, Fail> {
+        let (verdicts, mut rows) = end_each(conn, events, endings, now)?;
+        let finishers = verdicts.iter().filter_map(|verdict| verdict.as_ref().ok().copied());
+        let seen = mark_all_seen(conn, &finishers.chain(askers.iter().copied()).collect::<Vec<_>>(), now)?;
+        let started = self.take_for(conn, events, askers, &seen, now)?;
+        let ended: Vec<&Ending> = endings.iter().zip(&verdicts).filter(|(_, v)| v.is_ok()).map(|(e, _)| *e).collect();
+        let tag_sets = ended
+            .iter()
+            .filter_map(|ending| rows.get(&Id(ending.job)))
+            .chain(started.iter().flatten().flatten())
+            .map(|row| row.tag_set_id);
+        let tags = self.index.tag_sets(conn, tag_sets.collect::<Vec<_>>())?;
+        let name_of =
+            |daemon: Id| HashMap::from([(daemon, seen.get(&daemon).map(|seen| seen.name.clone()).unwrap_or_default())]);
+        // The answers are the rows as just written: nothing is read again.
+        let ended = endings
+            .iter()
+            .zip(verdicts)
+            .map(|(ending, verdict)| match verdict {
+                Ok(daemon) => {
+                    let row =
+                        rows.remove(&Id(ending.job)).ok_or_else(|| Fail::corrupt("a job ended twice in one batch"))?;
+                    row.into_domain(&tags, &name_of(daemon)).map(Ok)
+                }
+                Err(why) => Ok(Err(why)),
+            })
+            .collect::<Result<Vec<_>, Fail>>()?;
+        let taken = askers
+            .iter()
+            .zip(started)
+            .map(|(daemon, started)| match started {
+                Some(Some(row)) => row.into_domain(&tags, &name_of(*daemon)).map(|job| Some(Some(job))),
+                Some(None) => Ok(Some(None)),
+                None => Ok(None),
+            })
+            .collect::<Result<Vec<_>, Fail>>()?;
+        Ok((ended, taken))
+    }
+
+    /// For each daemon in turn, `None` if it does not exist, else the job it took (as now
+    /// written), if any.
+    fn take_for(
+        &self,
+        conn: &mut AnyConnection,
+        events: &mut Events,
+        askers: &[Id],
+        seen: &HashMap<Id, SeenDaemon>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<Option<JobRow>>>, Fail> {
+        let known: Vec<Id> = askers.iter().filter(|daemon| seen.contains_key(daemon)).copied().collect();
+        let offered = offered_by(conn, known)?;
+        let mut taken: Vec<Option<Option<JobRow>>> =
+            askers.iter().map(|daemon| seen.contains_key(daemon).then_some(None)).collect();
+        // Daemons that choose among the same jobs take the oldest ones in the order they asked.
+        let mut choosing: Vec<(Choice, Vec<usize>)> = Vec::new();
+        for (asked, daemon) in askers.iter().enumerate() {
+            let Some(seen) = seen.get(daemon) else { continue };
+            let choice = Choice {
+                organization: seen.organization,
+                tag_set: seen.tag_set,
+                provisioners: offered.get(daemon).cloned().unwrap_or_default(),
+            };
+            match choosing.iter_mut().find(|(same, _)| *same == choice) {
+                Some((_, same)) => same.push(asked),
+                None => choosing.push((choice, vec![asked])),
+            }
+        }
+        let mut starting: Vec<(usize, JobRow, JobState)> = Vec::new();
+        for (choice, same) in choosing {
+            let oldest = self.oldest_runnable(conn, &choice, same.len())?;
+            for (asked, row) in same.into_iter().zip(oldest) {
+                if let Some(state) = row.state().start(now) {
+                    starting.push((asked, row, state));
+                }
+            }
+        }
+        // All start with the same state, so one statement writes them, each with its daemon.
+        let holders: Vec<(Id, Id)> = starting.iter().map(|(asked, row, _)| (row.id, askers[*asked])).collect();
+        if let Some((_, _, state)) = starting.first() {
+            save_states(conn, state, now, holders.iter().map(|(job, _)| *job).collect(), Some(&holders))?;
+        }
+        for (asked, row, state) in starting {
+            // No wake-up: a job starting wakes nobody (followers wait for its lines or its
+            // end). Its leaving the queue is the one notice, for every server's queue numbers.
+            events.pending(moved(&row, &state));
+            taken[asked] = Some(Some(row.started_by(askers[asked], &state, now)));
+        }
+        Ok(taken)
+    }
+
+    /// Up to `count` of the oldest pending jobs a daemon of `choice` can run, locked; a job
+    /// another writer is taking is skipped, not waited for, so no job goes to two daemons.
+    fn oldest_runnable(&self, conn: &mut AnyConnection, choice: &Choice, count: usize) -> Result<Vec<JobRow>, Fail> {
+        let worker_tags = self.index.tag_set(conn, choice.tag_set)?;
+        // The tag sets it can run, decided over this server's copy of the (small) table of
+        // distinct sets rather than over every waiting job.
+        let runnable = self.index.tags.runnable_by(conn, &worker_tags)?;
+        if runnable.is_empty() || choice.provisioners.is_empty() {
+            return Ok(Vec::new());
+        }
+        let oldest = provisioner_jobs::table
+            .filter(provisioner_jobs::organization_id.eq(choice.organization))
+            .filter(provisioner_jobs::status.eq(JobStatus::Pending.as_str()))
+            .filter(provisioner_jobs::provisioner.eq_any(padded(choice.provisioners.clone())))
+            .filter(provisioner_jobs::tag_set_id.eq_any(padded(runnable)))
+            .order((provisioner_jobs::created_at, provisioner_jobs::id))
+            .limit(i64::try_from(count).unwrap_or(i64::MAX));
+        let rows =
+            with_row_lock!(conn, oldest.select(JobRow::as_select()), skip_locked, |q, c| Prepared::new(q).load(c))?;
+        Ok(rows)
+    }
+}
+
+/// An ending's verdict: the daemon that ended its job, or why it could not.
+type Verdict = Result<Id, OpError<DaemonJobRefusal>>;
+
+/// Each ending's verdict in turn: its daemon once the end is written, else why not; and the
+/// locked rows, as now written. A job is ended only by the daemon that holds it, and only if
+/// its state allows; the others change nothing. A failure of the database fails the batch.
+fn end_each(
+    conn: &mut AnyConnection,
+    events: &mut Events,
+    endings: &[&Ending],
+    now: DateTime<Utc>,
+) -> Result<(Vec<Verdict>, HashMap<Id, JobRow>), Fail> {
+    if endings.is_empty() {
+        return Ok((Vec::new(), HashMap::new()));
+    }
+    // Kept current as jobs end, so that a job ended twice in one batch is refused the second time.
+    let mut rows = lock_jobs(conn, endings.iter().map(|ending| Id(ending.job)).collect())?;
+    let mut verdicts = Vec::with_capacity(endings.len());
+    // Jobs by the state they move to: one statement writes each state's jobs.
+    let mut moving: Vec<(JobState, Vec<Id>)> = Vec::new();
+    for ending in endings {
+        let job = Id(ending.job);
+        let Some(row) = rows.remove(&job) else {
+            verdicts.push(Err(OpError::Repo(RepoError::NotFound)));
+            continue;
+        };
+        let decided = check_worker(row.worker(), ending.daemon)
+            .map_err(DaemonJobRefusal::from)
+            .and_then(|()| ending.outcome.apply(&row.state(), now).map_err(DaemonJobRefusal::from));
+        match decided {
+            Ok(state) => {
+                events.pending(moved(&row, &state));
+                // Its followers wake; acquirers do not, since a job ending frees none for them.
+                events.push(StoreEvent::JobChanged(ending.job));
+                rows.insert(job, row.moved_to(&state, now));
+                match moving.iter_mut().find(|(same, _)| *same == state) {
+                    Some((_, jobs)) => jobs.push(job),
+                    None => moving.push((state, vec![job])),
+                }
+                verdicts.push(Ok(Id(ending.daemon)));
+            }
+            Err(refusal) => {
+                rows.insert(job, row);
+                verdicts.push(Err(OpError::Refused(refusal)));
+            }
+        }
+    }
+    for (state, jobs) in moving {
+        save_states(conn, &state, now, jobs, None)?;
+    }
+    Ok((verdicts, rows))
+}
+
+/// Writes `state` to `jobs` in one statement, and to each its holder when `holders` are given.
+fn save_states(
+    conn: &mut AnyConnection,
+    state: &JobState,
+    now: DateTime<Utc>,
+    jobs: Vec<Id>,
+    holders: Option<&[(Id, Id)]>,
+) -> Result<(), Fail> {
+    let count = jobs.len();
+    let target = provisioner_jobs::table.filter(provisioner_jobs::id.eq_any(padded(jobs)));
+    let change = StateChange::new(state, now);
+    let written = match holders {
+        Some(holders) => Prepared::new(
+            diesel::update(target)
+                .set((change, provisioner_jobs::worker_id.eq(HolderOf { holders: padded(holders.to_vec()) }))),
+        )
+        .execute(conn)?,
+        None => Prepared::new(diesel::update(target).set(change)).execute(conn)?,
+    };
+    if written != count {
+        return Err(Fail::corrupt(format!("{written} of {count} locked jobs written")));
+    }
+    Ok(())
+}
+
+/// `CASE id WHEN <job> THEN <daemon> ... END`: who holds each job, so that the jobs a batch
+/// hands out are written in one statement. Its text depends only on how many pairs it holds.
+#[derive(Debug, Clone)]
+struct HolderOf {
+    holders: Vec<(Id, Id)>,
+}
+
+impl Expression for HolderOf {
+    type SqlType = Nullable<sql_types::Uuid>;
+}
+
+impl AppearsOnTable<provisioner_jobs::table> for HolderOf {}
+
+impl ValidGrouping<()> for HolderOf {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl QueryId for HolderOf {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB> QueryFragment<DB> for HolderOf
+where
+    DB: Backend + HasSqlType<sql_types::Uuid>,
+    Id: ToSql<sql_types::Uuid, DB>,
+    provisioner_jobs::id: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("CASE ");
+        provisioner_jobs::id.walk_ast(out.reborrow())?;
+        for (job, holder) in &self.holders {
+            out.push_sql(" WHEN ");
+            out.push_bind_param::<sql_types::Uuid, _>(job)?;
+            out.push_sql(" THEN ");
+            out.push_bind_param::<sql_types::Uuid, _>(holder)?;
+        }
+        out.push_sql(" END");
+        Ok(())
+    }
+}
+
+/// The jobs, locked for a change, by id. Locked in id order, so that two batches sharing
+/// jobs do not each wait for the other.
+fn lock_jobs(conn: &mut AnyConnection, jobs: Vec<Id>) -> Result<HashMap<Id, JobRow>, Fail> {
+    let query = provisioner_jobs::table.filter(provisioner_jobs::id.eq_any(padded(jobs))).order(provisioner_jobs::id);
+    let rows: Vec<JobRow> = with_row_lock!(conn, query.select(JobRow::as_select()), |q, c| Prepared::new(q).load(c))?;
+    Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+}
+
+/// What a daemon chooses its job by: daemons that agree on all of it choose among the same jobs.
+#[derive(PartialEq, Eq)]
+struct Choice {
+    organization: Id,
+    tag_set: Id,
+    /// In name order.
+    provisioners: Vec<String>,
+}
+
+/// A daemon as marking it seen answers it: what choosing its job needs, and its name for
+/// the answer.
+pub(crate) struct SeenDaemon {
+    organization: Id,
+    tag_set: Id,
+    name: String,
+}
+
+/// Marks the daemons seen, in one statement with reading what they are; those that do not
+/// exist are left out.
+pub(crate) fn mark_all_seen(
+    conn: &mut AnyConnection,
+    daemons: &[Id],
+    now: DateTime<Utc>,
+) -> QueryResult<HashMap<Id, SeenDaemon>> {
+    if daemons.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let seen: Vec<(Id, Id, Id, String)> = Prepared::new(
+        diesel::update(provisioner_daemons::table.filter(provisioner_daemons::id.eq_any(padded(daemons.to_vec()))))
+            .set(provisioner_daemons::last_seen_at.eq(Instant::from(now)))
+            .returning((
+                provisioner_daemons::id,
+                provisioner_daemons::organization_id,
+                provisioner_daemons::tag_set_id,
+                provisioner_daemons::name,
+            )),
+    )
+    .load(conn)?;
+    Ok(seen
+        .into_iter()
+        .map(|(id, organization, tag_set, name)| (id, SeenDaemon { organization, tag_set, name }))
+        .collect())
+}
+
+/// The provisioners each daemon offers, in name order.
+fn offered_by(conn: &mut AnyConnection, daemons: Vec<Id>) -> QueryResult<HashMap<Id, Vec<String>>> {
+    if daemons.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Id, String)> = Prepared::new(
+        provisioner_daemon_provisioners::table
+            .filter(provisioner_daemon_provisioners::daemon_id.eq_any(padded(daemons)))
+            .select((provisioner_daemon_provisioners::daemon_id, provisioner_daemon_provisioners::provisioner)),
+    )
+    .load(conn)?;
+    let mut offered: HashMap<Id, Vec<String>> = HashMap::new();
+    for (daemon, provisioner) in rows {
+        offered.entry(daemon).or_default().push(provisioner);
+    }
+    offered.values_mut().for_each(|names| names.sort());
+    Ok(offered)
+}
+
+/// A batch's clock: the latest of its requests', so that nothing it writes is dated before
+/// a request it holds was made.
+fn latest(instants: impl Iterator<Item = DateTime<Utc>>) -> DateTime<Utc> {
+    instants.max().unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// A step answered as the other kind: a fault of this module, reported rather than panicked.
+fn mismatched() -> RepoError {
+    RepoError::Other("a job step was answered as another kind".into())
+}
