@@ -113,6 +113,12 @@ impl Store {
     }
 
     fn step(&self, step: Step) -> Done {
+        // SQLite's statements are calls inside this process and its commits are grouped
+        // already (`group_commit`): there a batch saves nothing, and waiting for one was
+        // measured to cost, so each step is a batch of its own.
+        if self.grouped.is_some() {
+            return self.run_steps(vec![step]).pop().unwrap_or_else(|| Done::Taken(Err(mismatched())));
+        }
         let abandoned = || Done::Taken(Err(RepoError::Other("another request of its batch failed".into())));
         self.steps.0.submit(step, |steps| self.run_steps(steps), abandoned)
     }
