@@ -52,6 +52,7 @@ on_both_backends!(
     a_pending_job_gets_queue_numbers_from_online_daemons,
     acquire_takes_the_oldest_runnable_job_once,
     steps_asked_together_are_each_answered_as_if_alone,
+    daemons_asking_together_take_only_jobs_they_can_run,
     a_daemons_profile_agrees_with_its_account,
     logs_stop_at_the_budget_and_mark_the_job,
     the_reaper_fails_hung_jobs_with_coders_message,
@@ -82,11 +83,21 @@ fn job(f: &Fixture, organization: Uuid, pairs: &[(&str, &str)]) -> Uuid {
 }
 
 fn job_at(f: &Fixture, organization: Uuid, pairs: &[(&str, &str)], created_at: DateTime<Utc>) -> Uuid {
+    job_of_kind(f, organization, "echo", pairs, created_at)
+}
+
+fn job_of_kind(
+    f: &Fixture,
+    organization: Uuid,
+    provisioner: &str,
+    pairs: &[(&str, &str)],
+    created_at: DateTime<Utc>,
+) -> Uuid {
     let new = NewJob {
         organization_id: organization,
         initiator_id: f.owner,
         job_type: JobType::TemplateVersionImport,
-        provisioner: ProvisionerType::parse("provisioner", "echo").unwrap_or_else(|e| panic!("{e}")),
+        provisioner: ProvisionerType::parse("provisioner", provisioner).unwrap_or_else(|e| panic!("{e}")),
         file_id: None,
         tags: tags(pairs),
         input: JobInput::default(),
@@ -96,6 +107,10 @@ fn job_at(f: &Fixture, organization: Uuid, pairs: &[(&str, &str)], created_at: D
 }
 
 fn daemon(f: &Fixture, organization: Uuid, name: &str, pairs: &[(&str, &str)]) -> Uuid {
+    daemon_offering(f, organization, name, pairs, &["echo"])
+}
+
+fn daemon_offering(f: &Fixture, organization: Uuid, name: &str, pairs: &[(&str, &str)], offers: &[&str]) -> Uuid {
     let key = f
         .store
         .create_provisioner_key(
@@ -113,7 +128,10 @@ fn daemon(f: &Fixture, organization: Uuid, name: &str, pairs: &[(&str, &str)]) -
         key_id: key.id,
         name: name.into(),
         version: "test".into(),
-        provisioners: vec![ProvisionerType::parse("provisioners", "echo").unwrap_or_else(|e| panic!("{e}"))],
+        provisioners: offers
+            .iter()
+            .map(|offered| ProvisionerType::parse("provisioners", offered).unwrap_or_else(|e| panic!("{e}")))
+            .collect(),
         tags: key.tags,
     };
     f.store.register_daemon(&new, now()).unwrap_or_else(|e| panic!("{e}")).id
@@ -391,6 +409,42 @@ fn steps_asked_together_are_each_answered_as_if_alone(f: Fixture) {
         assert_eq!(holder_of(*job), Some((JobStatus::Pending, None)));
     }
     reopened.close();
+}
+
+/// Daemons of one organization and tag set that offer different provisioners and ask at the
+/// same moment each take the oldest job they can run, not one another's.
+fn daemons_asking_together_take_only_jobs_they_can_run(f: Fixture) {
+    let acme = organization(&f, "acme");
+    let start = now() - Duration::minutes(10);
+    let terraform = job_of_kind(&f, acme, "terraform", &[], start);
+    let echo = job_of_kind(&f, acme, "echo", &[], start + Duration::seconds(1));
+    let both = job_of_kind(&f, acme, "echo", &[], start + Duration::seconds(2));
+    let echoes = daemon_offering(&f, acme, "echoes", &[], &["echo"]);
+    let terraforms = daemon_offering(&f, acme, "terraforms", &[], &["terraform"]);
+    let leader = daemon_offering(&f, acme, "leader", &[], &["echo", "terraform"]);
+
+    let release = hold_daemons(&f);
+    let leading = ask(&f.store, Asked::Take(leader));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let together = [Asked::Take(echoes), Asked::Take(terraforms)].map(|asked| ask(&f.store, asked));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    release();
+
+    let taken = |answered: Answered| match answered {
+        Answered::Taken(Ok(Some(job))) => (job.id, job.worker_id),
+        other => panic!("{other:?}"),
+    };
+    // The leader can run either: the oldest, the Terraform job, is its own.
+    assert_eq!(taken(answer(leading)), (terraform, Some(leader)));
+    let [by_echoes, by_terraforms] = together.map(answer);
+    assert_eq!(taken(by_echoes), (echo, Some(echoes)));
+    assert!(matches!(by_terraforms, Answered::Taken(Ok(None))), "{by_terraforms:?}");
+    let pending: Vec<Uuid> = all_jobs(&f, acme)
+        .into_iter()
+        .filter(|view| view.job.status() == JobStatus::Pending)
+        .map(|view| view.job.id)
+        .collect();
+    assert_eq!(pending, vec![both]);
 }
 
 /// What a waiting daemon is matched with is what its full account says, and nothing for a

@@ -215,28 +215,40 @@ impl Store {
         seen: &HashMap<Id, SeenDaemon>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Option<Option<JobRow>>>, Fail> {
-        let known: Vec<Id> = askers.iter().filter(|daemon| seen.contains_key(daemon)).copied().collect();
-        let offered = offered_by(conn, known)?;
         let mut taken: Vec<Option<Option<JobRow>>> =
             askers.iter().map(|daemon| seen.contains_key(daemon).then_some(None)).collect();
         // Daemons that choose among the same jobs take the oldest ones in the order they asked.
-        let mut choosing: Vec<(Choice, Vec<usize>)> = Vec::new();
+        let mut choosing: Vec<Choosing> = Vec::new();
         for (asked, daemon) in askers.iter().enumerate() {
             let Some(seen) = seen.get(daemon) else { continue };
-            let choice = Choice {
-                organization: seen.organization,
-                tag_set: seen.tag_set,
-                provisioners: offered.get(daemon).cloned().unwrap_or_default(),
-            };
-            match choosing.iter_mut().find(|(same, _)| *same == choice) {
-                Some((_, same)) => same.push(asked),
-                None => choosing.push((choice, vec![asked])),
+            match choosing
+                .iter_mut()
+                .find(|same| (same.organization, same.tag_set) == (seen.organization, seen.tag_set))
+            {
+                Some(same) => same.askers.push(asked),
+                None => choosing.push(Choosing {
+                    organization: seen.organization,
+                    tag_set: seen.tag_set,
+                    askers: vec![asked],
+                }),
             }
         }
+        // Daemons of one organization and tag set may still offer different provisioners:
+        // where several ask together, theirs are read, and each set of them chooses apart.
+        let crowded: Vec<Id> = choosing
+            .iter()
+            .filter(|same| same.askers.len() > 1)
+            .flat_map(|same| same.askers.iter().map(|asked| askers[*asked]))
+            .collect();
+        if !crowded.is_empty() {
+            let offered = offered_by(conn, crowded)?;
+            choosing =
+                choosing.into_iter().flat_map(|same| same.split_by(|asked| offered.get(&askers[asked]))).collect();
+        }
         let mut starting: Vec<(usize, JobRow, JobState)> = Vec::new();
-        for (choice, same) in choosing {
-            let oldest = self.oldest_runnable(conn, &choice, same.len())?;
-            for (asked, row) in same.into_iter().zip(oldest) {
+        for same in choosing {
+            let oldest = self.oldest_runnable(conn, &same, askers[same.askers[0]])?;
+            for (asked, row) in same.askers.into_iter().zip(oldest) {
                 if let Some(state) = row.state().start(now) {
                     starting.push((asked, row, state));
                 }
@@ -256,23 +268,27 @@ impl Store {
         Ok(taken)
     }
 
-    /// Up to `count` of the oldest pending jobs a daemon of `choice` can run, locked; a job
-    /// another writer is taking is skipped, not waited for, so no job goes to two daemons.
-    fn oldest_runnable(&self, conn: &mut AnyConnection, choice: &Choice, count: usize) -> Result<Vec<JobRow>, Fail> {
-        let worker_tags = self.index.tag_set(conn, choice.tag_set)?;
-        // The tag sets it can run, decided over this server's copy of the (small) table of
+    /// As many of the oldest pending jobs as `same` has daemons, that they can run, locked;
+    /// `one` of them names the provisioners they all offer. A job another writer is taking
+    /// is skipped, not waited for, so no job goes to two daemons.
+    fn oldest_runnable(&self, conn: &mut AnyConnection, same: &Choosing, one: Id) -> Result<Vec<JobRow>, Fail> {
+        let worker_tags = self.index.tag_set(conn, same.tag_set)?;
+        // The tag sets they can run, decided over this server's copy of the (small) table of
         // distinct sets rather than over every waiting job.
         let runnable = self.index.tags.runnable_by(conn, &worker_tags)?;
-        if runnable.is_empty() || choice.provisioners.is_empty() {
+        if runnable.is_empty() {
             return Ok(Vec::new());
         }
+        let offered = provisioner_daemon_provisioners::table
+            .filter(provisioner_daemon_provisioners::daemon_id.eq(one))
+            .select(provisioner_daemon_provisioners::provisioner);
         let oldest = provisioner_jobs::table
-            .filter(provisioner_jobs::organization_id.eq(choice.organization))
+            .filter(provisioner_jobs::organization_id.eq(same.organization))
             .filter(provisioner_jobs::status.eq(JobStatus::Pending.as_str()))
-            .filter(provisioner_jobs::provisioner.eq_any(padded(choice.provisioners.clone())))
+            .filter(provisioner_jobs::provisioner.eq_any(offered))
             .filter(provisioner_jobs::tag_set_id.eq_any(padded(runnable)))
             .order((provisioner_jobs::created_at, provisioner_jobs::id))
-            .limit(i64::try_from(count).unwrap_or(i64::MAX));
+            .limit(i64::try_from(same.askers.len()).unwrap_or(i64::MAX));
         let rows =
             with_row_lock!(conn, oldest.select(JobRow::as_select()), skip_locked, |q, c| Prepared::new(q).load(c))?;
         Ok(rows)
@@ -407,13 +423,31 @@ fn lock_jobs(conn: &mut AnyConnection, jobs: Vec<Id>) -> Result<HashMap<Id, JobR
     Ok(rows.into_iter().map(|row| (row.id, row)).collect())
 }
 
-/// What a daemon chooses its job by: daemons that agree on all of it choose among the same jobs.
-#[derive(PartialEq, Eq)]
-struct Choice {
+/// Daemons asking together that choose among the same jobs: of one organization and tag set,
+/// and offering the same provisioners.
+struct Choosing {
     organization: Id,
     tag_set: Id,
-    /// In name order.
-    provisioners: Vec<String>,
+    /// Where they are in the batch's askers, in the order they asked.
+    askers: Vec<usize>,
+}
+
+impl Choosing {
+    /// Apart by the provisioners each offers (`offered`), keeping the order they asked in.
+    fn split_by<'a>(self, offered: impl Fn(usize) -> Option<&'a Vec<String>>) -> Vec<Self> {
+        let mut apart: Vec<(Option<&Vec<String>>, Self)> = Vec::new();
+        for asked in self.askers {
+            let theirs = offered(asked);
+            match apart.iter_mut().find(|(same, _)| *same == theirs) {
+                Some((_, same)) => same.askers.push(asked),
+                None => apart.push((
+                    theirs,
+                    Self { organization: self.organization, tag_set: self.tag_set, askers: vec![asked] },
+                )),
+            }
+        }
+        apart.into_iter().map(|(_, same)| same).collect()
+    }
 }
 
 /// A daemon as marking it seen answers it: what choosing its job needs, and its name for
