@@ -60,6 +60,8 @@ impl Step {
 enum Done {
     Taken(RepoResult<Option<ProvisionerJob>>),
     Ended(OpResult<ProvisionerJob, DaemonJobRefusal>),
+    /// Its batch was given up by a panic in the thread running it.
+    Abandoned,
 }
 
 /// A daemon ending its job.
@@ -94,6 +96,7 @@ impl Store {
     pub(crate) fn take_job(&self, daemon: Uuid, now: DateTime<Utc>) -> RepoResult<Option<ProvisionerJob>> {
         match self.step(Step::Take { daemon, now }) {
             Done::Taken(taken) => taken,
+            Done::Abandoned => Err(abandoned()),
             Done::Ended(_) => Err(mismatched()),
         }
     }
@@ -102,6 +105,7 @@ impl Store {
     pub(crate) fn end_job(&self, ending: Ending) -> OpResult<ProvisionerJob, DaemonJobRefusal> {
         match self.step(Step::End(ending)) {
             Done::Ended(ended) => ended,
+            Done::Abandoned => Err(OpError::Repo(abandoned())),
             Done::Taken(_) => Err(OpError::Repo(mismatched())),
         }
     }
@@ -117,10 +121,9 @@ impl Store {
         // already (`group_commit`): there a batch saves nothing, and waiting for one was
         // measured to cost, so each step is a batch of its own.
         if self.grouped.is_some() {
-            return self.run_steps(vec![step]).pop().unwrap_or_else(|| Done::Taken(Err(mismatched())));
+            return self.run_steps(vec![step]).pop().unwrap_or(Done::Abandoned);
         }
-        let abandoned = || Done::Taken(Err(RepoError::Other("another request of its batch failed".into())));
-        self.steps.0.submit(step, |steps| self.run_steps(steps), abandoned)
+        self.steps.0.submit(step, |steps| self.run_steps(steps), || Done::Abandoned)
     }
 
     /// Runs a batch of steps in one write; each is answered in the order it came.
@@ -508,6 +511,10 @@ fn offered_by(conn: &mut AnyConnection, daemons: Vec<Id>) -> QueryResult<HashMap
 /// a request it holds was made.
 fn latest(instants: impl Iterator<Item = DateTime<Utc>>) -> DateTime<Utc> {
     instants.max().unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+fn abandoned() -> RepoError {
+    RepoError::Other("another request of its batch failed".into())
 }
 
 /// A step answered as the other kind: a fault of this module, reported rather than panicked.
