@@ -289,6 +289,7 @@ fn acquire_takes_the_oldest_runnable_job_once(f: Fixture) {
 enum Asked {
     Take(Uuid),
     End(Uuid, Uuid),
+    Fail(Uuid, Uuid, &'static str),
 }
 
 #[derive(Debug)]
@@ -302,6 +303,7 @@ fn ask(store: &Store, asked: Asked) -> std::thread::JoinHandle<Answered> {
     std::thread::spawn(move || match asked {
         Asked::Take(daemon) => Answered::Taken(store.acquire_job(daemon, now())),
         Asked::End(daemon, job) => Answered::Ended(store.complete_job(daemon, job, now())),
+        Asked::Fail(daemon, job, error) => Answered::Ended(store.fail_job(daemon, job, error.into(), None, now())),
     })
 }
 
@@ -337,10 +339,12 @@ fn hold_daemons(f: &Fixture) -> impl FnOnce() {
 fn steps_asked_together_are_each_answered_as_if_alone(f: Fixture) {
     let acme = organization(&f, "acme");
     let start = now() - Duration::minutes(10);
-    let jobs: Vec<Uuid> = (0..6).map(|n| job_at(&f, acme, &[], start + Duration::seconds(n))).collect();
-    let daemons: Vec<Uuid> = (0..5).map(|n| daemon(&f, acme, &format!("d{n}"), &[])).collect();
-    let first = f.store.acquire_job(daemons[0], now()).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(first.map(|job| job.id), Some(jobs[0]));
+    let jobs: Vec<Uuid> = (0..7).map(|n| job_at(&f, acme, &[], start + Duration::seconds(n))).collect();
+    let daemons: Vec<Uuid> = (0..6).map(|n| daemon(&f, acme, &format!("d{n}"), &[])).collect();
+    for (daemon, job) in [(daemons[0], jobs[0]), (daemons[5], jobs[1])] {
+        let taken = f.store.acquire_job(daemon, now()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(taken.map(|job| job.id), Some(job));
+    }
     let before = f.store.job_step_batches();
 
     let release = hold_daemons(&f);
@@ -354,6 +358,7 @@ fn steps_asked_together_are_each_answered_as_if_alone(f: Fixture) {
         Asked::End(daemons[0], jobs[0]),
         Asked::Take(daemons[3]),
         Asked::End(daemons[4], Uuid::now_v7()),
+        Asked::Fail(daemons[5], jobs[1], "it broke"),
     ]
     .map(|asked| ask(&f.store, asked));
     std::thread::sleep(std::time::Duration::from_millis(500));
@@ -366,11 +371,20 @@ fn steps_asked_together_are_each_answered_as_if_alone(f: Fixture) {
         }
         other => panic!("{other:?}"),
     };
-    assert_eq!(taken_by(answer(leading), daemons[1]), jobs[1]);
-    let [second, not_yours, unknown_daemon, done, third, unknown_job] = together.map(answer);
+    assert_eq!(taken_by(answer(leading), daemons[1]), jobs[2]);
+    let [second, not_yours, unknown_daemon, done, third, unknown_job, failed] = together.map(answer);
     let mut taken = vec![taken_by(second, daemons[2]), taken_by(third, daemons[3])];
     taken.sort();
-    assert_eq!(taken, jobs[2..4], "the next oldest, one each");
+    assert_eq!(taken, jobs[3..5], "the next oldest, one each");
+    match failed {
+        Answered::Ended(Ok(job)) => {
+            assert_eq!(
+                (job.id, job.status(), job.state.error.as_deref()),
+                (jobs[1], JobStatus::Failed, Some("it broke"))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     assert!(
         matches!(not_yours, Answered::Ended(Err(OpError::Refused(DaemonJobRefusal::NotYours(_))))),
         "{not_yours:?}"
@@ -386,26 +400,30 @@ fn steps_asked_together_are_each_answered_as_if_alone(f: Fixture) {
     let after = f.store.job_step_batches();
     let batched = (after.batches - before.batches, after.steps - before.steps);
     match f.db.backend() {
-        Backend::Postgres => assert_eq!(batched, (2, 7), "one batch waited, one held the rest"),
+        Backend::Postgres => assert_eq!(batched, (2, 8), "one batch waited, one held the rest"),
         // Each step alone, the queued ones committed together by the group writer.
         Backend::Sqlite => assert_eq!(batched, (0, 0)),
     }
 
     // As written, read back through another store.
     let reopened = Store::open(f.db.url(), PoolOptions::default(), now()).unwrap_or_else(|e| panic!("{e}"));
-    let mut stored: Vec<(Uuid, JobStatus, Option<Uuid>)> =
-        jobs_of(&reopened, acme).into_iter().map(|view| (view.job.id, view.job.status(), view.job.worker_id)).collect();
-    stored.sort();
+    let stored: Vec<(Uuid, JobStatus, Option<Uuid>, Option<String>)> = jobs_of(&reopened, acme)
+        .into_iter()
+        .map(|view| (view.job.id, view.job.status(), view.job.worker_id, view.job.state.error))
+        .collect();
     let holder_of =
-        |job: Uuid| stored.iter().find(|(id, _, _)| *id == job).map(|(_, status, worker)| (*status, *worker));
+        |job: Uuid| stored.iter().find(|(id, ..)| *id == job).map(|(_, status, worker, _)| (*status, *worker));
     assert_eq!(holder_of(jobs[0]), Some((JobStatus::Succeeded, Some(daemons[0]))));
-    assert_eq!(holder_of(jobs[1]), Some((JobStatus::Running, Some(daemons[1]))));
-    for job in &jobs[2..4] {
+    assert_eq!(holder_of(jobs[1]), Some((JobStatus::Failed, Some(daemons[5]))));
+    let error_of = |job: Uuid| stored.iter().find(|(id, ..)| *id == job).and_then(|(.., error)| error.clone());
+    assert_eq!((error_of(jobs[0]), error_of(jobs[1]).as_deref()), (None, Some("it broke")));
+    assert_eq!(holder_of(jobs[2]), Some((JobStatus::Running, Some(daemons[1]))));
+    for job in &jobs[3..5] {
         assert!(
             matches!(holder_of(*job), Some((JobStatus::Running, Some(worker))) if worker == daemons[2] || worker == daemons[3])
         );
     }
-    for job in &jobs[4..] {
+    for job in &jobs[5..] {
         assert_eq!(holder_of(*job), Some((JobStatus::Pending, None)));
     }
     reopened.close();

@@ -6,14 +6,15 @@
 //! whole batch commits once. Everything a batch writes is dated by its clock (see [`latest`]).
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 
 use chrono::{DateTime, Utc};
 use diesel::backend::Backend;
-use diesel::expression::{AppearsOnTable, Expression, ValidGrouping, is_aggregate};
+use diesel::expression::{AppearsOnTable, Expression, TypedExpressionType, ValidGrouping, is_aggregate};
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{HasSqlType, Nullable};
+use diesel::sql_types::{HasSqlType, Nullable, Text};
 use domain::provisioner::{FinishRefusal, JobState, JobStatus, ProvisionerJob, check_worker};
 use domain::repo::{DaemonJobRefusal, OpError, OpResult, RepoError, RepoResult};
 use uuid::Uuid;
@@ -27,7 +28,7 @@ use crate::events::{Events, StoreEvent};
 use crate::prepared::{Prepared, padded};
 use crate::rows::jobs::{JobRow, StateChange};
 use crate::schema::{provisioner_daemon_provisioners, provisioner_daemons, provisioner_jobs};
-use crate::sql_types::{self, Id, Instant};
+use crate::sql_types::{self, Id, Instant, UtcTimestamp};
 
 /// The store's job steps, gathered into batches.
 #[derive(Default)]
@@ -170,10 +171,12 @@ impl Store {
         askers: &[Id],
         now: DateTime<Utc>,
     ) -> Result<Answers, Fail> {
-        let (verdicts, mut rows) = end_each(conn, events, endings, now)?;
+        let mut writes = Vec::new();
+        let (verdicts, mut rows) = end_each(conn, events, endings, now, &mut writes)?;
         let finishers = verdicts.iter().filter_map(|verdict| verdict.as_ref().ok().copied());
         let seen = mark_all_seen(conn, &finishers.chain(askers.iter().copied()).collect::<Vec<_>>(), now)?;
-        let started = self.take_for(conn, events, askers, &seen, now)?;
+        let started = self.take_for(conn, events, askers, &seen, now, &mut writes)?;
+        write_jobs(conn, writes)?;
         let ended: Vec<&Ending> = endings.iter().zip(&verdicts).filter(|(_, v)| v.is_ok()).map(|(e, _)| *e).collect();
         let tag_sets = ended
             .iter()
@@ -217,6 +220,7 @@ impl Store {
         askers: &[Id],
         seen: &HashMap<Id, SeenDaemon>,
         now: DateTime<Utc>,
+        writes: &mut Vec<JobWrite>,
     ) -> Result<Vec<Option<Option<JobRow>>>, Fail> {
         let mut taken: Vec<Option<Option<JobRow>>> =
             askers.iter().map(|daemon| seen.contains_key(daemon).then_some(None)).collect();
@@ -257,12 +261,8 @@ impl Store {
                 }
             }
         }
-        // All start with the same state, so one statement writes them, each with its daemon.
-        let holders: Vec<(Id, Id)> = starting.iter().map(|(asked, row, _)| (row.id, askers[*asked])).collect();
-        if let Some((_, _, state)) = starting.first() {
-            save_states(conn, state, now, holders.iter().map(|(job, _)| *job).collect(), Some(&holders))?;
-        }
         for (asked, row, state) in starting {
+            writes.push(JobWrite { job: row.id, change: StateChange::new(&state, now), holder: Some(askers[asked]) });
             // No wake-up: a job starting wakes nobody (followers wait for its lines or its
             // end). Its leaving the queue is the one notice, for every server's queue numbers.
             events.pending(moved(&row, &state));
@@ -309,6 +309,7 @@ fn end_each(
     events: &mut Events,
     endings: &[&Ending],
     now: DateTime<Utc>,
+    writes: &mut Vec<JobWrite>,
 ) -> Result<(Vec<Verdict>, HashMap<Id, JobRow>), Fail> {
     if endings.is_empty() {
         return Ok((Vec::new(), HashMap::new()));
@@ -317,7 +318,6 @@ fn end_each(
     let mut rows = lock_jobs(conn, endings.iter().map(|ending| Id(ending.job)).collect())?;
     let mut verdicts = Vec::with_capacity(endings.len());
     // Jobs by the state they move to: one statement writes each state's jobs.
-    let mut moving: Vec<(JobState, Vec<Id>)> = Vec::new();
     for ending in endings {
         let job = Id(ending.job);
         let Some(row) = rows.remove(&job) else {
@@ -332,11 +332,8 @@ fn end_each(
                 events.pending(moved(&row, &state));
                 // Its followers wake; acquirers do not, since a job ending frees none for them.
                 events.push(StoreEvent::JobChanged(ending.job));
+                writes.push(JobWrite { job, change: StateChange::new(&state, now), holder: row.worker_id });
                 rows.insert(job, row.moved_to(&state, now));
-                match moving.iter_mut().find(|(same, _)| *same == state) {
-                    Some((_, jobs)) => jobs.push(job),
-                    None => moving.push((state, vec![job])),
-                }
                 verdicts.push(Ok(Id(ending.daemon)));
             }
             Err(refusal) => {
@@ -345,73 +342,99 @@ fn end_each(
             }
         }
     }
-    for (state, jobs) in moving {
-        save_states(conn, &state, now, jobs, None)?;
-    }
     Ok((verdicts, rows))
 }
 
-/// Writes `state` to `jobs` in one statement, and to each its holder when `holders` are given.
-fn save_states(
-    conn: &mut AnyConnection,
-    state: &JobState,
-    now: DateTime<Utc>,
-    jobs: Vec<Id>,
-    holders: Option<&[(Id, Id)]>,
-) -> Result<(), Fail> {
-    let count = jobs.len();
-    let target = provisioner_jobs::table.filter(provisioner_jobs::id.eq_any(padded(jobs)));
-    let change = StateChange::new(state, now);
-    let written = match holders {
-        Some(holders) => Prepared::new(
-            diesel::update(target)
-                .set((change, provisioner_jobs::worker_id.eq(HolderOf { holders: padded(holders.to_vec()) }))),
-        )
-        .execute(conn)?,
-        None => Prepared::new(diesel::update(target).set(change)).execute(conn)?,
-    };
+/// A job a batch moves: its new state, and who holds it from now on.
+#[derive(Clone)]
+struct JobWrite {
+    job: Id,
+    change: StateChange,
+    holder: Option<Id>,
+}
+
+/// Writes every job a batch moves in one statement, each row its own values.
+fn write_jobs(conn: &mut AnyConnection, writes: Vec<JobWrite>) -> Result<(), Fail> {
+    if writes.is_empty() {
+        return Ok(());
+    }
+    let count = writes.len();
+    let writes = padded(writes);
+    let target = provisioner_jobs::table
+        .filter(provisioner_jobs::id.eq_any(writes.iter().map(|write| write.job).collect::<Vec<_>>()));
+    let written = Prepared::new(
+        diesel::update(target).set((
+            provisioner_jobs::started_at
+                .eq(PerJob::<Nullable<UtcTimestamp>, _>::new(each(&writes, |w| w.change.started_at))),
+            provisioner_jobs::completed_at
+                .eq(PerJob::<Nullable<UtcTimestamp>, _>::new(each(&writes, |w| w.change.completed_at))),
+            provisioner_jobs::canceled_at
+                .eq(PerJob::<Nullable<UtcTimestamp>, _>::new(each(&writes, |w| w.change.canceled_at))),
+            provisioner_jobs::error.eq(PerJob::<Nullable<Text>, _>::new(each(&writes, |w| w.change.error.clone()))),
+            provisioner_jobs::error_code
+                .eq(PerJob::<Nullable<Text>, _>::new(each(&writes, |w| w.change.error_code.clone()))),
+            provisioner_jobs::status.eq(PerJob::<Text, _>::new(each(&writes, |w| w.change.status.clone()))),
+            provisioner_jobs::updated_at.eq(PerJob::<UtcTimestamp, _>::new(each(&writes, |w| w.change.updated_at))),
+            provisioner_jobs::worker_id.eq(PerJob::<Nullable<sql_types::Uuid>, _>::new(each(&writes, |w| w.holder))),
+        )),
+    )
+    .execute(conn)?;
     if written != count {
         return Err(Fail::corrupt(format!("{written} of {count} locked jobs written")));
     }
     Ok(())
 }
 
-/// `CASE id WHEN <job> THEN <daemon> ... END`: who holds each job, so that the jobs a batch
-/// hands out are written in one statement. Its text depends only on how many pairs it holds.
+/// Each job with its value of one column.
+fn each<T>(writes: &[JobWrite], value: impl Fn(&JobWrite) -> T) -> Vec<(Id, T)> {
+    writes.iter().map(|write| (write.job, value(write))).collect()
+}
+
+/// `CASE id WHEN <job> THEN <value> ... END`: one column's value for each job, so that jobs
+/// moving to different states are written in one statement. Its text depends only on how
+/// many jobs it names.
 #[derive(Debug, Clone)]
-struct HolderOf {
-    holders: Vec<(Id, Id)>,
+struct PerJob<ST, T> {
+    values: Vec<(Id, T)>,
+    column_type: PhantomData<ST>,
 }
 
-impl Expression for HolderOf {
-    type SqlType = Nullable<sql_types::Uuid>;
+impl<ST, T> PerJob<ST, T> {
+    fn new(values: Vec<(Id, T)>) -> Self {
+        Self { values, column_type: PhantomData }
+    }
 }
 
-impl AppearsOnTable<provisioner_jobs::table> for HolderOf {}
+impl<ST: TypedExpressionType, T> Expression for PerJob<ST, T> {
+    type SqlType = ST;
+}
 
-impl ValidGrouping<()> for HolderOf {
+impl<ST: TypedExpressionType, T> AppearsOnTable<provisioner_jobs::table> for PerJob<ST, T> {}
+
+impl<ST, T> ValidGrouping<()> for PerJob<ST, T> {
     type IsAggregate = is_aggregate::Never;
 }
 
-impl QueryId for HolderOf {
+impl<ST, T> QueryId for PerJob<ST, T> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<DB> QueryFragment<DB> for HolderOf
+impl<ST, T, DB> QueryFragment<DB> for PerJob<ST, T>
 where
-    DB: Backend + HasSqlType<sql_types::Uuid>,
+    DB: Backend + HasSqlType<ST> + HasSqlType<sql_types::Uuid>,
+    T: ToSql<ST, DB>,
     Id: ToSql<sql_types::Uuid, DB>,
     provisioner_jobs::id: QueryFragment<DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.push_sql("CASE ");
         provisioner_jobs::id.walk_ast(out.reborrow())?;
-        for (job, holder) in &self.holders {
+        for (job, value) in &self.values {
             out.push_sql(" WHEN ");
             out.push_bind_param::<sql_types::Uuid, _>(job)?;
             out.push_sql(" THEN ");
-            out.push_bind_param::<sql_types::Uuid, _>(holder)?;
+            out.push_bind_param::<ST, _>(value)?;
         }
         out.push_sql(" END");
         Ok(())

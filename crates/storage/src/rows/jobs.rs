@@ -102,7 +102,7 @@ impl JobRow {
 }
 
 /// The columns a change of state writes, status included, always together.
-#[derive(AsChangeset, Insertable)]
+#[derive(Clone, AsChangeset, Insertable)]
 #[diesel(table_name = provisioner_jobs, treat_none_as_null = true)]
 pub(crate) struct StateChange {
     pub(crate) started_at: Option<Instant>,
