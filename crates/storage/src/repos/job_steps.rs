@@ -1,9 +1,10 @@
 //! A daemon taking a job and ending it, the two writes every job makes, run in batches (see
 //! [`crate::batch`]). The steps of the daemons that ask at the same moment make one
-//! transaction: the jobs that end are locked with one read and written with one statement per
-//! outcome; every daemon in the batch is marked seen with one statement; those that choose
-//! among the same jobs take theirs with one locking read, written with one statement; and the
-//! whole batch commits once. Everything a batch writes is dated by its clock (see [`latest`]).
+//! transaction: the jobs that end are locked with one read; every daemon in the batch is marked
+//! seen with one statement; those that choose among the same jobs take theirs with one locking
+//! read; every job the batch moves is written by one statement; and the whole batch commits
+//! once. Everything a batch writes is dated by its clock (see [`latest`]). On SQLite each step
+//! is a batch of its own (see [`Store::step`]).
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
