@@ -5,8 +5,9 @@
 use domain::provisioner::{JobStatus, ProvisionerJob, ReapVerdict};
 use prometheus::core::Collector;
 use prometheus::proto::MetricFamily;
-use prometheus::{HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
-use storage::observe::QueueGauges;
+use prometheus::{HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use storage::JobStepBatches;
+use storage::observe::{GroupedCommits, QueueGauges};
 
 use super::{counter, histogram};
 
@@ -142,4 +143,35 @@ pub fn scraped_gauges(gauges: &QueueGauges) -> Vec<MetricFamily> {
         daemons.with_label_values(&[online.organization.as_str()]).set(online.count);
     }
     [pending.collect(), current.collect(), daemons.collect()].into_iter().flatten().collect()
+}
+
+/// How the store has been grouping its writes, from its own counts (no database read): on
+/// PostgreSQL the batches of daemons' steps, on SQLite the commits shared by several writes.
+/// Their ratios are the average batch and group sizes.
+pub fn store_counters(steps: JobStepBatches, commits: Option<GroupedCommits>) -> Vec<MetricFamily> {
+    let mut counts = vec![
+        (
+            "api_store_job_step_batches_total",
+            "Batches that ran daemons' job steps (taking or ending a job), each one transaction.",
+            steps.batches,
+        ),
+        ("api_store_job_steps_total", "Daemons' job steps run in those batches.", steps.steps),
+    ];
+    if let Some(commits) = commits {
+        counts.push((
+            "api_store_group_commits_total",
+            "SQLite commits, each holding one or more writes.",
+            commits.commits,
+        ));
+        counts.push(("api_store_grouped_writes_total", "Writes held by those commits.", commits.writes));
+    }
+    counts
+        .into_iter()
+        .filter_map(|(name, help, count)| {
+            let counter = IntCounter::new(name, help).ok()?;
+            counter.inc_by(count);
+            Some(counter.collect())
+        })
+        .flatten()
+        .collect()
 }

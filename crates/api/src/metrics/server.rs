@@ -9,7 +9,7 @@ use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 
-use super::queue::scraped_gauges;
+use super::queue::{scraped_gauges, store_counters};
 use crate::state::{AppState, now};
 
 /// A scrape waits at most this long for the database; without it, the gauges read there
@@ -48,5 +48,7 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
             Vec::new()
         }
     };
+    let mut scraped = scraped;
+    scraped.extend(store_counters(state.store.job_step_batches(), state.store.grouped_commits()));
     HttpResponse::Ok().insert_header((CONTENT_TYPE, prometheus::TEXT_FORMAT)).body(state.metrics.render(scraped))
 }

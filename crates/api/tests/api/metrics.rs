@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::harness::TestApp;
 use crate::on_both_backends;
+use storage::testing::Backend;
 
 on_both_backends!(
     with_metrics: http_counters_match_the_requests_sent,
@@ -149,6 +150,24 @@ async fn queue_metrics_follow_jobs_through_their_lives(app: TestApp) {
     assert_eq!(scrape.value(timings, &[echo, ("status", "failed")]), Some(1.0));
     assert_eq!(scrape.value("coderd_provisionerd_jobs_acquired_total", &[echo]), Some(2.0));
     assert_eq!(scrape.value("coderd_provisionerd_acquire_wait_seconds_count", &[("result", "empty")]), Some(1.0));
+
+    // How the store grouped those writes: daemons' steps in batches on PostgreSQL (two
+    // acquires that took a job, at least one look of the empty one, a complete and a fail),
+    // shared commits on SQLite.
+    let batches = scrape.value("api_store_job_step_batches_total", &[]).unwrap_or_default();
+    let steps = scrape.value("api_store_job_steps_total", &[]).unwrap_or_default();
+    match app.backend {
+        Backend::Postgres => {
+            assert!(steps >= 5.0 && (1.0..=steps).contains(&batches), "{batches} batches of {steps} steps");
+            assert_eq!(scrape.value("api_store_group_commits_total", &[]), None);
+        }
+        Backend::Sqlite => {
+            assert_eq!((batches, steps), (0.0, 0.0));
+            let commits = scrape.value("api_store_group_commits_total", &[]).unwrap_or_default();
+            let writes = scrape.value("api_store_grouped_writes_total", &[]).unwrap_or_default();
+            assert!(commits >= 5.0 && writes >= commits, "{commits} commits of {writes} writes");
+        }
+    }
 }
 
 async fn websockets_are_counted_while_they_are_open(app: TestApp) {
