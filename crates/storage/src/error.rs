@@ -103,6 +103,8 @@ impl<R> Fail<R> {
 fn is_lost(error: &DieselError) -> bool {
     match error {
         DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+        // A commit cut off by the server going away, whose rollback then failed too.
+        DieselError::RollbackErrorOnCommit { commit_error, .. } => is_lost(commit_error),
         DieselError::DatabaseError(_, info) => GOING_AWAY.iter().any(|words| info.message().contains(words)),
         _ => false,
     }
@@ -188,6 +190,20 @@ mod tests {
             "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally"
         )));
         assert!(!is_unavailable(&unknown("syntax error at or near \"SELEC\"")));
+    }
+
+    #[test]
+    fn a_commit_cut_off_by_the_server_going_away_is_unavailability_even_when_its_rollback_fails() {
+        let cut_off = DieselError::RollbackErrorOnCommit {
+            rollback_error: Box::new(DieselError::BrokenTransactionManager),
+            commit_error: Box::new(unknown("server closed the connection unexpectedly")),
+        };
+        assert!(is_unavailable(&cut_off));
+        let refused = DieselError::RollbackErrorOnCommit {
+            rollback_error: Box::new(DieselError::BrokenTransactionManager),
+            commit_error: Box::new(unknown("deferred constraint violated")),
+        };
+        assert!(!is_unavailable(&refused));
     }
 
     #[test]
