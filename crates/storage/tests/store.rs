@@ -750,12 +750,31 @@ fn a_job_from_another_server_is_announced_with_its_tags() {
     other.close();
 }
 
+/// PostgreSQL refuses, at the commit, any write that leaves a job in `status` (a deferred
+/// constraint trigger); calling the answer lifts the refusal.
+fn refuse_commits_leaving_jobs(f: &Fixture, status: &str) -> impl FnOnce() {
+    use diesel::connection::SimpleConnection;
+
+    let mut admin = f.db.connect().unwrap_or_else(|e| panic!("{e}"));
+    let storage::conn::AnyConnection::Postgresql(conn) = &mut admin else { panic!("not PostgreSQL") };
+    let refusal = format!("refuse_{status}");
+    conn.batch_execute(&format!(
+        "CREATE FUNCTION {refusal}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE 'refused'; END $$; \
+         CREATE CONSTRAINT TRIGGER {refusal} AFTER UPDATE ON provisioner_jobs \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.status = '{status}') \
+         EXECUTE FUNCTION {refusal}();"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    move || {
+        let storage::conn::AnyConnection::Postgresql(conn) = &mut admin else { panic!("not PostgreSQL") };
+        conn.batch_execute(&format!("DROP TRIGGER {refusal} ON provisioner_jobs")).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
 /// A write whose commit fails leaves no echo behind: when the job it would have put back
 /// enters the queue through another server, this server still wakes a daemon for it.
 #[test]
 fn a_failed_commit_leaves_no_echo_behind() {
-    use diesel::connection::SimpleConnection;
-
     let Some(f) = fixture(Backend::Postgres) else { return };
     let (other, listening) = second_server(&f);
     let acme = organization(&f, "acme");
@@ -765,18 +784,9 @@ fn a_failed_commit_leaves_no_echo_behind() {
     let taken = other.acquire_job(plain, now()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(taken.map(|j| j.id), Some(job));
     // The database refuses, at the commit, any job going back to the queue.
-    let mut admin = f.db.connect().unwrap_or_else(|e| panic!("{e}"));
-    let storage::conn::AnyConnection::Postgresql(admin) = &mut admin else { panic!("not PostgreSQL") };
-    admin
-        .batch_execute(
-            "CREATE FUNCTION refuse_put_back() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE 'refused'; END $$; \
-             CREATE CONSTRAINT TRIGGER refuse_put_back AFTER UPDATE ON provisioner_jobs \
-             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.status = 'pending') \
-             EXECUTE FUNCTION refuse_put_back();",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    let allow = refuse_commits_leaving_jobs(&f, "pending");
     assert!(other.release_job(plain, job).is_err(), "the commit was to fail");
-    admin.batch_execute("DROP TRIGGER refuse_put_back ON provisioner_jobs").unwrap_or_else(|e| panic!("{e}"));
+    allow();
     assert_eq!(f.store.release_job(plain, job).ok(), Some(true));
     hear_queued(&listening, job);
     other.close();
@@ -786,8 +796,6 @@ fn a_failed_commit_leaves_no_echo_behind() {
 /// the job that was to end is still running, the one that was to be taken still waits.
 #[test]
 fn a_batch_of_steps_that_fails_to_commit_fails_each_step_and_writes_nothing() {
-    use diesel::connection::SimpleConnection;
-
     let Some(f) = fixture(Backend::Postgres) else { return };
     let acme = organization(&f, "acme");
     let start = now() - Duration::minutes(10);
@@ -796,16 +804,7 @@ fn a_batch_of_steps_that_fails_to_commit_fails_each_step_and_writes_nothing() {
     let first = f.store.acquire_job(daemons[0], now()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first.map(|job| job.id), Some(jobs[0]));
     // The database refuses, at the commit, any job that succeeds.
-    let mut admin = f.db.connect().unwrap_or_else(|e| panic!("{e}"));
-    let storage::conn::AnyConnection::Postgresql(admin) = &mut admin else { panic!("not PostgreSQL") };
-    admin
-        .batch_execute(
-            "CREATE FUNCTION refuse_success() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE 'refused'; END $$; \
-             CREATE CONSTRAINT TRIGGER refuse_success AFTER UPDATE ON provisioner_jobs \
-             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.status = 'succeeded') \
-             EXECUTE FUNCTION refuse_success();",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    let allow = refuse_commits_leaving_jobs(&f, "succeeded");
 
     let release = hold_daemons(&f);
     let leading = ask(&f.store, Asked::Take(daemons[2]));
@@ -818,7 +817,7 @@ fn a_batch_of_steps_that_fails_to_commit_fails_each_step_and_writes_nothing() {
     let [ended, taken] = together.map(answer);
     assert!(matches!(ended, Answered::Ended(Err(OpError::Repo(RepoError::Other(_))))), "{ended:?}");
     assert!(matches!(taken, Answered::Taken(Err(RepoError::Other(_)))), "{taken:?}");
-    admin.batch_execute("DROP TRIGGER refuse_success ON provisioner_jobs").unwrap_or_else(|e| panic!("{e}"));
+    allow();
 
     let stored: Vec<(Uuid, JobStatus, Option<Uuid>)> =
         all_jobs(&f, acme).into_iter().map(|view| (view.job.id, view.job.status(), view.job.worker_id)).collect();
