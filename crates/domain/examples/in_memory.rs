@@ -347,6 +347,9 @@ impl ProvisionerKeyRepo for MemoryStore {
 impl DaemonRepo for MemoryStore {
     fn register_daemon(&self, new: &NewDaemon, now: DateTime<Utc>) -> RepoResult<ProvisionerDaemon> {
         let mut tables = self.tables()?;
+        if !tables.keys.iter().any(|key| key.id == new.key_id) {
+            return Err(RepoError::NotFound);
+        }
         let same_name = |stored: &&mut StoredDaemon| {
             stored.organization_id == new.organization_id && stored.name.eq_ignore_ascii_case(&new.name)
         };

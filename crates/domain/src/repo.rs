@@ -220,6 +220,7 @@ pub struct DaemonFilter {
 /// Provisioner daemons: registration, heartbeats and listing.
 pub trait DaemonRepo {
     /// Registers the daemon `name` of the key's organization, or refreshes it if it exists.
+    /// `NotFound` when the key is gone (deleted since the daemon signed in).
     fn register_daemon(&self, new: &NewDaemon, now: DateTime<Utc>) -> RepoResult<ProvisionerDaemon>;
     /// Marks a daemon of this key as seen. `NotFound` when it is not the key's.
     fn heartbeat(&self, daemon: Uuid, key: Uuid, now: DateTime<Utc>) -> RepoResult<()>;

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::conn::AnyConnection;
 use crate::health::{Backoff, Reachability};
 use crate::queue_index::{PendingChange, QueueIndex};
+use crate::sign_ins::SignIns;
 use crate::tag_catalog::TagCatalog;
 use crate::wake_socket::{Notice, WakeSocket, Woken};
 
@@ -61,6 +62,9 @@ const QUEUE_CHANNEL: &str = "api_provisioner_queue";
 const JOB_CHANNEL: &str = "api_provisioner_job";
 /// Jobs entering and leaving the pending set, for every server's queue numbers.
 const PENDING_CHANNEL: &str = "api_provisioner_pending";
+/// A provisioner key, a daemon or an organization changed: the daemons' sign-ins servers keep
+/// are forgotten. Sent by the database's triggers, whoever made the change.
+const SIGN_IN_CHANNEL: &str = "api_provisioner_sign_in";
 
 type Subscriber = Box<dyn Fn(StoreEvent) + Send + Sync>;
 
@@ -152,6 +156,9 @@ fn take_echo(echoes: &mut HashMap<Uuid, (u32, Instant)>, job: Uuid) -> bool {
 pub(crate) struct Events {
     wake: Vec<StoreEvent>,
     pending: Vec<PendingChange>,
+    /// Whether a daemon's sign-in may have changed: this server forgets what it kept at once,
+    /// rather than when the notice comes back.
+    sign_ins: bool,
 }
 
 impl Events {
@@ -168,6 +175,15 @@ impl Events {
 
     pub(crate) fn pending_changes(&self) -> &[PendingChange] {
         &self.pending
+    }
+
+    /// A key or a daemon changed in a way that may change a daemon's sign-in.
+    pub(crate) fn sign_ins_changed(&mut self) {
+        self.sign_ins = true;
+    }
+
+    pub(crate) fn changes_sign_ins(&self) -> bool {
+        self.sign_ins
     }
 
     /// The statement that tells other servers, sent with the commit (PostgreSQL delivers a
@@ -197,6 +213,24 @@ impl Events {
     }
 }
 
+/// What the listener keeps current. Each keeps nothing while notices may be missed.
+pub(crate) struct Followers {
+    pub(crate) index: Weak<QueueIndex>,
+    pub(crate) sign_ins: Weak<SignIns>,
+}
+
+impl Followers {
+    /// The listener connected (`true`: start afresh) or lost its connection (`false`).
+    fn following(&self, following: bool) {
+        if let Some(index) = self.index.upgrade() {
+            index.following(following);
+        }
+        if let Some(sign_ins) = self.sign_ins.upgrade() {
+            sign_ins.hearing(following);
+        }
+    }
+}
+
 /// A listener that heard nothing for this long asks the database whether it is still there.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
@@ -206,7 +240,7 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 /// then after short waits that start over after every success, so wake-ups between servers
 /// return within a fraction of a second of the database; the loss and the return are logged,
 /// the attempts in between are not.
-pub(crate) fn spawn_listener(url: String, hub: Weak<EventHub>, index: Weak<QueueIndex>) -> std::io::Result<UnixStream> {
+pub(crate) fn spawn_listener(url: String, hub: Weak<EventHub>, followers: Followers) -> std::io::Result<UnixStream> {
     let (keep, kept) = UnixStream::pair()?;
     thread::Builder::new().name("pg-listen".into()).spawn(move || {
         let health = Reachability::new("notification listener");
@@ -223,12 +257,10 @@ pub(crate) fn spawn_listener(url: String, hub: Weak<EventHub>, index: Weak<Queue
             health.succeeded();
             backoff.reset();
             let mut listener = Listener { socket, url: &url, reader: None };
-            match listener.relay(kept.as_fd(), &hub, &index) {
+            match listener.relay(kept.as_fd(), &hub, &followers) {
                 Ok(()) => return,
                 Err(error) => {
-                    if let Some(index) = index.upgrade() {
-                        index.following(false);
-                    }
+                    followers.following(false);
                     health.failed(&error)
                 }
             }
@@ -240,7 +272,9 @@ pub(crate) fn spawn_listener(url: String, hub: Weak<EventHub>, index: Weak<Queue
 /// A connection listening on every channel.
 fn subscribe(url: &str) -> Result<WakeSocket, String> {
     let mut socket = WakeSocket::connect(url)?;
-    socket.execute(&format!("LISTEN {QUEUE_CHANNEL}; LISTEN {JOB_CHANNEL}; LISTEN {PENDING_CHANNEL};"))?;
+    socket.execute(&format!(
+        "LISTEN {QUEUE_CHANNEL}; LISTEN {JOB_CHANNEL}; LISTEN {PENDING_CHANNEL}; LISTEN {SIGN_IN_CHANNEL};"
+    ))?;
     Ok(socket)
 }
 
@@ -253,11 +287,9 @@ struct Listener<'a> {
 
 impl Listener<'_> {
     /// Passes notices on; returns `Ok` when the store is gone, `Err` when a connection fails.
-    fn relay(&mut self, kept: BorrowedFd<'_>, hub: &Weak<EventHub>, index: &Weak<QueueIndex>) -> Result<(), String> {
+    fn relay(&mut self, kept: BorrowedFd<'_>, hub: &Weak<EventHub>, followers: &Followers) -> Result<(), String> {
         // Anything sent while we were away is lost: tell everyone to look again.
-        if let Some(index) = index.upgrade() {
-            index.following(true);
-        }
+        followers.following(true);
         match hub.upgrade() {
             Some(hub) => hub.publish(StoreEvent::Resync),
             None => return Ok(()),
@@ -274,11 +306,12 @@ impl Listener<'_> {
             let Some(hub) = hub.upgrade() else {
                 return Ok(());
             };
-            self.pass_on(notices, &hub, index)?;
+            self.pass_on(notices, &hub, followers)?;
         }
     }
 
-    fn pass_on(&mut self, notices: Vec<Notice>, hub: &EventHub, index: &Weak<QueueIndex>) -> Result<(), String> {
+    fn pass_on(&mut self, notices: Vec<Notice>, hub: &EventHub, followers: &Followers) -> Result<(), String> {
+        let index = &followers.index;
         let mut heard = Vec::new();
         let mut wake = Vec::new();
         for notice in notices {
@@ -292,6 +325,12 @@ impl Listener<'_> {
                                 index.following(true);
                             }
                         }
+                    }
+                    continue;
+                }
+                SIGN_IN_CHANNEL => {
+                    if let Some(sign_ins) = followers.sign_ins.upgrade() {
+                        sign_ins.forget();
                     }
                     continue;
                 }

@@ -16,6 +16,7 @@ mod queue_index;
 pub(crate) mod repos;
 mod rows;
 mod schema;
+mod sign_ins;
 mod sql_types;
 mod tag_catalog;
 #[cfg(feature = "testing")]
@@ -32,13 +33,15 @@ use diesel::r2d2::PooledConnection;
 pub use conn::{DatabaseUrl, PoolOptions, SQLITE_PRAGMAS, UrlError};
 pub use events::{JobQueued, StoreEvent};
 pub use repos::{DaemonProfile, JobStepBatches};
+pub use sign_ins::DaemonSignIns;
 
 use conn::{AnyConnection, Manager, Pool, write_transaction_sending};
 use error::{Fail, NoConnection};
-use events::{EventHub, Events};
+use events::{EventHub, Events, Followers};
 use group_commit::GroupWriter;
 use health::Reachability;
 use queue_index::{Feed, QueueIndex};
+use sign_ins::SignIns;
 
 /// How long a caller waits for a connection while the database is known to be away.
 const OUTAGE_WAIT: Duration = Duration::from_millis(500);
@@ -77,6 +80,8 @@ pub struct Store {
     grouped: Option<Arc<GroupWriter>>,
     /// Daemons' requests to take and end jobs, run in batches.
     steps: Arc<repos::JobSteps>,
+    /// Daemons' sign-ins looked up, kept while nothing that could change them is written.
+    sign_ins: Arc<SignIns>,
     /// On PostgreSQL, held while any clone lives: its closing stops the listener at once.
     _listening: Option<Arc<std::os::unix::net::UnixStream>>,
 }
@@ -105,9 +110,13 @@ impl Store {
         };
         let index = Arc::new(QueueIndex::new(feed, grouped.clone()));
         let hub = Arc::<EventHub>::default();
+        // Kept only once the listener hears every change; never on SQLite, where another
+        // process on the same file would not tell.
+        let sign_ins = Arc::new(SignIns::default());
         let listening = match &url {
             DatabaseUrl::Postgres(pg_url) => {
-                Some(Arc::new(events::spawn_listener(pg_url.clone(), Arc::downgrade(&hub), Arc::downgrade(&index))?))
+                let followers = Followers { index: Arc::downgrade(&index), sign_ins: Arc::downgrade(&sign_ins) };
+                Some(Arc::new(events::spawn_listener(pg_url.clone(), Arc::downgrade(&hub), followers)?))
             }
             DatabaseUrl::Sqlite(_) => None,
         };
@@ -121,6 +130,7 @@ impl Store {
             index,
             grouped,
             steps: Arc::default(),
+            sign_ins,
             _listening: listening,
         })
     }
@@ -200,6 +210,10 @@ impl Store {
                 written
             }
         };
+        // Even a write whose commit went unanswered may have changed them.
+        if events.changes_sign_ins() {
+            self.sign_ins.forget();
+        }
         let value = match written {
             Ok(value) => value,
             Err(error) => {

@@ -14,6 +14,7 @@ use domain::repo::RepoError;
 use crate::Store;
 use crate::error::Fail;
 use crate::schema::{organizations, provisioner_daemons, provisioner_jobs};
+use crate::sign_ins::DaemonSignIns;
 use crate::sql_types::{Id, Instant};
 
 /// Active jobs of one organization, provisioner and status.
@@ -56,6 +57,11 @@ impl Store {
             let (commits, writes) = writer.commits();
             GroupedCommits { commits, writes }
         })
+    }
+
+    /// How daemons' sign-ins were answered so far: from what this server kept, or read.
+    pub fn daemon_sign_ins(&self) -> DaemonSignIns {
+        self.sign_ins.counts()
     }
 
     /// A trivial query on a connection obtained within `timeout`.

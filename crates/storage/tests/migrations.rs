@@ -45,6 +45,10 @@ fn catalogue(conn: &mut AnyConnection) -> Vec<String> {
              WHERE schemaname = 'public' AND tablename NOT LIKE '\\_\\_%'",
             "SELECT concat_ws(' ', 'constraint', conrelid::regclass::text, conname, pg_get_constraintdef(oid)) AS line \
              FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text NOT LIKE '\\_\\_%'",
+            "SELECT concat_ws(' ', 'trigger', tgrelid::regclass::text, tgname, pg_get_triggerdef(oid)) AS line \
+             FROM pg_trigger WHERE NOT tgisinternal",
+            "SELECT concat_ws(' ', 'function', proname, pg_get_function_identity_arguments(oid)) AS line \
+             FROM pg_proc WHERE pronamespace = 'public'::regnamespace",
         ],
         AnyConnection::Sqlite(_) => &[
             "SELECT 'column ' || m.name || ' ' || p.name || ' ' || p.type || ' ' || p.\"notnull\" || ' ' || \

@@ -61,6 +61,7 @@ on_both_backends!(
     pages_after_a_cursor_read_the_whole_list_once,
     queue_numbers_stay_exact_through_every_change,
     a_session_names_memberships_of_live_organizations_only,
+    a_kept_sign_in_follows_its_key_and_daemon,
 );
 
 fn organization(f: &Fixture, name: &str) -> Uuid {
@@ -887,4 +888,103 @@ fn sqlite_writes_that_queue_share_a_commit_and_fail_alone() {
         reopened.organizations(None).unwrap_or_else(|e| panic!("{e}")).into_iter().map(|o| o.name).collect();
     assert_eq!(names.iter().filter(|name| name.starts_with("group-")).count(), 8);
     assert_eq!(names.iter().filter(|name| *name == "taken").count(), 1);
+}
+
+/// `secret`'s sign-in on `store`, naming `daemon`.
+fn sign_in(store: &Store, secret: &str, daemon: Option<Uuid>) -> Option<DaemonSignIn> {
+    store.daemon_sign_in(secret.as_bytes(), daemon).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The daemon a sign-in names, `None` when refused.
+fn signed_in_daemon(store: &Store, secret: &str, daemon: Uuid) -> Option<Option<Uuid>> {
+    sign_in(store, secret, Some(daemon)).map(|signed_in| signed_in.daemon)
+}
+
+/// A key made for `daemon`'s organization with `secret`, and `daemon` registered with it
+/// again; answers that registration.
+fn move_daemon_to_new_key(f: &Fixture, organization: Uuid, daemon_name: &str, secret: &str) -> NewDaemon {
+    let key = f
+        .store
+        .create_provisioner_key(
+            &NewProvisionerKey {
+                organization_id: organization,
+                name: ProvisionerKeyName::parse(&format!("key-{secret}")).unwrap_or_else(|e| panic!("{e}")),
+                tags: tags(&[]),
+                hashed_secret: secret.as_bytes().to_vec(),
+            },
+            now(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let again = NewDaemon {
+        organization_id: organization,
+        key_id: key.id,
+        name: daemon_name.into(),
+        version: "test".into(),
+        provisioners: vec![ProvisionerType::parse("provisioners", "echo").unwrap_or_else(|e| panic!("{e}"))],
+        tags: key.tags,
+    };
+    f.store.register_daemon(&again, now()).unwrap_or_else(|e| panic!("{e}"));
+    again
+}
+
+/// A daemon's sign-in follows its key and daemon at once on the server that changes them,
+/// kept or not: the daemon registered again with another key, a key deleted.
+fn a_kept_sign_in_follows_its_key_and_daemon(f: Fixture) {
+    let acme = organization(&f, "acme");
+    let moving = daemon(&f, acme, "moving", &[]);
+    // The second answer is the kept one.
+    for _ in 0..2 {
+        assert_eq!(signed_in_daemon(&f.store, "moving", moving), Some(Some(moving)));
+    }
+    let registration = move_daemon_to_new_key(&f, acme, "moving", "second");
+    assert_eq!(signed_in_daemon(&f.store, "moving", moving), Some(None), "the first key no longer has it");
+    for _ in 0..2 {
+        assert_eq!(signed_in_daemon(&f.store, "second", moving), Some(Some(moving)));
+    }
+    f.store.delete_provisioner_key(acme, "key-second").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(signed_in_daemon(&f.store, "second", moving), None);
+    assert_eq!(sign_in(&f.store, "second", None), None);
+    assert!(sign_in(&f.store, "moving", None).is_some(), "the first key still signs in");
+    // A daemon that signed in just before its key went registers with no key.
+    let again = f.store.register_daemon(&registration, now());
+    assert!(matches!(again, Err(RepoError::NotFound)), "{again:?}");
+    let fresh = NewDaemon { name: "fresh".into(), ..registration };
+    let fresh = f.store.register_daemon(&fresh, now());
+    assert!(matches!(fresh, Err(RepoError::NotFound)), "{fresh:?}");
+}
+
+/// A sign-in another server keeps ends as soon as the notice of a change arrives, whoever
+/// made the change: a store, or someone at a psql prompt (the database's triggers send it).
+#[test]
+fn a_sign_in_kept_by_another_server_ends_with_the_notice() {
+    let Some(f) = fixture(Backend::Postgres) else { return };
+    let (other, _) = second_server(&f);
+    let acme = organization(&f, "acme");
+    let until = |what: &str, secret: &str, moving: Uuid, expected: Option<Option<Uuid>>| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let seen = signed_in_daemon(&other, secret, moving);
+            if seen == expected {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "after {what}: {seen:?} != {expected:?}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    let moving = daemon(&f, acme, "moving", &[]);
+    for _ in 0..2 {
+        assert_eq!(signed_in_daemon(&other, "moving", moving), Some(Some(moving)));
+    }
+    assert_eq!(other.daemon_sign_ins(), storage::DaemonSignIns { kept: 1, read: 1 });
+    f.db.execute("DELETE FROM provisioner_keys WHERE name = 'key-moving'");
+    until("a key deleted by hand", "moving", moving, None);
+
+    let moving = daemon(&f, acme, "moving", &[]);
+    assert_eq!(signed_in_daemon(&other, "moving", moving), Some(Some(moving)));
+    move_daemon_to_new_key(&f, acme, "moving", "second");
+    until("moving the daemon", "moving", moving, Some(None));
+    until("moving the daemon", "second", moving, Some(Some(moving)));
+    f.store.delete_provisioner_key(acme, "key-second").unwrap_or_else(|e| panic!("{e}"));
+    until("deleting the key", "second", moving, None);
+    other.close();
 }

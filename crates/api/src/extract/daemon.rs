@@ -49,7 +49,12 @@ async fn sign_in(req: &HttpRequest, daemon: Option<Uuid>) -> Result<DaemonSignIn
             found
         }
     };
-    found.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "provisioner daemon key invalid"))
+    found.ok_or_else(key_invalid)
+}
+
+/// No key has the secret presented, or it has been deleted.
+pub(crate) fn key_invalid() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "provisioner daemon key invalid")
 }
 
 /// The daemon's key, from the `Coder-Provisioner-Daemon-Key` header. The daemon a path

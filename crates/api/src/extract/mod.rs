@@ -10,6 +10,7 @@ mod query;
 mod user;
 
 pub use actor::{Actor, SESSION_COOKIE, hide_query_token, token_from_request};
+pub(crate) use daemon::key_invalid;
 pub use daemon::{DAEMON_KEY_HEADER, DaemonKey, KeyDaemon};
 pub use json::{MAX_BODY_BYTES, Valid, json_config};
 pub use organization::InOrganization;

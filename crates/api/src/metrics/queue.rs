@@ -6,8 +6,8 @@ use domain::provisioner::{JobStatus, ProvisionerJob, ReapVerdict};
 use prometheus::core::Collector;
 use prometheus::proto::MetricFamily;
 use prometheus::{HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
-use storage::JobStepBatches;
 use storage::observe::{GroupedCommits, QueueGauges};
+use storage::{DaemonSignIns, JobStepBatches};
 
 use super::{counter, histogram};
 
@@ -148,7 +148,11 @@ pub fn scraped_gauges(gauges: &QueueGauges) -> Vec<MetricFamily> {
 /// How the store has been grouping its writes, from its own counts (no database read): on
 /// PostgreSQL the batches of daemons' steps, on SQLite the commits shared by several writes.
 /// Their ratios are the average batch and group sizes.
-pub fn store_counters(steps: JobStepBatches, commits: Option<GroupedCommits>) -> Vec<MetricFamily> {
+pub fn store_counters(
+    steps: JobStepBatches,
+    commits: Option<GroupedCommits>,
+    sign_ins: DaemonSignIns,
+) -> Vec<MetricFamily> {
     let mut counts = vec![
         (
             "api_store_job_step_batches_total",
@@ -156,6 +160,12 @@ pub fn store_counters(steps: JobStepBatches, commits: Option<GroupedCommits>) ->
             steps.batches,
         ),
         ("api_store_job_steps_total", "Daemons' job steps run in those batches.", steps.steps),
+        (
+            "api_store_daemon_sign_ins_kept_total",
+            "Daemons' sign-ins answered from what this server kept (PostgreSQL only).",
+            sign_ins.kept,
+        ),
+        ("api_store_daemon_sign_ins_read_total", "Daemons' sign-ins read from the database.", sign_ins.read),
     ];
     if let Some(commits) = commits {
         counts.push((

@@ -49,6 +49,7 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
         }
     };
     let mut scraped = scraped;
-    scraped.extend(store_counters(state.store.job_step_batches(), state.store.grouped_commits()));
+    let store = &state.store;
+    scraped.extend(store_counters(store.job_step_batches(), store.grouped_commits(), store.daemon_sign_ins()));
     HttpResponse::Ok().insert_header((CONTENT_TYPE, prometheus::TEXT_FORMAT)).body(state.metrics.render(scraped))
 }

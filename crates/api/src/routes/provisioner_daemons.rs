@@ -7,11 +7,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use domain::authz::Action;
 use domain::provisioner::{DaemonName, JobErrorCode, NewDaemon, ProvisionerType, QueueInfo};
-use domain::repo::{DaemonFilter, DaemonJobRefusal, DaemonRepo, JobRepo, OpError};
+use domain::repo::{DaemonFilter, DaemonJobRefusal, DaemonRepo, JobRepo, OpError, RepoError};
 
 use crate::dispatch;
 use crate::error::ApiError;
-use crate::extract::{DaemonKey, InOrganization, KeyDaemon, QueryParams, Valid, uuid_segment};
+use crate::extract::{DaemonKey, InOrganization, KeyDaemon, QueryParams, Valid, key_invalid, uuid_segment};
 use crate::respond;
 use crate::state::{AppState, now};
 use crate::wire::provisioner::daemon::{FailJobRequest, RegisterRequest, UpdateJobRequest, UpdateJobResponse};
@@ -86,7 +86,11 @@ pub async fn register(
         provisioners,
         tags: key.key.tags.clone(),
     };
-    let daemon = state.db(move |store| store.register_daemon(&new, now())).await?;
+    // The key may have been deleted since the daemon signed in.
+    let daemon = match state.run(move |store| store.register_daemon(&new, now())).await? {
+        Err(RepoError::NotFound) => return Err(key_invalid()),
+        registered => registered?,
+    };
     Ok(respond::ok(&ProvisionerDaemon::new(daemon, state.settings.liveness, now())))
 }
 

@@ -156,13 +156,19 @@ async fn queue_metrics_follow_jobs_through_their_lives(app: TestApp) {
     // shared commits on SQLite.
     let batches = scrape.value("api_store_job_step_batches_total", &[]).unwrap_or_default();
     let steps = scrape.value("api_store_job_steps_total", &[]).unwrap_or_default();
+    // The daemon's sign-ins (registering, then five calls naming it): kept once read on
+    // PostgreSQL, each read on SQLite.
+    let kept = scrape.value("api_store_daemon_sign_ins_kept_total", &[]).unwrap_or_default();
+    let read = scrape.value("api_store_daemon_sign_ins_read_total", &[]).unwrap_or_default();
     match app.backend {
         Backend::Postgres => {
             assert!(steps >= 5.0 && (1.0..=steps).contains(&batches), "{batches} batches of {steps} steps");
             assert_eq!(scrape.value("api_store_group_commits_total", &[]), None);
+            assert!(kept >= 1.0 && read >= 2.0 && kept + read == 6.0, "{kept} kept, {read} read");
         }
         Backend::Sqlite => {
             assert_eq!((batches, steps), (0.0, 0.0));
+            assert_eq!((kept, read), (0.0, 6.0));
             let commits = scrape.value("api_store_group_commits_total", &[]).unwrap_or_default();
             let writes = scrape.value("api_store_grouped_writes_total", &[]).unwrap_or_default();
             assert!(commits >= 5.0 && writes >= commits, "{commits} commits of {writes} writes");

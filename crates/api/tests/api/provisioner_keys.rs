@@ -177,10 +177,22 @@ async fn deleting_a_key_removes_its_daemons(app: TestApp) {
     let default = owner.get("/api/v2/organizations/default").await.id();
     let key = owner.create_key(default, "temp", json!({})).await;
     let daemon = app.daemon(&key, "temp-worker").await;
+    // Signed in twice: on PostgreSQL the second sign-in is one the server kept.
+    for _ in 0..2 {
+        assert_eq!(daemon.heartbeat().await.status, 204);
+    }
     assert_eq!(owner.delete(&format!("{}/temp", keys_path(default))).await.status, 204);
     let listed = owner.get(&format!("/api/v2/organizations/{default}/provisionerdaemons")).await;
     assert_eq!(listed.body, json!([]));
     assert_eq!(daemon.heartbeat().await.status, 401);
+    assert_eq!(daemon.call("/acquire?timeout=0", None).await.status, 401);
+    // Nor can the daemon register again with it.
+    let again = app.anonymous();
+    let register = again
+        .request(reqwest::Method::POST, "/api/v2/provisionerdaemons")
+        .header("Coder-Provisioner-Daemon-Key", &key)
+        .json(&json!({ "name": "temp-worker" }));
+    assert_eq!(again.send(register).await.parts(), (401, json!({ "message": "provisioner daemon key invalid" })));
 }
 
 async fn a_daemon_cannot_touch_another_keys_daemon(app: TestApp) {

@@ -11,7 +11,7 @@ use super::organizations::find_live;
 use super::tag_sets;
 use crate::Store;
 use crate::conn::AnyConnection;
-use crate::error::{ConflictOn, Fail};
+use crate::error::Fail;
 use crate::rows::daemons::{DaemonRow, provisioners_of};
 use crate::rows::job_documents::MetadataDocument;
 use crate::rows::jobs::{StateColumns, state_of};
@@ -181,16 +181,32 @@ impl Store {
     }
 }
 
+/// A daemon the database would not write: its key was deleted since it signed in (the key
+/// is not found), or another of its name was registered meanwhile.
+fn refused_daemon<R>(error: diesel::result::Error) -> Fail<R> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => Fail::NotFound,
+        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Fail::Conflict("name"),
+        other => other.into(),
+    }
+}
+
 impl DaemonRepo for Store {
     fn register_daemon(&self, new: &NewDaemon, now: DateTime<Utc>) -> RepoResult<ProvisionerDaemon> {
-        self.write(|conn, _| {
+        self.write(|conn, events| {
             let tag_set = tag_sets::ensure(conn, &new.tags)?;
             let same_name = provisioner_daemons::table
                 .filter(provisioner_daemons::organization_id.eq(Id(new.organization_id)))
                 .filter(lower(provisioner_daemons::name).eq(new.name.to_lowercase()));
-            let existing: Option<Id> = same_name.select(provisioner_daemons::id).first(conn).optional()?;
+            let existing: Option<(Id, Id)> =
+                same_name.select((provisioner_daemons::id, provisioner_daemons::key_id)).first(conn).optional()?;
             let daemon = match existing {
-                Some(existing) => {
+                Some((existing, key)) => {
+                    if key != Id(new.key_id) {
+                        // Its old key no longer names it.
+                        events.sign_ins_changed();
+                    }
                     diesel::update(provisioner_daemons::table.find(existing))
                         .set((
                             provisioner_daemons::key_id.eq(Id(new.key_id)),
@@ -198,7 +214,8 @@ impl DaemonRepo for Store {
                             provisioner_daemons::tag_set_id.eq(tag_set),
                             provisioner_daemons::last_seen_at.eq(Instant::from(now)),
                         ))
-                        .execute(conn)?;
+                        .execute(conn)
+                        .map_err(refused_daemon)?;
                     existing
                 }
                 None => {
@@ -216,7 +233,7 @@ impl DaemonRepo for Store {
                             provisioner_daemons::last_seen_at.eq(Instant::from(now)),
                         ))
                         .execute(conn)
-                        .conflict_on("name")?;
+                        .map_err(refused_daemon)?;
                     fresh
                 }
             };

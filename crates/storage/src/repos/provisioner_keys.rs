@@ -71,7 +71,8 @@ impl ProvisionerKeyRepo for Store {
     }
 
     fn delete_provisioner_key(&self, organization: Uuid, name: &str) -> RepoResult<()> {
-        self.write(|conn, _| {
+        self.write(|conn, events| {
+            events.sign_ins_changed();
             // Its daemons go with it (ON DELETE CASCADE); their jobs stay as history.
             let deleted = diesel::delete(
                 provisioner_keys::table
@@ -97,13 +98,18 @@ impl ProvisionerKeyRepo for Store {
             .filter(provisioner_keys::hashed_secret.eq(hashed_secret))
             .filter(organizations::deleted_at.is_null())
             .select((KeyRow::as_select(), provisioner_tag_sets::tags, provisioner_daemons::id.nullable()));
-        self.read(|conn| {
+        let look_up = match self.sign_ins.look_up(hashed_secret, daemon) {
+            Ok(kept) => return Ok(Some(kept)),
+            Err(look_up) => look_up,
+        };
+        let found = self.read(|conn| {
             let found: Option<SignInRow> = Rendered(query.limit(1)).get_result(conn).optional()?;
             Ok::<_, Fail>(found.map(|(row, tags, daemon)| DaemonSignIn {
                 key: row.into_domain(from_document(tags)),
                 daemon: daemon.map(|id| id.0),
             }))
-        })
-        .map_err(Into::into)
+        })?;
+        self.sign_ins.found(look_up, &found);
+        Ok(found)
     }
 }

@@ -1,0 +1,5 @@
+DROP TRIGGER organizations_deleted_sign_in ON organizations;
+DROP TRIGGER provisioner_daemons_removed ON provisioner_daemons;
+DROP TRIGGER provisioner_daemons_key_moved ON provisioner_daemons;
+DROP TRIGGER provisioner_keys_sign_in ON provisioner_keys;
+DROP FUNCTION api_provisioner_sign_in_changed();
