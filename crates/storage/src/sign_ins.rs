@@ -8,13 +8,20 @@
 //! server when the notice the database's triggers send arrives. While notices may be missed,
 //! before the listener is connected or after it lost its connection, nothing is kept. A
 //! look-up that was under way when they were forgotten is not kept either: it may have read
-//! the rows as they were before.
+//! the rows as they were before. And none is kept longer than [`KEPT_FOR`], so that even a
+//! notice lost without the listener knowing (a connection cut without a word is found only
+//! by its keep-alive) leaves a change unheard for seconds at most.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use domain::repo::DaemonSignIn;
 use uuid::Uuid;
+
+/// How long a sign-in is answered from what was read, at most. A daemon under load asks
+/// hundreds of times in that while; one that asks less often costs a read now and then.
+const KEPT_FOR: Duration = Duration::from_secs(10);
 
 /// More than any deployment has daemons: reaching it forgets everything rather than grow.
 const MOST_KEPT: usize = 4096;
@@ -35,7 +42,8 @@ struct Kept {
     forgotten: u64,
     /// Whether every change that could make a sign-in wrong is heard.
     hearing: bool,
-    sign_ins: HashMap<Presented, DaemonSignIn>,
+    /// Each with when the look-up that read it started.
+    sign_ins: HashMap<Presented, (DaemonSignIn, Instant)>,
     counts: DaemonSignIns,
 }
 
@@ -53,6 +61,7 @@ pub struct DaemonSignIns {
 pub(crate) struct LookUp {
     presented: Presented,
     forgotten: u64,
+    started: Instant,
 }
 
 impl SignIns {
@@ -62,14 +71,19 @@ impl SignIns {
 
     /// The kept sign-in for this secret and daemon, or the look-up to make.
     pub(crate) fn look_up(&self, hashed_secret: &[u8], daemon: Option<Uuid>) -> Result<DaemonSignIn, LookUp> {
+        self.look_up_at(hashed_secret, daemon, Instant::now())
+    }
+
+    fn look_up_at(&self, hashed_secret: &[u8], daemon: Option<Uuid>, now: Instant) -> Result<DaemonSignIn, LookUp> {
         let presented = (hashed_secret.to_vec(), daemon);
         let mut kept = self.kept();
-        match kept.sign_ins.get(&presented).cloned() {
-            Some(sign_in) => {
+        match kept.sign_ins.get(&presented) {
+            Some((sign_in, read)) if now.saturating_duration_since(*read) < KEPT_FOR => {
+                let sign_in = sign_in.clone();
                 kept.counts.kept += 1;
                 Ok(sign_in)
             }
-            None => Err(LookUp { presented, forgotten: kept.forgotten }),
+            _ => Err(LookUp { presented, forgotten: kept.forgotten, started: now }),
         }
     }
 
@@ -88,7 +102,7 @@ impl SignIns {
         if kept.sign_ins.len() >= MOST_KEPT {
             kept.sign_ins.clear();
         }
-        kept.sign_ins.insert(look_up.presented, sign_in.clone());
+        kept.sign_ins.insert(look_up.presented, (sign_in.clone(), look_up.started));
     }
 
     pub(crate) fn counts(&self) -> DaemonSignIns {
@@ -138,7 +152,11 @@ mod tests {
 
     /// The look-up `secret` and `daemon` need, which must not be kept yet.
     fn not_kept(sign_ins: &SignIns, secret: &[u8], daemon: Option<Uuid>) -> LookUp {
-        match sign_ins.look_up(secret, daemon) {
+        not_kept_at(sign_ins, secret, daemon, Instant::now())
+    }
+
+    fn not_kept_at(sign_ins: &SignIns, secret: &[u8], daemon: Option<Uuid>, now: Instant) -> LookUp {
+        match sign_ins.look_up_at(secret, daemon, now) {
             Err(look_up) => look_up,
             Ok(kept) => panic!("kept already: {kept:?}"),
         }
@@ -197,6 +215,15 @@ mod tests {
         assert!(kept(&sign_ins, b"secret", None).is_some());
         sign_ins.hearing(false);
         assert_eq!(kept(&sign_ins, b"secret", None), None);
+    }
+
+    #[test]
+    fn a_sign_in_is_read_again_once_kept_for_long_enough() {
+        let sign_ins = hearing();
+        let read = Instant::now();
+        sign_ins.found(not_kept_at(&sign_ins, b"secret", None, read), &Some(sign_in(None)));
+        assert!(sign_ins.look_up_at(b"secret", None, read + KEPT_FOR / 2).is_ok());
+        assert!(sign_ins.look_up_at(b"secret", None, read + KEPT_FOR).is_err());
     }
 
     #[test]
