@@ -988,3 +988,28 @@ fn a_sign_in_kept_by_another_server_ends_with_the_notice() {
     until("deleting the key", "second", moving, None);
     other.close();
 }
+
+/// While a server's listener is away it may miss the notice of a change: what it kept is
+/// dropped and nothing is kept until the listener is back, so a key deleted meanwhile is
+/// refused even if its notice was lost.
+#[test]
+fn kept_sign_ins_do_not_outlive_the_listeners_absence() {
+    let Some(f) = fixture(Backend::Postgres) else { return };
+    let (other, listening) = second_server(&f);
+    let acme = organization(&f, "acme");
+    let moving = daemon(&f, acme, "moving", &[]);
+    for _ in 0..2 {
+        assert_eq!(signed_in_daemon(&other, "moving", moving), Some(Some(moving)));
+    }
+    assert_eq!(other.daemon_sign_ins().kept, 1);
+    // The listeners' sessions end, and the key goes at once: its notice is sent before they
+    // listen again, as often as not.
+    f.db.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN %'",
+    );
+    f.db.execute("DELETE FROM provisioner_keys WHERE name = 'key-moving'");
+    while listening() != storage::StoreEvent::Resync {}
+    assert_eq!(signed_in_daemon(&other, "moving", moving), None);
+    other.close();
+}
