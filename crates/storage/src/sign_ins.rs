@@ -111,17 +111,22 @@ impl SignIns {
 
     /// Something that may change a sign-in was written, here or on another server.
     pub(crate) fn forget(&self) {
-        let mut kept = self.kept();
-        kept.sign_ins.clear();
-        kept.forgotten += 1;
+        self.kept().forget();
     }
 
     /// Changes are heard from now on (`true`), or may be missed until further notice.
     pub(crate) fn hearing(&self, hearing: bool) {
         let mut kept = self.kept();
-        kept.sign_ins.clear();
-        kept.forgotten += 1;
+        kept.forget();
         kept.hearing = hearing;
+    }
+}
+
+impl Kept {
+    /// Drops what is kept, and what look-ups under way would keep.
+    fn forget(&mut self) {
+        self.sign_ins.clear();
+        self.forgotten += 1;
     }
 }
 

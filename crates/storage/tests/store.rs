@@ -694,6 +694,20 @@ fn second_server(f: &Fixture) -> (Store, impl Fn() -> storage::StoreEvent) {
     (other, next)
 }
 
+/// Waits until `read` answers `expected`, for 5 s at most (then fails, naming `what` came
+/// before): a second server follows the first's changes a moment after they are made.
+fn eventually<T: PartialEq + std::fmt::Debug>(what: &str, expected: T, read: impl Fn() -> T) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let seen = read();
+        if seen == expected {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "after {what}: {seen:?} != {expected:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Waits until `listening` announces `job` entering the queue, and answers the announcement.
 fn hear_queued(listening: &impl Fn() -> storage::StoreEvent, job: Uuid) -> storage::JobQueued {
     loop {
@@ -716,18 +730,7 @@ fn servers_on_one_postgres_database_agree_on_queue_numbers() {
     for n in 0..5 {
         job(&f, acme, if n % 2 == 0 { &[] } else { &[("a", "1")] });
     }
-    let agree = |what: &str| {
-        let expected = fresh_queue_of(&f, acme);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        loop {
-            let seen = queue_of(&other, acme);
-            if seen == expected {
-                return;
-            }
-            assert!(std::time::Instant::now() < deadline, "after {what}: {seen:?} != {expected:?}");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-    };
+    let agree = |what: &str| eventually(what, fresh_queue_of(&f, acme), || queue_of(&other, acme));
     agree("created");
     f.store.acquire_job(plain, now()).unwrap_or_else(|e| panic!("{e}"));
     agree("acquired");
@@ -961,15 +964,7 @@ fn a_sign_in_kept_by_another_server_ends_with_the_notice() {
     let (other, _) = second_server(&f);
     let acme = organization(&f, "acme");
     let until = |what: &str, secret: &str, moving: Uuid, expected: Option<Option<Uuid>>| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        loop {
-            let seen = signed_in_daemon(&other, secret, moving);
-            if seen == expected {
-                return;
-            }
-            assert!(std::time::Instant::now() < deadline, "after {what}: {seen:?} != {expected:?}");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        eventually(what, expected, || signed_in_daemon(&other, secret, moving))
     };
     let moving = daemon(&f, acme, "moving", &[]);
     for _ in 0..2 {

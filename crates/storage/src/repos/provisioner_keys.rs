@@ -86,6 +86,10 @@ impl ProvisionerKeyRepo for Store {
     }
 
     fn daemon_sign_in(&self, hashed_secret: &[u8], daemon: Option<Uuid>) -> RepoResult<Option<DaemonSignIn>> {
+        let look_up = match self.sign_ins.look_up(hashed_secret, daemon) {
+            Ok(kept) => return Ok(Some(kept)),
+            Err(look_up) => look_up,
+        };
         // One statement, prepared once: the key, its tags, its organization's liveness, and
         // the named daemon joined only if this key registered it.
         let named = provisioner_daemons::table.on(provisioner_daemons::key_id
@@ -98,10 +102,6 @@ impl ProvisionerKeyRepo for Store {
             .filter(provisioner_keys::hashed_secret.eq(hashed_secret))
             .filter(organizations::deleted_at.is_null())
             .select((KeyRow::as_select(), provisioner_tag_sets::tags, provisioner_daemons::id.nullable()));
-        let look_up = match self.sign_ins.look_up(hashed_secret, daemon) {
-            Ok(kept) => return Ok(Some(kept)),
-            Err(look_up) => look_up,
-        };
         let found = self.read(|conn| {
             let found: Option<SignInRow> = Rendered(query.limit(1)).get_result(conn).optional()?;
             Ok::<_, Fail>(found.map(|(row, tags, daemon)| DaemonSignIn {
