@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod group_commit;
 mod health;
+mod literal;
 pub mod migrate;
 pub mod observe;
 mod prepared;
@@ -188,7 +189,8 @@ impl Store {
         let mut events = Events::default();
         let mut applied = false;
         let mut echoing = false;
-        // Answers, with the value, the notices that go to other servers with the commit.
+        // Answers, with the value, what goes in the commit's message: statements left to it and
+        // the notices to other servers.
         let work = |c: &mut AnyConnection| -> Result<(T, Option<String>), Fail<R>> {
             let value = f(c, &mut events)?;
             // Before the commit, while the write still holds its lock: see `queue_index`.
@@ -198,7 +200,7 @@ impl Store {
                 echoing = true;
             }
             applied = true;
-            Ok((value, events.peer_notices(c)))
+            Ok((value, events.sent_with_commit(c)))
         };
         let written = match &self.grouped {
             // SQLite: one process, nobody else to tell.
