@@ -244,17 +244,11 @@ impl Store {
             }
         }
         // Daemons of one organization and tag set may still offer different provisioners:
-        // where several ask together, theirs are read, and each set of them chooses apart.
-        let crowded: Vec<Id> = choosing
-            .iter()
-            .filter(|same| same.askers.len() > 1)
-            .flat_map(|same| same.askers.iter().map(|asked| askers[*asked]))
+        // each set of them chooses apart.
+        choosing = choosing
+            .into_iter()
+            .flat_map(|same| same.split_by(|asked| seen.get(&askers[asked]).map(|seen| &seen.offered)))
             .collect();
-        if !crowded.is_empty() {
-            let offered = offered_by(conn, crowded)?;
-            choosing =
-                choosing.into_iter().flat_map(|same| same.split_by(|asked| offered.get(&askers[asked]))).collect();
-        }
         let mut starting: Vec<(usize, JobRow, JobState)> = Vec::new();
         for same in choosing {
             let oldest = self.oldest_runnable(conn, &same, askers[same.askers[0]])?;
@@ -498,10 +492,12 @@ pub(crate) struct SeenDaemon {
     organization: Id,
     tag_set: Id,
     name: String,
+    /// The provisioners it offers, in name order.
+    offered: Vec<String>,
 }
 
-/// Marks the daemons seen, in one statement with reading what they are; those that do not
-/// exist are left out.
+/// Marks the daemons seen, in one statement with reading what they are and what they offer;
+/// those that do not exist are left out.
 pub(crate) fn mark_all_seen(
     conn: &mut AnyConnection,
     daemons: &[Id],
@@ -510,7 +506,12 @@ pub(crate) fn mark_all_seen(
     if daemons.is_empty() {
         return Ok(HashMap::new());
     }
-    let seen: Vec<(Id, Id, Id, String)> = Prepared::new(
+    // Provisioner names are a closed set of words (a CHECK keeps them so): none holds a comma.
+    let offered = diesel::dsl::sql::<Nullable<Text>>(
+        "(SELECT string_agg(provisioner, ',' ORDER BY provisioner) FROM provisioner_daemon_provisioners \
+         WHERE provisioner_daemon_provisioners.daemon_id = provisioner_daemons.id)",
+    );
+    let seen: Vec<(Id, Id, Id, String, Option<String>)> = Prepared::new(
         diesel::update(provisioner_daemons::table.filter(provisioner_daemons::id.eq_any(padded(daemons.to_vec()))))
             .set(provisioner_daemons::last_seen_at.eq(Instant::from(now)))
             .returning((
@@ -518,32 +519,17 @@ pub(crate) fn mark_all_seen(
                 provisioner_daemons::organization_id,
                 provisioner_daemons::tag_set_id,
                 provisioner_daemons::name,
+                offered,
             )),
     )
     .load(conn)?;
     Ok(seen
         .into_iter()
-        .map(|(id, organization, tag_set, name)| (id, SeenDaemon { organization, tag_set, name }))
+        .map(|(id, organization, tag_set, name, offered)| {
+            let offered = offered.map(|names| names.split(',').map(str::to_owned).collect()).unwrap_or_default();
+            (id, SeenDaemon { organization, tag_set, name, offered })
+        })
         .collect())
-}
-
-/// The provisioners each daemon offers, in name order.
-fn offered_by(conn: &mut AnyConnection, daemons: Vec<Id>) -> QueryResult<HashMap<Id, Vec<String>>> {
-    if daemons.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<(Id, String)> = Prepared::new(
-        provisioner_daemon_provisioners::table
-            .filter(provisioner_daemon_provisioners::daemon_id.eq_any(padded(daemons)))
-            .select((provisioner_daemon_provisioners::daemon_id, provisioner_daemon_provisioners::provisioner)),
-    )
-    .load(conn)?;
-    let mut offered: HashMap<Id, Vec<String>> = HashMap::new();
-    for (daemon, provisioner) in rows {
-        offered.entry(daemon).or_default().push(provisioner);
-    }
-    offered.values_mut().for_each(|names| names.sort());
-    Ok(offered)
 }
 
 /// A batch's clock: the latest of its requests', so that nothing it writes is dated before
