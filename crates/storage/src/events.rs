@@ -15,7 +15,6 @@ use uuid::Uuid;
 
 use crate::conn::AnyConnection;
 use crate::health::{Backoff, Reachability};
-use crate::literal;
 use crate::queue_index::{PendingChange, QueueIndex};
 use crate::sign_ins::SignIns;
 use crate::tag_catalog::TagCatalog;
@@ -160,9 +159,6 @@ pub(crate) struct Events {
     /// Whether a daemon's sign-in may have changed: this server forgets what it kept at once,
     /// rather than when the notice comes back.
     sign_ins: bool,
-    /// Statements the write left to its commit, sent in the same message before the notices
-    /// (PostgreSQL only), their values written in: see [`crate::literal`].
-    with_commit: Vec<String>,
 }
 
 impl Events {
@@ -190,16 +186,9 @@ impl Events {
         self.sign_ins
     }
 
-    /// Sends `statement` with the commit, after everything run before it: it must answer
-    /// nothing, and a statement that fails fails the commit.
-    pub(crate) fn write_with_commit(&mut self, statement: String) {
-        self.with_commit.push(statement);
-    }
-
-    /// What goes in the commit's message before `COMMIT`: the statements left to it, then the
-    /// one that tells other servers (PostgreSQL delivers a `NOTIFY` only if its transaction
-    /// commits); `None` when there is neither.
-    pub(crate) fn sent_with_commit(&self, conn: &AnyConnection) -> Option<String> {
+    /// The statement that tells other servers, sent with the commit (PostgreSQL delivers a
+    /// `NOTIFY` only if its transaction commits); `None` when there is nobody to tell.
+    pub(crate) fn peer_notices(&self, conn: &AnyConnection) -> Option<String> {
         let AnyConnection::Postgresql(_) = conn else {
             return None;
         };
@@ -210,16 +199,11 @@ impl Events {
             StoreEvent::JobQueued(_) => None,
         });
         let pending = self.pending.iter().map(|change| (PENDING_CHANNEL, change.encode()));
-        // Channels and payloads are names, ids and numbers: none holds NUL.
         let notices: Vec<String> = wake
             .chain(pending)
-            .filter_map(|(channel, payload)| {
-                Some(format!("pg_notify({}, {})", literal::text(channel)?, literal::text(&payload)?))
-            })
+            .map(|(channel, payload)| format!("pg_notify({}, {})", literal(channel), literal(&payload)))
             .collect();
-        let notices = (!notices.is_empty()).then(|| format!("SELECT {}", notices.join(", ")));
-        let sent: Vec<&str> = self.with_commit.iter().map(String::as_str).chain(notices.as_deref()).collect();
-        (!sent.is_empty()).then(|| sent.join("; "))
+        (!notices.is_empty()).then(|| format!("SELECT {}", notices.join(", ")))
     }
 
     /// After the commit.
@@ -384,4 +368,10 @@ impl Listener<'_> {
             }
         }
     }
+}
+
+/// `text` as a string literal, whatever the server's `standard_conforming_strings`: the
+/// notices travel in a statement without parameters.
+fn literal(text: &str) -> String {
+    format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }

@@ -9,7 +9,6 @@ mod error;
 mod events;
 mod group_commit;
 mod health;
-mod literal;
 pub mod migrate;
 pub mod observe;
 mod prepared;
@@ -189,8 +188,7 @@ impl Store {
         let mut events = Events::default();
         let mut applied = false;
         let mut echoing = false;
-        // Answers, with the value, what goes in the commit's message: statements left to it and
-        // the notices to other servers.
+        // Answers, with the value, the notices that go to other servers with the commit.
         let work = |c: &mut AnyConnection| -> Result<(T, Option<String>), Fail<R>> {
             let value = f(c, &mut events)?;
             // Before the commit, while the write still holds its lock: see `queue_index`.
@@ -200,7 +198,7 @@ impl Store {
                 echoing = true;
             }
             applied = true;
-            Ok((value, events.sent_with_commit(c)))
+            Ok((value, events.peer_notices(c)))
         };
         let written = match &self.grouped {
             // SQLite: one process, nobody else to tell.

@@ -2,8 +2,8 @@
 //! [`crate::batch`]). The steps of the daemons that ask at the same moment make one
 //! transaction: the jobs that end are locked with one read; every daemon in the batch is marked
 //! seen with one statement; those that choose among the same jobs take theirs with one locking
-//! read; every job the batch moves is written by one statement, on PostgreSQL sent in the
-//! commit's own message; and the whole batch commits once. Everything a batch writes is dated by its clock (see [`latest`]). On SQLite each step
+//! read; every job the batch moves is written by one statement; and the whole batch commits
+//! once. Everything a batch writes is dated by its clock (see [`latest`]). On SQLite each step
 //! is a batch of its own (see [`Store::step`]).
 
 use std::collections::HashMap;
@@ -12,7 +12,6 @@ use std::marker::PhantomData;
 use chrono::{DateTime, Utc};
 use diesel::backend::Backend;
 use diesel::expression::{AppearsOnTable, Expression, TypedExpressionType, ValidGrouping, is_aggregate};
-use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
@@ -24,10 +23,9 @@ use uuid::Uuid;
 use super::jobs::moved;
 use crate::Store;
 use crate::batch::Batcher;
-use crate::conn::{AnyConnection, MultiBackend, with_row_lock};
+use crate::conn::{AnyConnection, with_row_lock};
 use crate::error::{Fail, copies_of};
 use crate::events::{Events, StoreEvent};
-use crate::literal;
 use crate::prepared::{Prepared, padded};
 use crate::rows::jobs::{JobRow, StateChange};
 use crate::schema::{provisioner_daemon_provisioners, provisioner_daemons, provisioner_jobs};
@@ -179,7 +177,7 @@ impl Store {
         let finishers = verdicts.iter().filter_map(|verdict| verdict.as_ref().ok().copied());
         let seen = mark_all_seen(conn, &finishers.chain(askers.iter().copied()).collect::<Vec<_>>(), now)?;
         let started = self.take_for(conn, events, askers, &seen, now, &mut writes)?;
-        write_jobs(conn, events, writes)?;
+        write_jobs(conn, writes)?;
         let ended: Vec<&Ending> = endings.iter().zip(&verdicts).filter(|(_, v)| v.is_ok()).map(|(e, _)| *e).collect();
         let tag_sets = ended
             .iter()
@@ -350,49 +348,36 @@ struct JobWrite {
     holder: Option<Id>,
 }
 
-/// Writes every job a batch moves in one statement, each row its own values. On PostgreSQL it
-/// goes with the commit (see [`crate::literal`]): it is the batch's last statement, and its
-/// rows are locked, so nothing can change between.
-fn write_jobs(conn: &mut AnyConnection, events: &mut Events, writes: Vec<JobWrite>) -> Result<(), Fail> {
+/// Writes every job a batch moves in one statement, each row its own values.
+fn write_jobs(conn: &mut AnyConnection, writes: Vec<JobWrite>) -> Result<(), Fail> {
     if writes.is_empty() {
         return Ok(());
     }
     let count = writes.len();
-    if let AnyConnection::Postgresql(pg) = conn
-        && let Some(update) = literal::inlined(&jobs_update(&writes), pg)?
-    {
-        // A count that differs fails the commit, with the same words as below.
-        events.write_with_commit(format!(
-            "WITH written AS ({update} RETURNING 1) SELECT CASE count(*) WHEN {count} THEN 0 \
-             ELSE CAST(count(*) || ' of {count} locked jobs written' AS integer) END FROM written"
-        ));
-        return Ok(());
-    }
-    let written = Prepared::new(jobs_update(&padded(writes))).execute(conn)?;
+    let writes = padded(writes);
+    let target = provisioner_jobs::table
+        .filter(provisioner_jobs::id.eq_any(writes.iter().map(|write| write.job).collect::<Vec<_>>()));
+    let written = Prepared::new(
+        diesel::update(target).set((
+            provisioner_jobs::started_at
+                .eq(PerJob::<Nullable<UtcTimestamp>, _>::new(each(&writes, |w| w.change.started_at))),
+            provisioner_jobs::completed_at
+                .eq(PerJob::<Nullable<UtcTimestamp>, _>::new(each(&writes, |w| w.change.completed_at))),
+            provisioner_jobs::canceled_at
+                .eq(PerJob::<Nullable<UtcTimestamp>, _>::new(each(&writes, |w| w.change.canceled_at))),
+            provisioner_jobs::error.eq(PerJob::<Nullable<Text>, _>::new(each(&writes, |w| w.change.error.clone()))),
+            provisioner_jobs::error_code
+                .eq(PerJob::<Nullable<Text>, _>::new(each(&writes, |w| w.change.error_code.clone()))),
+            provisioner_jobs::status.eq(PerJob::<Text, _>::new(each(&writes, |w| w.change.status.clone()))),
+            provisioner_jobs::updated_at.eq(PerJob::<UtcTimestamp, _>::new(each(&writes, |w| w.change.updated_at))),
+            provisioner_jobs::worker_id.eq(PerJob::<Nullable<sql_types::Uuid>, _>::new(each(&writes, |w| w.holder))),
+        )),
+    )
+    .execute(conn)?;
     if written != count {
         return Err(Fail::corrupt(format!("{written} of {count} locked jobs written")));
     }
     Ok(())
-}
-
-/// The statement that writes these jobs' new states.
-fn jobs_update(writes: &[JobWrite]) -> impl QueryFragment<Pg> + QueryFragment<MultiBackend> + QueryId + '_ {
-    let target = provisioner_jobs::table
-        .filter(provisioner_jobs::id.eq_any(writes.iter().map(|write| write.job).collect::<Vec<_>>()));
-    diesel::update(target).set((
-        provisioner_jobs::started_at
-            .eq(PerJob::<Nullable<UtcTimestamp>, _>::new(each(writes, |w| w.change.started_at))),
-        provisioner_jobs::completed_at
-            .eq(PerJob::<Nullable<UtcTimestamp>, _>::new(each(writes, |w| w.change.completed_at))),
-        provisioner_jobs::canceled_at
-            .eq(PerJob::<Nullable<UtcTimestamp>, _>::new(each(writes, |w| w.change.canceled_at))),
-        provisioner_jobs::error.eq(PerJob::<Nullable<Text>, _>::new(each(writes, |w| w.change.error.clone()))),
-        provisioner_jobs::error_code
-            .eq(PerJob::<Nullable<Text>, _>::new(each(writes, |w| w.change.error_code.clone()))),
-        provisioner_jobs::status.eq(PerJob::<Text, _>::new(each(writes, |w| w.change.status.clone()))),
-        provisioner_jobs::updated_at.eq(PerJob::<UtcTimestamp, _>::new(each(writes, |w| w.change.updated_at))),
-        provisioner_jobs::worker_id.eq(PerJob::<Nullable<sql_types::Uuid>, _>::new(each(writes, |w| w.holder))),
-    ))
 }
 
 /// Each job with its value of one column.
