@@ -28,7 +28,7 @@ use crate::error::{Fail, copies_of};
 use crate::events::{Events, StoreEvent};
 use crate::prepared::{Prepared, padded};
 use crate::rows::jobs::{JobRow, StateChange};
-use crate::schema::{provisioner_daemons, provisioner_jobs};
+use crate::schema::{provisioner_daemon_provisioners, provisioner_daemons, provisioner_jobs};
 use crate::sql_types::{self, Id, Instant, UtcTimestamp};
 
 /// The store's job steps, gathered into batches.
@@ -249,8 +249,7 @@ impl Store {
             .collect();
         let mut starting: Vec<(usize, JobRow, JobState)> = Vec::new();
         for same in choosing {
-            let offered = seen.get(&askers[same.askers[0]]).map_or(&[][..], |seen| &seen.offered);
-            let oldest = self.oldest_runnable(conn, &same, offered)?;
+            let oldest = self.oldest_runnable(conn, &same, askers[same.askers[0]])?;
             for (asked, row) in same.askers.into_iter().zip(oldest) {
                 if let Some(state) = row.state().start(now) {
                     starting.push((asked, row, state));
@@ -268,25 +267,23 @@ impl Store {
     }
 
     /// As many of the oldest pending jobs as `same` has daemons, that they can run, locked;
-    /// they all offer the provisioners `offered`. A job another writer is taking is skipped,
-    /// not waited for, so no job goes to two daemons.
-    fn oldest_runnable(
-        &self,
-        conn: &mut AnyConnection,
-        same: &Choosing,
-        offered: &[String],
-    ) -> Result<Vec<JobRow>, Fail> {
+    /// `one` of them names the provisioners they all offer. A job another writer is taking
+    /// is skipped, not waited for, so no job goes to two daemons.
+    fn oldest_runnable(&self, conn: &mut AnyConnection, same: &Choosing, one: Id) -> Result<Vec<JobRow>, Fail> {
         let worker_tags = self.index.tag_set(conn, same.tag_set)?;
         // The tag sets they can run, decided over this server's copy of the (small) table of
         // distinct sets rather than over every waiting job.
         let runnable = self.index.tags.runnable_by(conn, &worker_tags)?;
-        if runnable.is_empty() || offered.is_empty() {
+        if runnable.is_empty() {
             return Ok(Vec::new());
         }
+        let offered = provisioner_daemon_provisioners::table
+            .filter(provisioner_daemon_provisioners::daemon_id.eq(one))
+            .select(provisioner_daemon_provisioners::provisioner);
         let oldest = provisioner_jobs::table
             .filter(provisioner_jobs::organization_id.eq(same.organization))
             .filter(provisioner_jobs::status.eq(JobStatus::Pending.as_str()))
-            .filter(provisioner_jobs::provisioner.eq_any(padded(offered.to_vec())))
+            .filter(provisioner_jobs::provisioner.eq_any(offered))
             .filter(provisioner_jobs::tag_set_id.eq_any(padded(runnable)))
             .order((provisioner_jobs::created_at, provisioner_jobs::id))
             .limit(i64::try_from(same.askers.len()).unwrap_or(i64::MAX));
