@@ -22,13 +22,17 @@ use std::rc::Rc;
 
 use diesel::RunQueryDsl;
 use diesel::backend::Backend;
+use diesel::expression::{AppearsOnTable, Expression, ValidGrouping, is_aggregate};
 use diesel::internal::derives::multiconnection::AstPassHelper;
 use diesel::pg::{Pg, PgQueryBuilder};
 use diesel::query_builder::{AstPass, Query, QueryBuilder, QueryFragment, QueryId};
 use diesel::result::QueryResult;
+use diesel::serialize::ToSql;
+use diesel::sql_types::{Bool, HasSqlType};
 use diesel::sqlite::{Sqlite, SqliteQueryBuilder};
 
 use crate::conn::MultiBackend;
+use crate::sql_types::{Id, Uuid};
 
 /// A backend that can render a statement's text apart from the pass diesel is making.
 pub(crate) trait Renders: Backend + 'static {
@@ -199,6 +203,61 @@ pub(crate) fn padded<T: Clone>(mut list: Vec<T>) -> Vec<T> {
     list
 }
 
+/// `column IN ($1, ..., $n)`, one bind per id, the list [`padded`]. diesel's `eq_any` binds
+/// one array on PostgreSQL (`= ANY($1)`), and a prepared statement with an array parameter is
+/// planned afresh at every use: its plan for the values at hand always looks cheaper than the
+/// generic one. With a bind per value PostgreSQL keeps the generic plan after five uses. For
+/// lists of keys, whose plan the values cannot change.
+pub(crate) fn one_of<C>(column: C, ids: Vec<Id>) -> OneOf<C> {
+    OneOf { column, ids: padded(ids) }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct OneOf<C> {
+    column: C,
+    ids: Vec<Id>,
+}
+
+impl<C> Expression for OneOf<C> {
+    type SqlType = Bool;
+}
+
+impl<C: AppearsOnTable<QS>, QS> AppearsOnTable<QS> for OneOf<C> {}
+
+impl<C> ValidGrouping<()> for OneOf<C> {
+    type IsAggregate = is_aggregate::Never;
+}
+
+/// No type-level id: [`Prepared`] keys it by its text, which its length decides.
+impl<C> QueryId for OneOf<C> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<C, DB> QueryFragment<DB> for OneOf<C>
+where
+    DB: Backend + HasSqlType<Uuid>,
+    C: QueryFragment<DB>,
+    Id: ToSql<Uuid, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        if self.ids.is_empty() {
+            out.push_sql("1 = 0");
+            return Ok(());
+        }
+        self.column.walk_ast(out.reborrow())?;
+        out.push_sql(" IN (");
+        for (at, id) in self.ids.iter().enumerate() {
+            if at > 0 {
+                out.push_sql(", ");
+            }
+            out.push_bind_param::<Uuid, _>(id)?;
+        }
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -207,8 +266,9 @@ mod tests {
     use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
     use diesel::prelude::*;
 
-    use super::{Prepared, Rendered, padded};
+    use super::{Prepared, Rendered, one_of, padded};
     use crate::conn::AnyConnection;
+    use crate::sql_types::Id;
 
     diesel::table! {
         counters (id) {
@@ -325,6 +385,79 @@ mod tests {
             assert_eq!(found, vec![1]);
         }
         assert_eq!(kept.load(Ordering::SeqCst), 1);
+    }
+
+    diesel::table! {
+        keyed (id) {
+            id -> crate::sql_types::Uuid,
+        }
+    }
+
+    /// Whether the statements this connection keeps prepared, whose text names `keyed`, were
+    /// planned generically (once) or for the values at hand (every time).
+    #[derive(diesel::QueryableByName)]
+    struct Plans {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        generic_plans: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        custom_plans: i64,
+    }
+
+    #[test]
+    fn a_list_of_keys_finds_each_key_whatever_its_length() {
+        let mut conn = AnyConnection::establish(":memory:").unwrap_or_else(|e| panic!("{e}"));
+        let ids: Vec<Id> = (0..5).map(|_| Id(uuid::Uuid::now_v7())).collect();
+        conn.batch_execute("CREATE TABLE keyed (id TEXT PRIMARY KEY)").unwrap_or_else(|e| panic!("{e}"));
+        for id in &ids {
+            diesel::insert_into(keyed::table)
+                .values(keyed::id.eq(*id))
+                .execute(&mut conn)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        for length in 0..=ids.len() {
+            let mut found: Vec<Id> =
+                Prepared::new(keyed::table.filter(one_of(keyed::id, ids[..length].to_vec())).select(keyed::id))
+                    .load(&mut conn)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            found.sort_unstable();
+            assert_eq!(found, ids[..length]);
+        }
+    }
+
+    /// The reason for [`one_of`]: PostgreSQL plans a list bound as one array at every use.
+    #[test]
+    fn postgres_keeps_one_plan_for_a_list_of_keys_bound_one_by_one() {
+        let required = std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+        let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+            assert!(!required, "REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set");
+            return;
+        };
+        let mut conn = AnyConnection::establish(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
+        conn.batch_execute("CREATE TEMP TABLE keyed (id uuid PRIMARY KEY); INSERT INTO keyed SELECT gen_random_uuid() FROM generate_series(1, 1000)")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ids: Vec<Id> = keyed::table.select(keyed::id).limit(4).load(&mut conn).unwrap_or_else(|e| panic!("{e}"));
+        for _ in 0..8 {
+            let one_by_one: Vec<Id> =
+                Prepared::new(keyed::table.filter(one_of(keyed::id, ids.clone())).select(keyed::id))
+                    .load(&mut conn)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            let as_array: Vec<Id> = Prepared::new(keyed::table.filter(keyed::id.eq_any(ids.clone())).select(keyed::id))
+                .load(&mut conn)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!((one_by_one.len(), as_array.len()), (4, 4));
+        }
+        let mut plans = |text: &str| -> Plans {
+            diesel::sql_query(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%keyed%' AND statement LIKE $1",
+            )
+            .bind::<diesel::sql_types::Text, _>(format!("%{text}%"))
+            .get_result(&mut conn)
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+        };
+        let one_by_one = plans("IN ($1, $2, $3, $4)");
+        assert_eq!((one_by_one.generic_plans, one_by_one.custom_plans), (3, 5), "generic after five");
+        let as_array = plans("ANY($1)");
+        assert_eq!((as_array.generic_plans, as_array.custom_plans), (0, 8), "planned at every use");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::batch::Batcher;
 use crate::conn::{AnyConnection, with_row_lock};
 use crate::error::{Fail, copies_of};
 use crate::events::{Events, StoreEvent};
-use crate::prepared::{Prepared, padded};
+use crate::prepared::{Prepared, one_of, padded};
 use crate::rows::jobs::{JobRow, StateChange};
 use crate::schema::{provisioner_daemon_provisioners, provisioner_daemons, provisioner_jobs};
 use crate::sql_types::{self, Id, Instant, UtcTimestamp};
@@ -355,8 +355,8 @@ fn write_jobs(conn: &mut AnyConnection, writes: Vec<JobWrite>) -> Result<(), Fai
     }
     let count = writes.len();
     let writes = padded(writes);
-    let target = provisioner_jobs::table
-        .filter(provisioner_jobs::id.eq_any(writes.iter().map(|write| write.job).collect::<Vec<_>>()));
+    let target =
+        provisioner_jobs::table.filter(one_of(provisioner_jobs::id, writes.iter().map(|write| write.job).collect()));
     let written = Prepared::new(
         diesel::update(target).set((
             provisioner_jobs::started_at
@@ -439,7 +439,7 @@ where
 /// The jobs, locked for a change, by id. Locked in id order, so that two batches sharing
 /// jobs do not each wait for the other.
 fn lock_jobs(conn: &mut AnyConnection, jobs: Vec<Id>) -> Result<HashMap<Id, JobRow>, Fail> {
-    let query = provisioner_jobs::table.filter(provisioner_jobs::id.eq_any(padded(jobs))).order(provisioner_jobs::id);
+    let query = provisioner_jobs::table.filter(one_of(provisioner_jobs::id, jobs)).order(provisioner_jobs::id);
     let rows: Vec<JobRow> = with_row_lock!(conn, query.select(JobRow::as_select()), |q, c| Prepared::new(q).load(c))?;
     Ok(rows.into_iter().map(|row| (row.id, row)).collect())
 }
@@ -497,7 +497,7 @@ pub(crate) fn mark_all_seen(
          WHERE provisioner_daemon_provisioners.daemon_id = provisioner_daemons.id)",
     );
     let seen: Vec<(Id, Id, Id, String, Option<String>)> = Prepared::new(
-        diesel::update(provisioner_daemons::table.filter(provisioner_daemons::id.eq_any(padded(daemons.to_vec()))))
+        diesel::update(provisioner_daemons::table.filter(one_of(provisioner_daemons::id, daemons.to_vec())))
             .set(provisioner_daemons::last_seen_at.eq(Instant::from(now)))
             .returning((
                 provisioner_daemons::id,
