@@ -427,9 +427,7 @@ mod tests {
     /// The reason for [`one_of`]: PostgreSQL plans a list bound as one array at every use.
     #[test]
     fn postgres_keeps_one_plan_for_a_list_of_keys_bound_one_by_one() {
-        let required = std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
-        let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-            assert!(!required, "REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set");
+        let Some(url) = crate::testing::postgres_server() else {
             return;
         };
         let mut conn = AnyConnection::establish(&url).unwrap_or_else(|e| panic!("{url}: {e}"));

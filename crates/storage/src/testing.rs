@@ -46,13 +46,7 @@ impl TestDatabase {
     /// `None` (after saying so) when `TEST_DATABASE_URL` is not set; with
     /// `REQUIRE_POSTGRES=1` a missing or unreachable server fails the test instead.
     pub fn postgres() -> Option<Self> {
-        let required = std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
-        let Ok(server) = std::env::var("TEST_DATABASE_URL") else {
-            assert!(!required, "REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set");
-            eprintln!("skipped: PostgreSQL variant (set TEST_DATABASE_URL to run it)");
-            return None;
-        };
-        Some(Self::postgres_at(&server))
+        postgres_server().map(|server| Self::postgres_at(&server))
     }
 
     /// A fresh database on the PostgreSQL server at `server`; panics if it is unreachable.
@@ -483,4 +477,16 @@ pub fn first_owner(store: &crate::Store) -> (domain::user::User, uuid::Uuid) {
     };
     let now = domain::time::truncate(chrono::Utc::now());
     store.create_first_user(&new, now).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The PostgreSQL server named by `TEST_DATABASE_URL`, for a test that runs on it; `None`
+/// (after saying so) when it is not set, which `REQUIRE_POSTGRES=1` makes a failure instead.
+pub fn postgres_server() -> Option<String> {
+    let required = std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+    let Ok(server) = std::env::var("TEST_DATABASE_URL") else {
+        assert!(!required, "REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set");
+        eprintln!("skipped: PostgreSQL variant (set TEST_DATABASE_URL to run it)");
+        return None;
+    };
+    Some(server)
 }
