@@ -110,15 +110,19 @@ impl Store {
         };
         let index = Arc::new(QueueIndex::new(feed, grouped.clone()));
         let hub = Arc::<EventHub>::default();
-        // Kept only once the listener hears every change; never on SQLite, where another
-        // process on the same file would not tell.
+        // On PostgreSQL kept only once the listener hears every change. On SQLite this
+        // process makes every change (the queue's copies assume so too), and forgets them
+        // at once when it does.
         let sign_ins = Arc::new(SignIns::default());
         let listening = match &url {
             DatabaseUrl::Postgres(pg_url) => {
                 let followers = Followers { index: Arc::downgrade(&index), sign_ins: Arc::downgrade(&sign_ins) };
                 Some(Arc::new(events::spawn_listener(pg_url.clone(), Arc::downgrade(&hub), followers)?))
             }
-            DatabaseUrl::Sqlite(_) => None,
+            DatabaseUrl::Sqlite(_) => {
+                sign_ins.hearing(true);
+                None
+            }
         };
         Ok(Self {
             pool,

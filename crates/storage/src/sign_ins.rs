@@ -1,11 +1,13 @@
 //! Daemons' sign-ins this server has looked up, so that a daemon's every request does not
 //! read its key again.
 //!
-//! Only on PostgreSQL, whose servers hear each other. Only sign-ins that succeeded are kept,
-//! so a key or a daemon that appears needs no notice. Whatever could make a kept one wrong
-//! (a key deleted, a daemon registered again with another key or removed, an organization
-//! deleted) forgets them all: on the server that wrote it after its commit, and on every
-//! server when the notice the database's triggers send arrives. While notices may be missed,
+//! Only sign-ins that succeeded are kept, so a key or a daemon that appears needs no notice.
+//! Whatever could make a kept one wrong (a key deleted, a daemon registered again with another
+//! key or removed, an organization deleted) forgets them all: on the server that wrote it
+//! after its commit, and on PostgreSQL on every server when the notice the database's triggers
+//! send arrives. A SQLite file has one server, whose own writes are all there is to hear
+//! (another process writing the file is heard of by nobody: [`KEPT_FOR`] bounds what that
+//! leaves unheard). On PostgreSQL, while notices may be missed,
 //! before the listener is connected or after it lost its connection, nothing is kept. A
 //! look-up that was under way when they were forgotten is not kept either: it may have read
 //! the rows as they were before. And none is kept longer than [`KEPT_FOR`], so that even a

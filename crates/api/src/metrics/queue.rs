@@ -162,7 +162,7 @@ pub fn store_counters(
         ("api_store_job_steps_total", "Daemons' job steps run in those batches.", steps.steps),
         (
             "api_store_daemon_sign_ins_kept_total",
-            "Daemons' sign-ins answered from what this server kept (PostgreSQL only).",
+            "Daemons' sign-ins answered from what this server kept.",
             sign_ins.kept,
         ),
         ("api_store_daemon_sign_ins_read_total", "Daemons' sign-ins read from the database.", sign_ins.read),

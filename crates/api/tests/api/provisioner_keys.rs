@@ -177,7 +177,7 @@ async fn deleting_a_key_removes_its_daemons(app: TestApp) {
     let default = owner.get("/api/v2/organizations/default").await.id();
     let key = owner.create_key(default, "temp", json!({})).await;
     let daemon = app.daemon(&key, "temp-worker").await;
-    // Signed in twice: on PostgreSQL the second sign-in is one the server kept.
+    // Signed in twice: the second sign-in is one the server kept.
     for _ in 0..2 {
         assert_eq!(daemon.heartbeat().await.status, 204);
     }
