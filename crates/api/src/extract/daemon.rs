@@ -44,7 +44,11 @@ async fn sign_in(req: &HttpRequest, daemon: Option<Uuid>) -> Result<DaemonSignIn
         _ => {
             let hashed = hash_secret(raw);
             let state = super::state(req)?;
-            let found = state.db(move |store| store.daemon_sign_in(&hashed, daemon)).await?;
+            // A kept sign-in is answered here, without a hop to the blocking pool.
+            let found = match state.store.kept_daemon_sign_in(&hashed, daemon) {
+                Some(kept) => Some(kept),
+                None => state.db(move |store| store.daemon_sign_in(&hashed, daemon)).await?,
+            };
             req.extensions_mut().insert(LookedUp(daemon, found.clone()));
             found
         }

@@ -40,6 +40,15 @@ fn load(conn: &mut AnyConnection, filter: impl FnOnce(KeyQuery) -> KeyQuery) -> 
         .collect()
 }
 
+impl Store {
+    /// The sign-in [`ProvisionerKeyRepo::daemon_sign_in`] would answer from what this server
+    /// kept, if it kept one: no database, no blocking, for a caller that can then skip the hop
+    /// to a thread that may block.
+    pub fn kept_daemon_sign_in(&self, hashed_secret: &[u8], daemon: Option<Uuid>) -> Option<DaemonSignIn> {
+        self.sign_ins.look_up(hashed_secret, daemon).ok()
+    }
+}
+
 impl ProvisionerKeyRepo for Store {
     fn create_provisioner_key(&self, new: &NewProvisionerKey, now: DateTime<Utc>) -> RepoResult<ProvisionerKey> {
         self.write(|conn, _| {
