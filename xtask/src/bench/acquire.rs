@@ -33,6 +33,27 @@ struct Drained {
     elapsed: Duration,
     jobs: usize,
     acquire_latencies: Vec<Duration>,
+    /// How the servers' store grouped the daemons' steps, summed over the servers.
+    grouped: Option<Grouped>,
+}
+
+/// On PostgreSQL, steps in batches (one transaction each); on SQLite, writes in commits.
+struct Grouped {
+    groups: f64,
+    members: f64,
+}
+
+impl Grouped {
+    fn read(servers: &[Server]) -> anyhow::Result<Option<Self>> {
+        let mut grouped = Self { groups: 0.0, members: 0.0 };
+        for server in servers {
+            grouped.groups += server.metric("api_store_job_step_batches_total")?;
+            grouped.members += server.metric("api_store_job_steps_total")?;
+            grouped.groups += server.metric("api_store_group_commits_total")?;
+            grouped.members += server.metric("api_store_grouped_writes_total")?;
+        }
+        Ok((grouped.groups > 0.0).then_some(grouped))
+    }
 }
 
 impl Drained {
@@ -73,8 +94,13 @@ pub fn run(args: &AcquireArgs) -> anyhow::Result<()> {
 
 fn report(backend: Backend, who: &str, args: &AcquireArgs, drained: &Drained) {
     let (median, p95) = summary(drained.acquire_latencies.clone());
+    let grouped = match (&drained.grouped, backend) {
+        (Some(g), Backend::Postgres) => format!("; {:.1} steps a batch", g.members / g.groups),
+        (Some(g), Backend::Sqlite) => format!("; {:.1} writes a commit", g.members / g.groups),
+        (None, _) => String::new(),
+    };
     println!(
-        "{backend:?}, {who}: {} daemons ran {} jobs in {:.2} s: {:.0} acquisitions/s (acquire median {median:.2} ms, p95 {p95:.2} ms; each job is acquire + complete, each run once)",
+        "{backend:?}, {who}: {} daemons ran {} jobs in {:.2} s: {:.0} acquisitions/s (acquire median {median:.2} ms, p95 {p95:.2} ms{grouped}; each job is acquire + complete, each run once)",
         args.daemons,
         drained.jobs,
         drained.elapsed.as_secs_f64(),
@@ -110,9 +136,9 @@ fn drain_on(api: &Path, backend: Backend, args: &AcquireArgs, servers: usize) ->
         .enumerate()
         .map(|(n, (id, key))| Daemon { id: *id, key: key.clone(), server: addresses[n % addresses.len()] })
         .collect();
-    let drained = tally(drain(daemons)?, args.jobs);
-    drop(servers);
-    drained
+    let mut drained = tally(drain(daemons)?, args.jobs)?;
+    drained.grouped = Grouped::read(&servers)?;
+    Ok(drained)
 }
 
 /// What the daemons did together; fails unless every job was handed out exactly once.
@@ -129,7 +155,7 @@ fn tally(worked: Vec<Worked>, jobs: usize) -> anyhow::Result<Drained> {
     }
     let elapsed = worked.iter().map(|daemon| daemon.finished).max().unwrap_or_default();
     let acquire_latencies = worked.into_iter().flat_map(|daemon| daemon.latencies).collect();
-    Ok(Drained { elapsed, jobs: handed_out, acquire_latencies })
+    Ok(Drained { elapsed, jobs: handed_out, acquire_latencies, grouped: None })
 }
 
 struct Daemon {

@@ -13,19 +13,23 @@ use anyhow::{Context, bail};
 pub struct Server {
     child: Child,
     pub base: String,
+    /// Where its Prometheus metrics are served.
+    metrics: String,
 }
 
 impl Server {
     pub fn start(api: &Path, database_url: &str) -> anyhow::Result<Self> {
-        let address = TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string();
+        let address = free_address()?;
+        let metrics = free_address()?;
         let child = Command::new(api)
             .args(["--database-url", database_url, "--http-address", &address])
             .args(["--login-rate-limit", "0", "--api-rate-limit", "0"])
+            .args(["--prometheus-enable", "--prometheus-address", &metrics])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
             .context("cannot start the api binary")?;
-        let server = Self { child, base: format!("http://{address}") };
+        let server = Self { child, base: format!("http://{address}"), metrics: format!("http://{metrics}/metrics") };
         let deadline = Instant::now() + Duration::from_secs(60);
         while reqwest::blocking::get(format!("{}/healthz", server.base)).map_or(true, |r| r.status() != 200) {
             if Instant::now() > deadline {
@@ -34,6 +38,12 @@ impl Server {
             thread::sleep(Duration::from_millis(50));
         }
         Ok(server)
+    }
+
+    /// The value of an unlabelled metric (a counter or a gauge) now; 0 if it is not served.
+    pub fn metric(&self, name: &str) -> anyhow::Result<f64> {
+        let text = reqwest::blocking::get(&self.metrics)?.error_for_status()?.text()?;
+        Ok(text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0.0))
     }
 
     pub fn pid(&self) -> u32 {
@@ -51,6 +61,11 @@ impl Server {
     pub fn reset_peak(&self) -> anyhow::Result<()> {
         std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5").context("cannot reset the peak")
     }
+}
+
+/// A loopback address no one listens on now.
+fn free_address() -> anyhow::Result<String> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string())
 }
 
 /// A field of `/proc/<pid>/status` given in kB, in MiB.
