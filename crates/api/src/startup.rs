@@ -44,7 +44,8 @@ impl Application {
             trusted_proxies,
             shutdown_grace,
         } = config;
-        let store = web::block(move || Store::open(&database_url, pool, now())).await??;
+        let liveness = settings.liveness;
+        let store = web::block(move || Store::open(&database_url, pool, now())).await??.with_liveness(liveness);
         tracing::info!(database = %store.url().redacted(), "database ready");
         let limits = Limits::new(api_rate_limit, login_rate_limit, TrustedProxies::new(trusted_proxies));
         let state = web::Data::new(

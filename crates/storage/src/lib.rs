@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::r2d2::PooledConnection;
+use domain::provisioner::Liveness;
 
 pub use conn::{DatabaseUrl, PoolOptions, SQLITE_PRAGMAS, UrlError};
 pub use events::{JobQueued, StoreEvent};
@@ -82,6 +83,8 @@ pub struct Store {
     steps: Arc<repos::JobSteps>,
     /// Daemons' sign-ins looked up, kept while nothing that could change them is written.
     sign_ins: Arc<SignIns>,
+    /// When a daemon counts as online, which says how often its steps write its sighting.
+    liveness: Liveness,
     /// On PostgreSQL, held while any clone lives: its closing stops the listener at once.
     _listening: Option<Arc<std::os::unix::net::UnixStream>>,
 }
@@ -135,8 +138,16 @@ impl Store {
             grouped,
             steps: Arc::default(),
             sign_ins,
+            liveness: Liveness::default(),
             _listening: listening,
         })
+    }
+
+    /// The store with `liveness` as its servers' window of daemons online (the default one
+    /// until told): daemons' steps keep their sightings fresh enough for it.
+    pub fn with_liveness(mut self, liveness: Liveness) -> Self {
+        self.liveness = liveness;
+        self
     }
 
     /// Calls `subscriber` for every change this store, or another server on the same

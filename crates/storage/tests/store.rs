@@ -62,6 +62,7 @@ on_both_backends!(
     queue_numbers_stay_exact_through_every_change,
     a_session_names_memberships_of_live_organizations_only,
     a_kept_sign_in_follows_its_key_and_daemon,
+    a_step_writes_its_daemons_sighting_once_it_is_due,
 );
 
 fn organization(f: &Fixture, name: &str) -> Uuid {
@@ -1007,4 +1008,37 @@ fn kept_sign_ins_do_not_outlive_the_listeners_absence() {
     while listening() != storage::StoreEvent::Resync {}
     assert_eq!(signed_in_daemon(&other, "moving", moving), None);
     other.close();
+}
+
+/// The daemon's last sighting, as stored.
+fn last_seen(f: &Fixture, daemon: Uuid) -> DateTime<Utc> {
+    f.store.daemon(daemon).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("no daemon")).last_seen_at
+}
+
+/// Taking and ending jobs mark a daemon seen, but write its sighting again only once the
+/// stored one is a second old: within the second it stays as it was.
+fn a_step_writes_its_daemons_sighting_once_it_is_due(f: Fixture) {
+    let acme = organization(&f, "acme");
+    let worker = daemon(&f, acme, "worker", &[]);
+    let registered = last_seen(&f, worker);
+    let first = job(&f, acme, &[]);
+    job(&f, acme, &[]);
+    let soon = registered + Duration::milliseconds(500);
+    let taken = f.store.acquire_job(worker, soon).unwrap_or_else(|e| panic!("{e}")).map(|j| j.id);
+    assert_eq!(taken, Some(first));
+    assert_eq!(last_seen(&f, worker), registered, "a sighting half a second old is kept");
+    let later = registered + Duration::milliseconds(1500);
+    f.store.complete_job(worker, first, later).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(last_seen(&f, worker), later, "one past the second is written again");
+    let within = later + Duration::milliseconds(999);
+    assert!(f.store.acquire_job(worker, within).unwrap_or_else(|e| panic!("{e}")).is_some());
+    assert_eq!(last_seen(&f, worker), later);
+    let due = later + Duration::seconds(3);
+    assert_eq!(f.store.acquire_job(worker, due).unwrap_or_else(|e| panic!("{e}")), None);
+    assert_eq!(last_seen(&f, worker), due, "even a look that finds nothing");
+    // Under a short window (1.5 s) a tenth of it is due: the daemon never looks offline.
+    let short = f.store.clone().with_liveness(Liveness { stale_after: Duration::milliseconds(1500) });
+    let tenth = due + Duration::milliseconds(200);
+    assert_eq!(short.acquire_job(worker, tenth).unwrap_or_else(|e| panic!("{e}")), None);
+    assert_eq!(last_seen(&f, worker), tenth);
 }

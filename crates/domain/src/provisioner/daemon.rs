@@ -31,6 +31,20 @@ impl Liveness {
         now - self.stale_after
     }
 
+    /// How old a daemon's last sighting may grow before a step it takes (acquiring, ending a
+    /// job, sending logs) writes it again: a second, or a tenth of the window when that is
+    /// shorter, so a daemon at work never looks offline; yet one stepping through many jobs a
+    /// second does not rewrite its row (and the index of sightings) at every step. A
+    /// heartbeat always writes it.
+    pub fn sighting_kept_for(&self) -> Duration {
+        Duration::seconds(1).min(self.stale_after / 10)
+    }
+
+    /// A step writes a daemon's sighting again when the stored one is older than this.
+    pub fn sighting_due_before(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - self.sighting_kept_for()
+    }
+
     /// Offline when not seen lately; otherwise busy with a job or idle.
     pub fn status(&self, last_seen_at: DateTime<Utc>, has_current_job: bool, now: DateTime<Utc>) -> DaemonStatus {
         if !self.is_online(last_seen_at, now) {
@@ -146,6 +160,14 @@ pub struct NewDaemon {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sighting_is_written_again_once_a_second_or_a_tenth_of_the_window_old() {
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        assert_eq!(Liveness::default().sighting_due_before(now), now - Duration::seconds(1));
+        let short = Liveness { stale_after: Duration::milliseconds(1500) };
+        assert_eq!(short.sighting_due_before(now), now - Duration::milliseconds(150));
+    }
 
     #[test]
     fn a_daemon_is_online_for_ninety_seconds_after_it_was_seen() {

@@ -16,7 +16,7 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{HasSqlType, Nullable, Text};
-use domain::provisioner::{FinishRefusal, JobState, JobStatus, ProvisionerJob, check_worker};
+use domain::provisioner::{FinishRefusal, JobState, JobStatus, Liveness, ProvisionerJob, check_worker};
 use domain::repo::{DaemonJobRefusal, OpError, OpResult, RepoError, RepoResult};
 use uuid::Uuid;
 
@@ -175,7 +175,8 @@ impl Store {
         let mut writes = Vec::new();
         let (verdicts, mut rows) = end_each(conn, events, endings, now, &mut writes)?;
         let finishers = verdicts.iter().filter_map(|verdict| verdict.as_ref().ok().copied());
-        let seen = mark_all_seen(conn, &finishers.chain(askers.iter().copied()).collect::<Vec<_>>(), now)?;
+        let marking = finishers.chain(askers.iter().copied()).collect::<Vec<_>>();
+        let seen = mark_all_seen(conn, &marking, &self.liveness, now)?;
         let started = self.take_for(conn, events, askers, &seen, now, &mut writes)?;
         write_jobs(conn, writes)?;
         let ended: Vec<&Ending> = endings.iter().zip(&verdicts).filter(|(_, v)| v.is_ok()).map(|(e, _)| *e).collect();
@@ -486,11 +487,20 @@ pub(crate) struct SeenDaemon {
 pub(crate) fn mark_all_seen(
     conn: &mut AnyConnection,
     daemons: &[Id],
+    liveness: &Liveness,
     now: DateTime<Utc>,
 ) -> QueryResult<HashMap<Id, SeenDaemon>> {
     if daemons.is_empty() {
         return Ok(HashMap::new());
     }
+    // The sighting is written again only once due (`Liveness::sighting_kept_for`); until then
+    // the row is rewritten unchanged, which PostgreSQL does in place (HOT), with no new entry
+    // in the index of sightings.
+    let sighting = diesel::dsl::case_when(
+        provisioner_daemons::last_seen_at.lt(Instant::from(liveness.sighting_due_before(now))),
+        Instant::from(now).into_sql::<UtcTimestamp>(),
+    )
+    .otherwise(provisioner_daemons::last_seen_at);
     // Provisioner names are a closed set of words (a CHECK keeps them so): none holds a comma.
     let offered = diesel::dsl::sql::<Nullable<Text>>(
         "(SELECT string_agg(provisioner, ',' ORDER BY provisioner) FROM provisioner_daemon_provisioners \
@@ -498,7 +508,7 @@ pub(crate) fn mark_all_seen(
     );
     let seen: Vec<(Id, Id, Id, String, Option<String>)> = Prepared::new(
         diesel::update(provisioner_daemons::table.filter(one_of(provisioner_daemons::id, daemons.to_vec())))
-            .set(provisioner_daemons::last_seen_at.eq(Instant::from(now)))
+            .set(provisioner_daemons::last_seen_at.eq(sighting))
             .returning((
                 provisioner_daemons::id,
                 provisioner_daemons::organization_id,

@@ -397,7 +397,7 @@ impl JobRepo for Store {
                     provisioner_jobs::updated_at.eq(Instant::from(now)),
                 ))
                 .execute(conn)?;
-            mark_all_seen(conn, &[Id(daemon)], now)?;
+            mark_all_seen(conn, &[Id(daemon)], &self.liveness, now)?;
             events.push(StoreEvent::JobChanged(job));
             Ok(JobUpdateOutcome { canceled: state.canceled_at.is_some() })
         })
