@@ -28,9 +28,17 @@ mod param {
         "No user by that name or ID that the caller may see (`\"user\" must be an existing uuid or username.`).";
 }
 
-/// The routes under `/api/v2`.
+/// The routes under `/api/v2`. actix tries them in this order, each with a regular
+/// expression: the daemons' routes, which busy daemons call many times a second, come first
+/// (no other route's path can match theirs).
 pub fn api_v2(cfg: &mut ServiceConfig) {
-    cfg.service(users::get_first_user)
+    cfg.service(provisioner_daemons::register)
+        .service(provisioner_daemons::acquire)
+        .service(provisioner_daemons::complete)
+        .service(provisioner_daemons::update)
+        .service(provisioner_daemons::heartbeat)
+        .service(provisioner_daemons::fail)
+        .service(users::get_first_user)
         .service(users::create_first_user)
         .service(users::login)
         .service(users::logout)
@@ -63,13 +71,7 @@ pub fn api_v2(cfg: &mut ServiceConfig) {
         .service(provisioner_keys::list)
         .service(provisioner_keys::create)
         .service(provisioner_keys::delete)
-        .service(provisioner_daemons::list)
-        .service(provisioner_daemons::register)
-        .service(provisioner_daemons::heartbeat)
-        .service(provisioner_daemons::acquire)
-        .service(provisioner_daemons::update)
-        .service(provisioner_daemons::complete)
-        .service(provisioner_daemons::fail);
+        .service(provisioner_daemons::list);
 }
 
 /// Routes outside `/api/v2`.
