@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use utoipa::openapi::OpenApi;
@@ -25,16 +25,39 @@ struct Operation {
 #[derive(Debug)]
 struct Route {
     pattern: String,
-    /// The pattern up to its first parameter, and its number of segments: every path it
-    /// matches starts so and has as many, which rules out most routes without a regex.
-    literal_prefix: String,
-    segments: usize,
-    def: ResourceDef,
+    /// The pattern's segments: a path matches when it has as many, each literal one spelled
+    /// the same and each parameter non-empty (as actix's `{name}` reads it: `[^/]+`).
+    segments: Vec<Segment>,
     operations: Vec<Operation>,
 }
 
-fn segment_count(path: &str) -> usize {
-    path.matches('/').count()
+#[derive(Debug, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Parameter,
+}
+
+impl Route {
+    /// Compared segment by segment: no regular expression on the way of every request.
+    fn matches(&self, path: &str) -> bool {
+        let mut given = path.split('/');
+        let all_match = self.segments.iter().all(|segment| match (segment, given.next()) {
+            (Segment::Literal(literal), Some(part)) => literal == part,
+            (Segment::Parameter, Some(part)) => !part.is_empty(),
+            (_, None) => false,
+        });
+        all_match && given.next().is_none()
+    }
+}
+
+fn segments(pattern: &str) -> Vec<Segment> {
+    pattern
+        .split('/')
+        .map(|part| match part.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')) {
+            Some(_) => Segment::Parameter,
+            None => Segment::Literal(part.to_owned()),
+        })
+        .collect()
 }
 
 /// Every documented route, most specific first (fewer path parameters).
@@ -83,14 +106,7 @@ impl RouteTable {
                     Some(Operation { method: method_name(&method), query_params })
                 })
                 .collect();
-                let literal_prefix = pattern.split('{').next().unwrap_or_default().to_owned();
-                Route {
-                    pattern: pattern.clone(),
-                    literal_prefix,
-                    segments: segment_count(pattern),
-                    def: ResourceDef::new(pattern.as_str()),
-                    operations,
-                }
+                Route { pattern: pattern.clone(), segments: segments(pattern), operations }
             })
             .collect();
         routes.sort_by_key(|route| route.pattern.matches('{').count());
@@ -101,10 +117,7 @@ impl RouteTable {
     /// parameters, so a literal segment (`/users/first`) shadows a parameter (`/users/{user}`)
     /// for every method, as the document reads.
     fn route(&self, path: &str) -> Option<&Route> {
-        let segments = segment_count(path);
-        self.routes.iter().find(|route| {
-            route.segments == segments && path.starts_with(&route.literal_prefix) && route.def.is_match(path)
-        })
+        self.routes.iter().find(|route| route.matches(path))
     }
 
     /// The pattern of the route a path reaches, as actix names it (`/api/v2/users/{user}`).
@@ -227,5 +240,31 @@ mod tests {
         assert_eq!(table.route("/api/v2/users/first").map(|r| r.pattern.as_str()), Some("/api/v2/users/first"));
         assert_eq!(table.route("/api/v2/users/alice").map(|r| r.pattern.as_str()), Some("/api/v2/users/{user}"));
         assert!(table.route("/api/v2/users/alice/").is_none());
+        assert!(table.route("/api/v2/users/").is_none(), "a parameter is never empty");
+        assert!(table.route("/api/v2/users//roles").is_none());
+        assert!(table.route("api/v2/users/alice").is_none());
+    }
+
+    /// The segment matcher reads a pattern as actix does, on every documented route and on
+    /// paths one edit away from each.
+    #[test]
+    fn routes_match_the_paths_actix_would_match_them_on() {
+        let table = RouteTable::from_openapi(&crate::openapi::document());
+        for route in &table.routes {
+            let def = actix_web::dev::ResourceDef::new(route.pattern.as_str());
+            let filled = filled(&route.pattern, "x");
+            let paths = [
+                filled.clone(),
+                format!("{filled}/"),
+                format!("{filled}/x"),
+                filled.replacen("/x", "/", 1),
+                filled.replace("/api/v2/", "/api/v2//"),
+                route.pattern.clone(),
+                filled.trim_end_matches("/x").to_owned(),
+            ];
+            for path in paths {
+                assert_eq!(route.matches(&path), def.is_match(&path), "{} on {path}", route.pattern);
+            }
+        }
     }
 }
