@@ -117,7 +117,7 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until SIGTERM or SIGINT, then stops as [`Application::stop`] does; a second
+    /// Serves until SIGTERM or SIGINT, then stops as [`Stopper::stop`] does; a second
     /// signal stops at once.
     pub async fn serve_until_signal(self) -> std::io::Result<()> {
         let stopper = self.stopper();

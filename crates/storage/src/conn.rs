@@ -149,8 +149,9 @@ const TRUST: Duration = Duration::from_millis(250);
 ///
 /// Why: asking PostgreSQL `SELECT 1` before every use doubled the round trips of a request
 /// that needs one statement. A connection that answered a moment ago is alive but for a
-/// server going away at that very moment, so it is not asked again for [`TRUST`]; the first
-/// connection found dead makes every other one be asked before its next use, and is closed.
+/// server going away at that very moment, so it is not asked again for a quarter of a second
+/// (`TRUST`); the first connection found dead makes every other one be asked before its next
+/// use, and is closed.
 pub struct Pooled {
     conn: AnyConnection,
     trusted_until: Option<std::time::Instant>,

@@ -160,16 +160,16 @@ impl Store {
         &self.url
     }
 
-    /// A pooled connection. While the database is known to be away, a caller is told so within
-    /// [`OUTAGE_WAIT`] instead of the whole pool timeout: a request needing several connections
-    /// would otherwise wait several timeouts. The pool keeps reconnecting meanwhile, and its
-    /// first new connection ends the outage.
     /// Stops reconnecting in the background, for a process about to exit (every clone shares
     /// this). Calls still work, each connection attempt made once as it is needed.
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
     }
 
+    /// A pooled connection. While the database is known to be away, a caller is told so within
+    /// [`OUTAGE_WAIT`] instead of the whole pool timeout: a request needing several connections
+    /// would otherwise wait several timeouts. The pool keeps reconnecting meanwhile, and its
+    /// first new connection ends the outage.
     fn conn<R>(&self) -> Result<PooledConnection<Manager>, Fail<R>> {
         self.checkout(self.pool.connection_timeout())
     }
