@@ -37,20 +37,26 @@ struct Drained {
     grouped: Option<Grouped>,
 }
 
-/// On PostgreSQL, steps in batches (one transaction each); on SQLite, writes in commits.
+/// How the store grouped the daemons' steps: on PostgreSQL, steps in batches (one transaction
+/// each); on SQLite, writes in commits.
 struct Grouped {
     groups: f64,
     members: f64,
+    /// What one group holds, in words: "steps a batch", "writes a commit".
+    each: &'static str,
 }
 
 impl Grouped {
-    fn read(servers: &[Server]) -> anyhow::Result<Option<Self>> {
-        let mut grouped = Self { groups: 0.0, members: 0.0 };
+    /// The servers' counters for `backend`, summed; `None` if they grouped nothing.
+    fn read(backend: Backend, servers: &[Server]) -> anyhow::Result<Option<Self>> {
+        let (groups, members, each) = match backend {
+            Backend::Postgres => ("api_store_job_step_batches_total", "api_store_job_steps_total", "steps a batch"),
+            Backend::Sqlite => ("api_store_group_commits_total", "api_store_grouped_writes_total", "writes a commit"),
+        };
+        let mut grouped = Self { groups: 0.0, members: 0.0, each };
         for server in servers {
-            grouped.groups += server.metric("api_store_job_step_batches_total")?;
-            grouped.members += server.metric("api_store_job_steps_total")?;
-            grouped.groups += server.metric("api_store_group_commits_total")?;
-            grouped.members += server.metric("api_store_grouped_writes_total")?;
+            grouped.groups += server.metric(groups)?;
+            grouped.members += server.metric(members)?;
         }
         Ok((grouped.groups > 0.0).then_some(grouped))
     }
@@ -94,11 +100,8 @@ pub fn run(args: &AcquireArgs) -> anyhow::Result<()> {
 
 fn report(backend: Backend, who: &str, args: &AcquireArgs, drained: &Drained) {
     let (median, p95) = summary(drained.acquire_latencies.clone());
-    let grouped = match (&drained.grouped, backend) {
-        (Some(g), Backend::Postgres) => format!("; {:.1} steps a batch", g.members / g.groups),
-        (Some(g), Backend::Sqlite) => format!("; {:.1} writes a commit", g.members / g.groups),
-        (None, _) => String::new(),
-    };
+    let grouped =
+        drained.grouped.as_ref().map(|g| format!("; {:.1} {}", g.members / g.groups, g.each)).unwrap_or_default();
     println!(
         "{backend:?}, {who}: {} daemons ran {} jobs in {:.2} s: {:.0} acquisitions/s (acquire median {median:.2} ms, p95 {p95:.2} ms{grouped}; each job is acquire + complete, each run once)",
         args.daemons,
@@ -137,7 +140,7 @@ fn drain_on(api: &Path, backend: Backend, args: &AcquireArgs, servers: usize) ->
         .map(|(n, (id, key))| Daemon { id: *id, key: key.clone(), server: addresses[n % addresses.len()] })
         .collect();
     let mut drained = tally(drain(daemons)?, args.jobs)?;
-    drained.grouped = Grouped::read(&servers)?;
+    drained.grouped = Grouped::read(backend, &servers)?;
     Ok(drained)
 }
 
