@@ -16,6 +16,7 @@ mod queue_index;
 pub(crate) mod repos;
 mod rows;
 mod schema;
+mod sightings;
 mod sign_ins;
 mod sql_types;
 mod tag_catalog;
@@ -83,6 +84,8 @@ pub struct Store {
     steps: Arc<repos::JobSteps>,
     /// Daemons' sign-ins looked up, kept while nothing that could change them is written.
     sign_ins: Arc<SignIns>,
+    /// The daemons' sightings this server saw committed, so that steps skip those not due.
+    sightings: Arc<sightings::Sightings>,
     /// When a daemon counts as online, which says how often its steps write its sighting.
     liveness: Liveness,
     /// On PostgreSQL, held while any clone lives: its closing stops the listener at once.
@@ -138,6 +141,7 @@ impl Store {
             grouped,
             steps: Arc::default(),
             sign_ins,
+            sightings: Arc::default(),
             liveness: Liveness::default(),
             _listening: listening,
         })

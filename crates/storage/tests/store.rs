@@ -63,6 +63,7 @@ on_both_backends!(
     a_session_names_memberships_of_live_organizations_only,
     a_kept_sign_in_follows_its_key_and_daemon,
     a_step_writes_its_daemons_sighting_once_it_is_due,
+    a_step_leaves_a_daemons_row_alone_while_the_sighting_it_saw_is_fresh,
 );
 
 fn organization(f: &Fixture, name: &str) -> Uuid {
@@ -1041,4 +1042,42 @@ fn a_step_writes_its_daemons_sighting_once_it_is_due(f: Fixture) {
     let tenth = due + Duration::milliseconds(200);
     assert_eq!(short.acquire_job(worker, tenth).unwrap_or_else(|e| panic!("{e}")), None);
     assert_eq!(last_seen(&f, worker), tenth);
+}
+
+/// Ending a job and sending logs skip the daemon's row while the sighting this server saw
+/// committed is less than a second old. A heartbeat dated earlier moves the stored one back
+/// (as a server whose clock is behind would), which tells a skipped marking from one that
+/// rewrote the row unchanged: only a skipped one leaves the earlier sighting in place.
+fn a_step_leaves_a_daemons_row_alone_while_the_sighting_it_saw_is_fresh(f: Fixture) {
+    let acme = organization(&f, "acme");
+    let worker = daemon(&f, acme, "worker", &[]);
+    let key = f.store.provisioner_keys(acme).unwrap_or_else(|e| panic!("{e}")).remove(0).id;
+    let registered = last_seen(&f, worker);
+    let first = job(&f, acme, &[]);
+    let second = job(&f, acme, &[]);
+    let taken_at = registered + Duration::milliseconds(1500);
+    let taken = f.store.acquire_job(worker, taken_at).unwrap_or_else(|e| panic!("{e}")).map(|j| (j.id, j.worker_name));
+    assert_eq!(taken, Some((first, "worker".to_owned())));
+    assert_eq!(last_seen(&f, worker), taken_at);
+    f.store.heartbeat(worker, key, registered).unwrap_or_else(|e| panic!("{e}"));
+    let ended = f.store.complete_job(worker, first, taken_at + Duration::milliseconds(500));
+    let ended = ended.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(ended.worker_name, "worker", "the answer still names the daemon");
+    assert_eq!(last_seen(&f, worker), registered, "a fresh sighting is not written");
+    let line =
+        NewLogLine { source: LogSource::Provisioner, level: LogLevel::Info, stage: "plan".into(), output: "x".into() };
+    let budget = LogBudget { max_bytes: 1024 };
+    f.store.acquire_job(worker, taken_at + Duration::milliseconds(600)).unwrap_or_else(|e| panic!("{e}"));
+    // Taking a job marks the daemon whatever this server saw: the stored sighting is due.
+    let marked = taken_at + Duration::milliseconds(600);
+    assert_eq!(last_seen(&f, worker), marked);
+    f.store.heartbeat(worker, key, registered).unwrap_or_else(|e| panic!("{e}"));
+    let logged =
+        f.store.update_job(worker, second, std::slice::from_ref(&line), budget, marked + Duration::milliseconds(900));
+    assert_eq!(logged.map(|o| o.canceled).ok(), Some(false));
+    assert_eq!(last_seen(&f, worker), registered, "nor by sending logs");
+    // Once what this server saw is due, the row is marked again.
+    let due = marked + Duration::milliseconds(1100);
+    f.store.update_job(worker, second, &[line], budget, due).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(last_seen(&f, worker), due);
 }

@@ -1,7 +1,8 @@
 //! A daemon taking a job and ending it, the two writes every job makes, run in batches (see
 //! [`crate::batch`]). The steps of the daemons that ask at the same moment make one
-//! transaction: the jobs that end are locked with one read; every daemon in the batch is marked
-//! seen with one statement; those that choose among the same jobs take theirs with one locking
+//! transaction: the jobs that end are locked with one read; every daemon taking a job, and
+//! every one ending one whose sighting is due (see [`crate::sightings`]), is marked seen with
+//! one statement; those that choose among the same jobs take theirs with one locking
 //! read; every job the batch moves is written by one statement; and the whole batch commits
 //! once. Everything a batch writes is dated by its clock (see [`latest`]). On SQLite each step
 //! is a batch of its own (see [`Store::step`]).
@@ -141,7 +142,10 @@ impl Store {
         }
         let written = self.write(|conn, events| self.run_in(conn, events, &endings, &askers, now));
         let (ended, taken) = match written {
-            Ok(answers) => answers,
+            Ok((answers, seen)) => {
+                self.sightings_committed(&seen, now);
+                answers
+            }
             Err(fail) => {
                 let failed = copies_of(fail.into(), steps.len());
                 return steps
@@ -171,11 +175,14 @@ impl Store {
         endings: &[&Ending],
         askers: &[Id],
         now: DateTime<Utc>,
-    ) -> Result<Answers, Fail> {
+    ) -> Result<(Answers, HashMap<Id, SeenDaemon>), Fail> {
         let mut writes = Vec::new();
         let (verdicts, mut rows) = end_each(conn, events, endings, now, &mut writes)?;
         let finishers = verdicts.iter().filter_map(|verdict| verdict.as_ref().ok().copied());
-        let marking = finishers.chain(askers.iter().copied()).collect::<Vec<_>>();
+        // Those taking a job are always marked: the marking says what they can run, and
+        // holds their rows while they take it.
+        let (mut marking, fresh) = self.to_mark(finishers, now);
+        marking.extend(askers.iter().copied());
         let seen = mark_all_seen(conn, &marking, &self.liveness, now)?;
         let started = self.take_for(conn, events, askers, &seen, now, &mut writes)?;
         write_jobs(conn, writes)?;
@@ -186,8 +193,10 @@ impl Store {
             .chain(started.iter().flatten().flatten())
             .map(|row| row.tag_set_id);
         let tags = self.index.tag_sets(conn, tag_sets.collect::<Vec<_>>())?;
-        let name_of =
-            |daemon: Id| HashMap::from([(daemon, seen.get(&daemon).map(|seen| seen.name.clone()).unwrap_or_default())]);
+        let name_of = |daemon: Id| {
+            let name = seen.get(&daemon).map(|seen| seen.name.clone()).or_else(|| fresh.get(&daemon).cloned());
+            HashMap::from([(daemon, name.unwrap_or_default())])
+        };
         // The answers are the rows as just written: nothing is read again.
         let ended = endings
             .iter()
@@ -210,7 +219,32 @@ impl Store {
                 None => Ok(None),
             })
             .collect::<Result<Vec<_>, Fail>>()?;
-        Ok((ended, taken))
+        Ok(((ended, taken), seen))
+    }
+
+    /// Of `daemons`, those whose sightings are to be marked; the names of the others, whose
+    /// sightings this server saw committed and are not due (see [`crate::sightings`]).
+    pub(crate) fn to_mark(
+        &self,
+        daemons: impl Iterator<Item = Id>,
+        now: DateTime<Utc>,
+    ) -> (Vec<Id>, HashMap<Id, String>) {
+        let (mut marking, mut fresh) = (Vec::new(), HashMap::new());
+        for daemon in daemons {
+            match self.sightings.fresh(daemon, &self.liveness, now) {
+                Some(name) => {
+                    fresh.insert(daemon, name);
+                }
+                None => marking.push(daemon),
+            }
+        }
+        (marking, fresh)
+    }
+
+    /// After the commit of a write that marked `seen`.
+    pub(crate) fn sightings_committed(&self, seen: &HashMap<Id, SeenDaemon>, now: DateTime<Utc>) {
+        let committed = seen.iter().map(|(daemon, seen)| (*daemon, seen.name.as_str(), seen.last_seen_at));
+        self.sightings.committed(committed, &self.liveness, now);
     }
 
     /// For each daemon in turn, `None` if it does not exist, else the job it took (as now
@@ -480,6 +514,8 @@ pub(crate) struct SeenDaemon {
     name: String,
     /// The provisioners it offers, in name order.
     offered: Vec<String>,
+    /// Its sighting as the marking left it.
+    last_seen_at: DateTime<Utc>,
 }
 
 /// Marks the daemons seen, in one statement with reading what they are and what they offer;
@@ -506,7 +542,7 @@ pub(crate) fn mark_all_seen(
         "(SELECT string_agg(provisioner, ',' ORDER BY provisioner) FROM provisioner_daemon_provisioners \
          WHERE provisioner_daemon_provisioners.daemon_id = provisioner_daemons.id)",
     );
-    let seen: Vec<(Id, Id, Id, String, Option<String>)> = Prepared::new(
+    let seen: Vec<(Id, Id, Id, String, Option<String>, Instant)> = Prepared::new(
         diesel::update(provisioner_daemons::table.filter(one_of(provisioner_daemons::id, daemons.to_vec())))
             .set(provisioner_daemons::last_seen_at.eq(sighting))
             .returning((
@@ -515,14 +551,15 @@ pub(crate) fn mark_all_seen(
                 provisioner_daemons::tag_set_id,
                 provisioner_daemons::name,
                 offered,
+                provisioner_daemons::last_seen_at,
             )),
     )
     .load(conn)?;
     Ok(seen
         .into_iter()
-        .map(|(id, organization, tag_set, name, offered)| {
+        .map(|(id, organization, tag_set, name, offered, last_seen_at)| {
             let offered = offered.map(|names| names.split(',').map(str::to_owned).collect()).unwrap_or_default();
-            (id, SeenDaemon { organization, tag_set, name, offered })
+            (id, SeenDaemon { organization, tag_set, name, offered, last_seen_at: last_seen_at.0 })
         })
         .collect())
 }

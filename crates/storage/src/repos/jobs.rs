@@ -381,7 +381,8 @@ impl JobRepo for Store {
         budget: LogBudget,
         now: DateTime<Utc>,
     ) -> OpResult<JobUpdateOutcome, DaemonJobRefusal> {
-        self.write(|conn, events| {
+        let (marking, _) = self.to_mark([Id(daemon)].into_iter(), now);
+        let (updated, seen) = self.write(|conn, events| {
             let row = lock_for_daemon(conn, daemon, job)?;
             let state = row.state();
             state.check_updatable().map_err(|refusal| Fail::Refused(refusal.into()))?;
@@ -397,11 +398,12 @@ impl JobRepo for Store {
                     provisioner_jobs::updated_at.eq(Instant::from(now)),
                 ))
                 .execute(conn)?;
-            mark_all_seen(conn, &[Id(daemon)], &self.liveness, now)?;
+            let seen = mark_all_seen(conn, &marking, &self.liveness, now)?;
             events.push(StoreEvent::JobChanged(job));
-            Ok(JobUpdateOutcome { canceled: state.canceled_at.is_some() })
-        })
-        .map_err(Into::into)
+            Ok((JobUpdateOutcome { canceled: state.canceled_at.is_some() }, seen))
+        })?;
+        self.sightings_committed(&seen, now);
+        Ok(updated)
     }
 
     fn complete_job(&self, daemon: Uuid, job: Uuid, now: DateTime<Utc>) -> OpResult<ProvisionerJob, DaemonJobRefusal> {
