@@ -26,6 +26,7 @@ use uuid::Uuid;
 use crate::conn::{AnyConnection, write_transaction};
 use crate::error::Fail;
 use crate::group_commit::GroupWriter;
+use crate::rows::jobs::is_pending;
 use crate::schema::provisioner_jobs;
 use crate::sql_types::{Id, Instant};
 use crate::tag_catalog::TagCatalog;
@@ -291,7 +292,7 @@ impl QueueIndex {
         let read = |conn: &mut AnyConnection| -> QueryResult<Vec<(Id, Instant, String, Id)>> {
             provisioner_jobs::table
                 .filter(provisioner_jobs::organization_id.eq(Id(organization)))
-                .filter(provisioner_jobs::status.eq(JobStatus::Pending.as_str()))
+                .filter(is_pending())
                 .select((
                     provisioner_jobs::id,
                     provisioner_jobs::created_at,

@@ -105,17 +105,27 @@ impl TestDatabase {
 
     /// How many rows `table` holds, deleted or not.
     pub fn count_rows(&self, table: &str) -> i64 {
+        self.number(&format!("SELECT count(*) AS number FROM {table}"))
+    }
+
+    /// PostgreSQL: how many times `index` has been read, as far as the statistics have heard
+    /// (each session reports when it goes idle, within seconds).
+    pub fn index_scans(&self, index: &str) -> i64 {
+        self.number(&format!("SELECT idx_scan AS number FROM pg_stat_user_indexes WHERE indexrelname = '{index}'"))
+    }
+
+    /// The one number `sql` answers, named `number`.
+    fn number(&self, sql: &str) -> i64 {
         #[derive(QueryableByName)]
-        struct Count {
+        struct Number {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
-            rows: i64,
+            number: i64,
         }
-        let sql = format!("SELECT count(*) AS rows FROM {table}");
-        let counted: QueryResult<Count> = match self.connect().unwrap_or_else(|e| panic!("{e}")) {
-            AnyConnection::Postgresql(mut conn) => diesel::sql_query(&sql).get_result(&mut conn),
-            AnyConnection::Sqlite(mut conn) => diesel::sql_query(&sql).get_result(&mut conn),
+        let answered: QueryResult<Number> = match self.connect().unwrap_or_else(|e| panic!("{e}")) {
+            AnyConnection::Postgresql(mut conn) => diesel::sql_query(sql).get_result(&mut conn),
+            AnyConnection::Sqlite(mut conn) => diesel::sql_query(sql).get_result(&mut conn),
         };
-        counted.unwrap_or_else(|e| panic!("{sql}: {e}")).rows
+        answered.unwrap_or_else(|e| panic!("{sql}: {e}")).number
     }
 
     /// A connection of its own to this database, configured as the server's are.

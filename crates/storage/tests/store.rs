@@ -681,6 +681,33 @@ fn pooled_postgres_connections_whose_sessions_ended_are_replaced() {
     assert!(later.as_ref().is_ok_and(|found| found.is_some()), "{later:?}");
 }
 
+/// A daemon's pick reads the index of pending jobs alone, even when the statistics still count
+/// every job as pending (as right after a burst of new jobs). The index of all of an
+/// organization's jobs by age gives the same order, and was chosen then: each pick stepped over
+/// every job already taken, and its cost grew with the organization's history.
+#[test]
+fn postgres_picks_read_the_index_of_pending_jobs_whatever_the_statistics_say() {
+    let Some(f) = fixture(Backend::Postgres) else { return };
+    let acme = organization(&f, "acme");
+    let worker = daemon(&f, acme, "worker", &[]);
+    let jobs: Vec<Uuid> = (0..120).map(|_| job(&f, acme, &[])).collect();
+    f.db.execute("ANALYZE provisioner_jobs");
+    let scans = |index: &str| f.db.index_scans(index);
+    let (by_age_before, pending_before) = (scans("provisioner_jobs_org_created"), scans("provisioner_jobs_pending"));
+    for expected in &jobs[..100] {
+        let taken = f.store.acquire_job(worker, now()).unwrap_or_else(|e| panic!("{e}")).map(|j| j.id);
+        assert_eq!(taken.as_ref(), Some(expected));
+        f.store.complete_job(worker, *expected, now()).unwrap_or_else(|e| panic!("{e:?}"));
+    }
+    // A session reports its counts to the statistics when idle, within ten seconds or so.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while scans("provisioner_jobs_pending") < pending_before + 100 {
+        assert!(std::time::Instant::now() < deadline, "the picks did not read the index of pending jobs");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(scans("provisioner_jobs_org_created"), by_age_before, "no pick read the index of all jobs by age");
+}
+
 /// A second server on the fixture's database, once its listener is connected, and what it
 /// hears from then on (each event within 10 s, or the test fails).
 fn second_server(f: &Fixture) -> (Store, impl Fn() -> storage::StoreEvent) {

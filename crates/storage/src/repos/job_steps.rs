@@ -17,7 +17,7 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{HasSqlType, Nullable, Text};
-use domain::provisioner::{FinishRefusal, JobState, JobStatus, Liveness, ProvisionerJob, check_worker};
+use domain::provisioner::{FinishRefusal, JobState, Liveness, ProvisionerJob, check_worker};
 use domain::repo::{DaemonJobRefusal, OpError, OpResult, RepoError, RepoResult};
 use uuid::Uuid;
 
@@ -28,7 +28,7 @@ use crate::conn::{AnyConnection, with_row_lock};
 use crate::error::{Fail, copies_of};
 use crate::events::{Events, StoreEvent};
 use crate::prepared::{Prepared, one_of, padded};
-use crate::rows::jobs::{JobRow, StateChange};
+use crate::rows::jobs::{JobRow, StateChange, is_pending};
 use crate::schema::{provisioner_daemon_provisioners, provisioner_daemons, provisioner_jobs};
 use crate::sql_types::{self, Id, Instant, UtcTimestamp};
 
@@ -317,7 +317,7 @@ impl Store {
             .select(provisioner_daemon_provisioners::provisioner);
         let oldest = provisioner_jobs::table
             .filter(provisioner_jobs::organization_id.eq(same.organization))
-            .filter(provisioner_jobs::status.eq(JobStatus::Pending.as_str()))
+            .filter(is_pending())
             .filter(provisioner_jobs::provisioner.eq_any(offered))
             .filter(provisioner_jobs::tag_set_id.eq_any(padded(runnable)))
             .order((provisioner_jobs::created_at, provisioner_jobs::id))

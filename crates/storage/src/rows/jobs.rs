@@ -2,13 +2,22 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use domain::provisioner::{JobState, JobType, LogLevel, LogLine, LogSource, ProvisionerJob, ProvisionerType, Tags};
+use domain::provisioner::{
+    JobState, JobStatus, JobType, LogLevel, LogLine, LogSource, ProvisionerJob, ProvisionerType, Tags,
+};
 use uuid::Uuid;
 
 use super::job_documents::{InputDocument, MetadataDocument};
 use crate::error::Fail;
 use crate::schema::{provisioner_job_logs, provisioner_jobs};
 use crate::sql_types::{Id, Instant, Json};
+
+/// The job is pending: spelled out rather than bound, so that a plan PostgreSQL keeps for every
+/// use of a statement can still read the index of pending jobs alone
+/// (`provisioner_jobs_pending`), whose condition it must match word for word.
+pub(crate) fn is_pending() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql(&format!("provisioner_jobs.status = '{}'", JobStatus::Pending.as_str()))
+}
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = provisioner_jobs)]
