@@ -3,8 +3,9 @@
 //! instead of rewriting it unchanged: one statement fewer for ending a job or sending logs.
 //!
 //! A stored sighting only moves forward: every step writes its clock over an older one only,
-//! and a registration or heartbeat writes the present. So the sighting this server last saw
-//! committed is a lower bound of the one stored now, on every server: while it is not due
+//! and a registration or heartbeat writes the present (servers' clocks apart, which shifts
+//! this by their skew). So the sighting this server last saw committed is a lower bound of the
+//! one stored now, whichever server wrote it since: while it is not due
 //! ([`Liveness::sighting_due_before`]), the stored one is not due either. A daemon's name never
 //! changes (registering the name again keeps the daemon), so it is kept beside it for the
 //! answers.

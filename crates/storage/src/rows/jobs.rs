@@ -14,7 +14,7 @@ use crate::sql_types::{Id, Instant, Json};
 
 /// The job is pending: spelled out rather than bound, so that a plan PostgreSQL keeps for every
 /// use of a statement can still read the index of pending jobs alone
-/// (`provisioner_jobs_pending`), whose condition it must match word for word.
+/// (`provisioner_jobs_pending`): a plan made for any value of a bound status cannot.
 pub(crate) fn is_pending() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
     diesel::dsl::sql(&format!("provisioner_jobs.status = '{}'", JobStatus::Pending.as_str()))
 }
