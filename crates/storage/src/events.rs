@@ -192,6 +192,16 @@ impl Events {
         let AnyConnection::Postgresql(_) = conn else {
             return None;
         };
+        let notices: Vec<String> = self
+            .notices()
+            .into_iter()
+            .map(|(channel, payload)| format!("pg_notify({}, {})", literal(channel), literal(&payload)))
+            .collect();
+        (!notices.is_empty()).then(|| format!("SELECT {}", notices.join(", ")))
+    }
+
+    /// What other servers are told, each notice as its channel and payload.
+    pub(crate) fn notices(&self) -> Vec<(&'static str, String)> {
         let wake = self.wake.iter().filter_map(|event| match event {
             StoreEvent::QueueChanged | StoreEvent::Resync => Some((QUEUE_CHANNEL, String::new())),
             StoreEvent::JobChanged(job) => Some((JOB_CHANNEL, job.to_string())),
@@ -199,11 +209,7 @@ impl Events {
             StoreEvent::JobQueued(_) => None,
         });
         let pending = self.pending.iter().map(|change| (PENDING_CHANNEL, change.encode()));
-        let notices: Vec<String> = wake
-            .chain(pending)
-            .map(|(channel, payload)| format!("pg_notify({}, {})", literal(channel), literal(&payload)))
-            .collect();
-        (!notices.is_empty()).then(|| format!("SELECT {}", notices.join(", ")))
+        wake.chain(pending).collect()
     }
 
     /// After the commit.

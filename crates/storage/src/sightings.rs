@@ -8,7 +8,8 @@
 //! one stored now, whichever server wrote it since: while it is not due
 //! ([`Liveness::sighting_due_before`]), the stored one is not due either. A daemon's name never
 //! changes (registering the name again keeps the daemon), so it is kept beside it for the
-//! answers.
+//! answers. So is what the daemon chooses jobs by ([`ChoosesBy`]), which registering again may
+//! change: whoever uses it checks it against the daemon's row.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -35,7 +36,15 @@ struct Kept {
 
 struct Sighting {
     name: String,
+    chooses_by: ChoosesBy,
     at: DateTime<Utc>,
+}
+
+/// What a daemon chooses jobs by: its organization and its tag set, as its row last said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChoosesBy {
+    pub(crate) organization: Id,
+    pub(crate) tag_set: Id,
 }
 
 impl Sightings {
@@ -47,20 +56,30 @@ impl Sightings {
         (sighting.at >= liveness.sighting_due_before(now)).then(|| sighting.name.clone())
     }
 
-    /// Sightings just committed: each daemon, its name and its sighting as now stored.
+    /// What `daemon` chose jobs by when this server last marked it, whether or not its
+    /// sighting is due.
+    pub(crate) fn chooses_by(&self, daemon: Id) -> Option<ChoosesBy> {
+        self.lock().by_daemon.get(&daemon).map(|sighting| sighting.chooses_by)
+    }
+
+    /// Sightings just committed: each daemon, its name, what it chooses jobs by and its
+    /// sighting as now stored.
     pub(crate) fn committed<'a>(
         &self,
-        seen: impl IntoIterator<Item = (Id, &'a str, DateTime<Utc>)>,
+        seen: impl IntoIterator<Item = (Id, &'a str, ChoosesBy, DateTime<Utc>)>,
         liveness: &Liveness,
         now: DateTime<Utc>,
     ) {
         let mut kept = self.lock();
-        for (daemon, name, at) in seen {
+        for (daemon, name, chooses_by, at) in seen {
             match kept.by_daemon.get_mut(&daemon) {
                 // Another write of this server may have committed a later one first.
-                Some(sighting) => sighting.at = sighting.at.max(at),
+                Some(sighting) => {
+                    sighting.at = sighting.at.max(at);
+                    sighting.chooses_by = chooses_by;
+                }
                 None => {
-                    kept.by_daemon.insert(daemon, Sighting { name: name.to_owned(), at });
+                    kept.by_daemon.insert(daemon, Sighting { name: name.to_owned(), chooses_by, at });
                 }
             }
         }
@@ -83,8 +102,12 @@ mod tests {
     use domain::provisioner::Liveness;
     use uuid::Uuid;
 
-    use super::{PRUNE_ABOVE, Sightings};
+    use super::{ChoosesBy, PRUNE_ABOVE, Sightings};
     use crate::sql_types::Id;
+
+    fn anywhere() -> ChoosesBy {
+        ChoosesBy { organization: Id(Uuid::nil()), tag_set: Id(Uuid::nil()) }
+    }
 
     fn at(millis: i64) -> DateTime<Utc> {
         DateTime::UNIX_EPOCH + Duration::milliseconds(millis)
@@ -94,7 +117,7 @@ mod tests {
     fn a_sighting_is_fresh_until_it_is_due_and_unknown_daemons_are_never_fresh() {
         let (sightings, liveness) = (Sightings::default(), Liveness::default());
         let (worker, stranger) = (Id(Uuid::now_v7()), Id(Uuid::now_v7()));
-        sightings.committed([(worker, "worker", at(10_000))], &liveness, at(10_000));
+        sightings.committed([(worker, "worker", anywhere(), at(10_000))], &liveness, at(10_000));
         assert_eq!(sightings.fresh(worker, &liveness, at(10_999)).as_deref(), Some("worker"));
         assert_eq!(sightings.fresh(worker, &liveness, at(11_000)).as_deref(), Some("worker"));
         assert_eq!(sightings.fresh(worker, &liveness, at(11_001)), None, "past the second it is due");
@@ -105,8 +128,8 @@ mod tests {
     fn an_older_sighting_committed_later_does_not_move_one_back() {
         let (sightings, liveness) = (Sightings::default(), Liveness::default());
         let worker = Id(Uuid::now_v7());
-        sightings.committed([(worker, "worker", at(20_000))], &liveness, at(20_000));
-        sightings.committed([(worker, "worker", at(19_500))], &liveness, at(20_000));
+        sightings.committed([(worker, "worker", anywhere(), at(20_000))], &liveness, at(20_000));
+        sightings.committed([(worker, "worker", anywhere(), at(19_500))], &liveness, at(20_000));
         assert!(sightings.fresh(worker, &liveness, at(20_900)).is_some());
     }
 
@@ -114,9 +137,9 @@ mod tests {
     fn many_daemons_are_pruned_of_those_due_and_the_fresh_stay() {
         let (sightings, liveness) = (Sightings::default(), Liveness::default());
         let old: Vec<Id> = (0..PRUNE_ABOVE).map(|_| Id(Uuid::now_v7())).collect();
-        sightings.committed(old.iter().map(|d| (*d, "old", at(0))), &liveness, at(0));
+        sightings.committed(old.iter().map(|d| (*d, "old", anywhere(), at(0))), &liveness, at(0));
         let fresh = Id(Uuid::now_v7());
-        sightings.committed([(fresh, "fresh", at(60_000))], &liveness, at(60_000));
+        sightings.committed([(fresh, "fresh", anywhere(), at(60_000))], &liveness, at(60_000));
         assert_eq!(sightings.lock().by_daemon.len(), 1, "only the fresh one is left");
         assert!(sightings.fresh(fresh, &liveness, at(60_500)).is_some());
     }

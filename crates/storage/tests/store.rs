@@ -44,6 +44,9 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    a_daemon_this_server_knows_takes_and_ends_its_jobs_in_one_statement_each,
+    a_daemon_registered_again_with_other_tags_takes_by_its_new_tags,
+    an_end_is_decided_from_the_job_as_stored_once_it_changed_after_it_was_handed_out,
     the_default_organization_exists_from_the_first_start,
     organization_names_are_unique_regardless_of_case,
     a_deleted_organization_is_gone_and_its_name_free,
@@ -1107,4 +1110,107 @@ fn a_step_leaves_a_daemons_row_alone_while_the_sighting_it_saw_is_fresh(f: Fixtu
     let due = marked + Duration::milliseconds(1100);
     f.store.update_job(worker, second, &[line], budget, due).unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(last_seen(&f, worker), due);
+}
+
+/// Whether the store runs daemons' steps as single statements, as PostgreSQL does.
+fn in_one_statement(f: &Fixture) -> u64 {
+    u64::from(f.db.url().to_string().starts_with("postgres"))
+}
+
+/// Once a daemon was marked by this server, taking a job is one statement, and ending one
+/// this server handed it is another that commits alone (PostgreSQL); the answers and the
+/// queue are what the longer way leaves.
+fn a_daemon_this_server_knows_takes_and_ends_its_jobs_in_one_statement_each(f: Fixture) {
+    let acme = organization(&f, "acme");
+    let worker = daemon(&f, acme, "worker", &[]);
+    let registered = last_seen(&f, worker);
+    let at = |millis| registered + Duration::milliseconds(millis);
+    let jobs: Vec<Uuid> = (0..3).map(|n| job_at(&f, acme, &[], at(n))).collect();
+    let before = f.store.job_step_batches();
+    let first = f.store.acquire_job(worker, at(10)).unwrap_or_else(|e| panic!("{e}")).map(|j| j.id);
+    assert_eq!(first, Some(jobs[0]));
+    let done = f.store.complete_job(worker, jobs[0], at(20)).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(
+        (done.status(), done.worker_name.as_str(), done.state.completed_at),
+        (JobStatus::Succeeded, "worker", Some(at(20)))
+    );
+    let second = f.store.acquire_job(worker, at(30)).unwrap_or_else(|e| panic!("{e}"));
+    let second = second.unwrap_or_else(|| panic!("the second job is not taken"));
+    assert_eq!((second.id, second.status(), second.worker_id), (jobs[1], JobStatus::Running, Some(worker)));
+    assert_eq!((second.worker_name.as_str(), second.state.started_at), ("worker", Some(at(30))));
+    let failed = f.store.fail_job(worker, jobs[1], "boom".into(), Some("REQUIRED_TEMPLATE_VARIABLES".into()), at(40));
+    let failed = failed.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(
+        (failed.status(), failed.state.error.as_deref(), failed.state.error_code.as_deref()),
+        (JobStatus::Failed, Some("boom"), Some("REQUIRED_TEMPLATE_VARIABLES"))
+    );
+    let after = f.store.job_step_batches();
+    let one = in_one_statement(&f);
+    assert_eq!(after.taken_in_one_statement - before.taken_in_one_statement, one, "the second take");
+    assert_eq!(after.ended_in_one_statement - before.ended_in_one_statement, 2 * one, "both ends");
+    // As stored: the two ended, the third waits first in line.
+    let stored: Vec<_> =
+        all_jobs(&f, acme).into_iter().map(|view| (view.job.id, view.job.status(), view.queue.position)).collect();
+    assert!(stored.contains(&(jobs[0], JobStatus::Succeeded, 0)), "{stored:?}");
+    assert!(stored.contains(&(jobs[1], JobStatus::Failed, 0)), "{stored:?}");
+    assert!(stored.contains(&(jobs[2], JobStatus::Pending, 1)), "{stored:?}");
+    // Ending it again is refused from the job as stored.
+    let again = f.store.complete_job(worker, jobs[1], at(50));
+    assert!(matches!(again, Err(OpError::Refused(DaemonJobRefusal::Finished(_)))), "{again:?}");
+}
+
+/// A daemon this server knows that registers again with other tags takes by them at once.
+fn a_daemon_registered_again_with_other_tags_takes_by_its_new_tags(f: Fixture) {
+    let acme = organization(&f, "acme");
+    let worker = daemon(&f, acme, "worker", &[("color", "red")]);
+    let red = job(&f, acme, &[("color", "red")]);
+    let blue = job(&f, acme, &[("color", "blue")]);
+    let also_red = job(&f, acme, &[("color", "red")]);
+    let taken = f.store.acquire_job(worker, now()).unwrap_or_else(|e| panic!("{e}")).map(|j| j.id);
+    assert_eq!(taken, Some(red));
+    let key = f
+        .store
+        .create_provisioner_key(
+            &NewProvisionerKey {
+                organization_id: acme,
+                name: ProvisionerKeyName::parse("key-blue").unwrap_or_else(|e| panic!("{e}")),
+                tags: tags(&[("color", "blue")]),
+                hashed_secret: b"blue".to_vec(),
+            },
+            now(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let again = NewDaemon {
+        organization_id: acme,
+        key_id: key.id,
+        name: "worker".into(),
+        version: "test".into(),
+        provisioners: vec![ProvisionerType::parse("provisioners", "echo").unwrap_or_else(|e| panic!("{e}"))],
+        tags: key.tags,
+    };
+    assert_eq!(f.store.register_daemon(&again, now()).unwrap_or_else(|e| panic!("{e}")).id, worker);
+    let taken = f.store.acquire_job(worker, now()).unwrap_or_else(|e| panic!("{e}")).map(|j| j.id);
+    assert_eq!(taken, Some(blue), "not {also_red}, which the tags it had would run");
+    assert_eq!(f.store.acquire_job(worker, now()).unwrap_or_else(|e| panic!("{e}")), None);
+}
+
+/// A job canceled after this server handed it out is ended as the job now stored says, not
+/// as it was handed out.
+fn an_end_is_decided_from_the_job_as_stored_once_it_changed_after_it_was_handed_out(f: Fixture) {
+    let acme = organization(&f, "acme");
+    let worker = daemon(&f, acme, "worker", &[]);
+    let registered = last_seen(&f, worker);
+    let at = |millis| registered + Duration::milliseconds(millis);
+    let first = job_at(&f, acme, &[], at(0));
+    job_at(&f, acme, &[], at(1));
+    assert_eq!(f.store.acquire_job(worker, at(10)).unwrap_or_else(|e| panic!("{e}")).map(|j| j.id), Some(first));
+    f.store.complete_job(worker, first, at(20)).unwrap_or_else(|e| panic!("{e:?}"));
+    let second = f.store.acquire_job(worker, at(30)).unwrap_or_else(|e| panic!("{e}"));
+    let second = second.unwrap_or_else(|| panic!("nothing taken")).id;
+    let canceling = f.store.cancel_job(acme, second, at(40)).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(canceling.status(), JobStatus::Canceling);
+    let before = f.store.job_step_batches();
+    let ended = f.store.complete_job(worker, second, at(50)).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!((ended.status(), ended.state.canceled_at), (JobStatus::Canceled, Some(at(40))));
+    assert_eq!(f.store.job_step_batches().ended_in_one_statement, before.ended_in_one_statement);
 }

@@ -5,10 +5,18 @@
 //! one statement; those that choose among the same jobs take theirs with one locking
 //! read; every job the batch moves is written by one statement; and the whole batch commits
 //! once. Everything a batch writes is dated by its clock (see [`latest`]). On SQLite each step
-//! is a batch of its own (see [`Store::step`]).
+//! is a batch of its own (see [`Store::step`]). On PostgreSQL a batch that is one step goes
+//! shorter ways when this server knows enough: a daemon taking a job marks, picks and writes
+//! in one statement ([`known_take`]), and one ending a job this server handed it is one
+//! statement that commits alone ([`known_end`]).
+
+mod known_end;
+mod known_take;
+mod with;
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use diesel::backend::Backend;
@@ -28,13 +36,22 @@ use crate::conn::{AnyConnection, with_row_lock};
 use crate::error::{Fail, copies_of};
 use crate::events::{Events, StoreEvent};
 use crate::prepared::{Prepared, one_of, padded};
+use crate::queue_index::PendingChange;
 use crate::rows::jobs::{JobRow, StateChange, is_pending};
 use crate::schema::{provisioner_daemon_provisioners, provisioner_daemons, provisioner_jobs};
+use crate::sightings::ChoosesBy;
 use crate::sql_types::{self, Id, Instant, UtcTimestamp};
 
 /// The store's job steps, gathered into batches.
 #[derive(Default)]
-pub(crate) struct JobSteps(Batcher<Step, Done>);
+pub(crate) struct JobSteps {
+    batcher: Batcher<Step, Done>,
+    /// Takes run as one statement (see [`known_take`]), counted before their commit.
+    taken_in_one: AtomicU64,
+    /// Ends run as one statement (see [`known_end`]).
+    ended_in_one: AtomicU64,
+    handed: known_end::Handed,
+}
 
 /// Daemons' steps (taking a job, ending one) so far, and the batches that ran them: steps
 /// asked at the same moment share a batch, and its one transaction.
@@ -42,6 +59,11 @@ pub(crate) struct JobSteps(Batcher<Step, Done>);
 pub struct JobStepBatches {
     pub batches: u64,
     pub steps: u64,
+    /// Of those steps, daemons taking a job in one statement (PostgreSQL, see `known_take`).
+    pub taken_in_one_statement: u64,
+    /// Of those steps, daemons ending a job in one statement that commits alone
+    /// (PostgreSQL, see `known_end`).
+    pub ended_in_one_statement: u64,
 }
 
 /// What a daemon asks.
@@ -94,6 +116,9 @@ impl Outcome {
 /// if it does not exist, else the job it took, if any.
 type Answers = (Vec<OpResult<ProvisionerJob, DaemonJobRefusal>>, Vec<Option<Option<ProvisionerJob>>>);
 
+/// A batch's answers, and the daemons it marked seen.
+type Written = (Answers, HashMap<Id, SeenDaemon>);
+
 impl Store {
     /// The oldest pending job `daemon` can run, now its own; `None` if there is none.
     pub(crate) fn take_job(&self, daemon: Uuid, now: DateTime<Utc>) -> RepoResult<Option<ProvisionerJob>> {
@@ -115,8 +140,13 @@ impl Store {
 
     /// Batches of job steps run so far, and the steps they held.
     pub fn job_step_batches(&self) -> JobStepBatches {
-        let (batches, steps) = self.steps.0.counts();
-        JobStepBatches { batches, steps }
+        let (batches, steps) = self.steps.batcher.counts();
+        JobStepBatches {
+            batches,
+            steps,
+            taken_in_one_statement: self.steps.taken_in_one.load(Ordering::Relaxed),
+            ended_in_one_statement: self.steps.ended_in_one.load(Ordering::Relaxed),
+        }
     }
 
     fn step(&self, step: Step) -> Done {
@@ -126,11 +156,22 @@ impl Store {
         if self.grouped.is_some() {
             return self.run_steps(vec![step]).pop().unwrap_or(Done::Abandoned);
         }
-        self.steps.0.submit(step, |steps| self.run_steps(steps), || Done::Abandoned)
+        self.steps.batcher.submit(step, |steps| self.run_steps(steps), || Done::Abandoned)
     }
 
-    /// Runs a batch of steps in one write; each is answered in the order it came.
+    /// Runs a batch of steps; each is answered in the order it came. A batch that is one
+    /// daemon ending a job this server handed it is one statement (see [`known_end`]).
     fn run_steps(&self, steps: Vec<Step>) -> Vec<Done> {
+        if let [Step::End(ending)] = steps.as_slice()
+            && let Some(ended) = self.end_known(ending)
+        {
+            return vec![Done::Ended(ended)];
+        }
+        self.run_together(steps)
+    }
+
+    /// Runs steps in one write; each is answered in the order it came.
+    fn run_together(&self, steps: Vec<Step>) -> Vec<Done> {
         let now = latest(steps.iter().map(Step::asked_at));
         let mut endings = Vec::new();
         let mut askers = Vec::new();
@@ -144,6 +185,11 @@ impl Store {
         let (ended, taken) = match written {
             Ok((answers, seen)) => {
                 self.sightings_committed(&seen, now);
+                for job in answers.1.iter().flatten().flatten() {
+                    if let Some(worker) = job.worker_id {
+                        self.steps.handed.record(Id(job.id), Id(worker), job.state.clone());
+                    }
+                }
                 answers
             }
             Err(fail) => {
@@ -175,7 +221,12 @@ impl Store {
         endings: &[&Ending],
         askers: &[Id],
         now: DateTime<Utc>,
-    ) -> Result<(Answers, HashMap<Id, SeenDaemon>), Fail> {
+    ) -> Result<Written, Fail> {
+        if let ([], [daemon]) = (endings, askers)
+            && let Some(taken) = self.take_known(conn, events, *daemon, now)?
+        {
+            return Ok(taken);
+        }
         let mut writes = Vec::new();
         let (verdicts, mut rows) = end_each(conn, events, endings, now, &mut writes)?;
         let finishers = verdicts.iter().filter_map(|verdict| verdict.as_ref().ok().copied());
@@ -243,7 +294,10 @@ impl Store {
 
     /// After the commit of a write that marked `seen`.
     pub(crate) fn sightings_committed(&self, seen: &HashMap<Id, SeenDaemon>, now: DateTime<Utc>) {
-        let committed = seen.iter().map(|(daemon, seen)| (*daemon, seen.name.as_str(), seen.last_seen_at));
+        let committed = seen.iter().map(|(daemon, seen)| {
+            let chooses_by = ChoosesBy { organization: seen.organization, tag_set: seen.tag_set };
+            (*daemon, seen.name.as_str(), chooses_by, seen.last_seen_at)
+        });
         self.sightings.committed(committed, &self.liveness, now);
     }
 
@@ -312,20 +366,33 @@ impl Store {
         if runnable.is_empty() {
             return Ok(Vec::new());
         }
-        let offered = provisioner_daemon_provisioners::table
-            .filter(provisioner_daemon_provisioners::daemon_id.eq(one))
-            .select(provisioner_daemon_provisioners::provisioner);
-        let oldest = provisioner_jobs::table
-            .filter(provisioner_jobs::organization_id.eq(same.organization))
-            .filter(is_pending())
-            .filter(provisioner_jobs::provisioner.eq_any(offered))
-            .filter(provisioner_jobs::tag_set_id.eq_any(padded(runnable)))
-            .order((provisioner_jobs::created_at, provisioner_jobs::id))
-            .limit(i64::try_from(same.askers.len()).unwrap_or(i64::MAX));
+        let most = i64::try_from(same.askers.len()).unwrap_or(i64::MAX);
+        let oldest = oldest_pending(same.organization, one, runnable, most);
         let rows =
             with_row_lock!(conn, oldest.select(JobRow::as_select()), skip_locked, |q, c| Prepared::new(q).load(c))?;
         Ok(rows)
     }
+}
+
+/// The `most` oldest pending jobs of `organization` whose tag set is one of `runnable`, for
+/// the provisioners `daemon` offers: the daemons' pick, before it is locked.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn oldest_pending(organization: Id, daemon: Id, runnable: Vec<Id>, most: i64) -> _ {
+    let pending: diesel::expression::SqlLiteral<diesel::sql_types::Bool> = is_pending();
+    let runnable: Vec<Id> = padded(runnable);
+    provisioner_jobs::table
+        .filter(provisioner_jobs::organization_id.eq(organization))
+        .filter(pending)
+        .filter(
+            provisioner_jobs::provisioner.eq_any(
+                provisioner_daemon_provisioners::table
+                    .filter(provisioner_daemon_provisioners::daemon_id.eq(daemon))
+                    .select(provisioner_daemon_provisioners::provisioner),
+            ),
+        )
+        .filter(provisioner_jobs::tag_set_id.eq_any(runnable))
+        .order((provisioner_jobs::created_at, provisioner_jobs::id))
+        .limit(most)
 }
 
 /// An ending's verdict: the daemon that ended its job, or why it could not.
@@ -359,9 +426,7 @@ fn end_each(
             .and_then(|()| ending.outcome.apply(&row.state(), now).map_err(DaemonJobRefusal::from));
         match decided {
             Ok(state) => {
-                events.pending(moved(&row, &state));
-                // Its followers wake; acquirers do not, since a job ending frees none for them.
-                events.push(StoreEvent::JobChanged(ending.job));
+                announce_end(events, ending.job, moved(&row, &state));
                 writes.push(JobWrite { job, change: StateChange::new(&state, now), holder: row.worker_id });
                 rows.insert(job, row.moved_to(&state, now));
                 verdicts.push(Ok(Id(ending.daemon)));
@@ -373,6 +438,13 @@ fn end_each(
         }
     }
     Ok((verdicts, rows))
+}
+
+/// What a job ending tells: that it left the queue, if it did (`left`), and its followers,
+/// who wake. Acquirers do not, since a job ending frees none for them.
+fn announce_end(events: &mut Events, job: Uuid, left: Option<PendingChange>) {
+    events.pending(left);
+    events.push(StoreEvent::JobChanged(job));
 }
 
 /// A job a batch moves: its new state, and who holds it from now on.
@@ -529,14 +601,6 @@ pub(crate) fn mark_all_seen(
     if daemons.is_empty() {
         return Ok(HashMap::new());
     }
-    // The sighting is written again only once due (`Liveness::sighting_kept_for`); until then
-    // the row is rewritten unchanged, which PostgreSQL does in place (HOT), with no new entry
-    // in the index of sightings.
-    let sighting = diesel::dsl::case_when(
-        provisioner_daemons::last_seen_at.lt(Instant::from(liveness.sighting_due_before(now))),
-        Instant::from(now).into_sql::<UtcTimestamp>(),
-    )
-    .otherwise(provisioner_daemons::last_seen_at);
     // Provisioner names are a closed set of words (a CHECK keeps them so): none holds a comma.
     let offered = diesel::dsl::sql::<Nullable<Text>>(
         "(SELECT string_agg(provisioner, ',' ORDER BY provisioner) FROM provisioner_daemon_provisioners \
@@ -544,7 +608,7 @@ pub(crate) fn mark_all_seen(
     );
     let seen: Vec<(Id, Id, Id, String, Option<String>, Instant)> = Prepared::new(
         diesel::update(provisioner_daemons::table.filter(one_of(provisioner_daemons::id, daemons.to_vec())))
-            .set(provisioner_daemons::last_seen_at.eq(sighting))
+            .set(provisioner_daemons::last_seen_at.eq(sighting(liveness, now)))
             .returning((
                 provisioner_daemons::id,
                 provisioner_daemons::organization_id,
@@ -562,6 +626,17 @@ pub(crate) fn mark_all_seen(
             (id, SeenDaemon { organization, tag_set, name, offered, last_seen_at: last_seen_at.0 })
         })
         .collect())
+}
+
+/// A daemon's sighting as marking it at `now` leaves it. It is written again only once due
+/// (`Liveness::sighting_kept_for`); until then the row is rewritten unchanged, which
+/// PostgreSQL does in place (HOT), with no new entry in the index of sightings.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn sighting(liveness: &Liveness, now: DateTime<Utc>) -> _ {
+    let due_before: Instant = Instant::from(liveness.sighting_due_before(now));
+    let now: Instant = Instant::from(now);
+    diesel::dsl::case_when(provisioner_daemons::last_seen_at.lt(due_before), now.into_sql::<UtcTimestamp>())
+        .otherwise(provisioner_daemons::last_seen_at)
 }
 
 /// A batch's clock: the latest of its requests', so that nothing it writes is dated before
