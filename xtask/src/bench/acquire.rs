@@ -44,6 +44,8 @@ struct Grouped {
     members: f64,
     /// What one group holds, in words: "steps a batch", "writes a commit".
     each: &'static str,
+    /// PostgreSQL: the takes, and the ends, run as one statement each.
+    in_one: Option<(f64, f64)>,
 }
 
 impl Grouped {
@@ -53,10 +55,17 @@ impl Grouped {
             Backend::Postgres => ("api_store_job_step_batches_total", "api_store_job_steps_total", "steps a batch"),
             Backend::Sqlite => ("api_store_group_commits_total", "api_store_grouped_writes_total", "writes a commit"),
         };
-        let mut grouped = Self { groups: 0.0, members: 0.0, each };
+        let mut grouped = Self { groups: 0.0, members: 0.0, each, in_one: None };
         for server in servers {
             grouped.groups += server.metric(groups)?;
             grouped.members += server.metric(members)?;
+            if backend == Backend::Postgres {
+                let (taken, ended) = grouped.in_one.unwrap_or_default();
+                grouped.in_one = Some((
+                    taken + server.metric("api_store_job_takes_in_one_statement_total")?,
+                    ended + server.metric("api_store_job_ends_in_one_statement_total")?,
+                ));
+            }
         }
         Ok((grouped.groups > 0.0).then_some(grouped))
     }
@@ -100,8 +109,17 @@ pub fn run(args: &AcquireArgs) -> anyhow::Result<()> {
 
 fn report(backend: Backend, who: &str, args: &AcquireArgs, drained: &Drained) {
     let (median, p95) = summary(drained.acquire_latencies.clone());
-    let grouped =
-        drained.grouped.as_ref().map(|g| format!("; {:.1} {}", g.members / g.groups, g.each)).unwrap_or_default();
+    let grouped = drained
+        .grouped
+        .as_ref()
+        .map(|g| {
+            let share = |count: f64| 100.0 * count / (drained.jobs.max(1) as f64);
+            let one = g.in_one.map(|(taken, ended)| {
+                format!(", in one statement: {:.0} % of takes, {:.0} % of ends", share(taken), share(ended))
+            });
+            format!("; {:.1} {}{}", g.members / g.groups, g.each, one.unwrap_or_default())
+        })
+        .unwrap_or_default();
     println!(
         "{backend:?}, {who}: {} daemons ran {} jobs in {:.2} s: {:.0} acquisitions/s (acquire median {median:.2} ms, p95 {p95:.2} ms{grouped}; each job is acquire + complete, each run once)",
         args.daemons,

@@ -161,6 +161,16 @@ pub fn store_counters(
         ),
         ("api_store_job_steps_total", "Daemons' job steps run in those batches.", steps.steps),
         (
+            "api_store_job_takes_in_one_statement_total",
+            "Of those steps, daemons taking a job in one statement (PostgreSQL).",
+            steps.taken_in_one_statement,
+        ),
+        (
+            "api_store_job_ends_in_one_statement_total",
+            "Of those steps, daemons ending a job in one statement that commits alone (PostgreSQL).",
+            steps.ended_in_one_statement,
+        ),
+        (
             "api_store_daemon_sign_ins_kept_total",
             "Daemons' sign-ins answered from what this server kept.",
             sign_ins.kept,
