@@ -935,16 +935,22 @@ fn signed_in_daemon(store: &Store, secret: &str, daemon: Uuid) -> Option<Option<
     sign_in(store, secret, Some(daemon)).map(|signed_in| signed_in.daemon)
 }
 
-/// A key made for `daemon`'s organization with `secret`, and `daemon` registered with it
-/// again; answers that registration.
-fn move_daemon_to_new_key(f: &Fixture, organization: Uuid, daemon_name: &str, secret: &str) -> NewDaemon {
+/// A key made for `daemon`'s organization with `secret` and the tags `pairs`, and `daemon`
+/// registered with it again; answers that registration.
+fn move_daemon_to_new_key(
+    f: &Fixture,
+    organization: Uuid,
+    daemon_name: &str,
+    secret: &str,
+    pairs: &[(&str, &str)],
+) -> NewDaemon {
     let key = f
         .store
         .create_provisioner_key(
             &NewProvisionerKey {
                 organization_id: organization,
                 name: ProvisionerKeyName::parse(&format!("key-{secret}")).unwrap_or_else(|e| panic!("{e}")),
-                tags: tags(&[]),
+                tags: tags(pairs),
                 hashed_secret: secret.as_bytes().to_vec(),
             },
             now(),
@@ -971,7 +977,7 @@ fn a_kept_sign_in_follows_its_key_and_daemon(f: Fixture) {
     for _ in 0..2 {
         assert_eq!(signed_in_daemon(&f.store, "moving", moving), Some(Some(moving)));
     }
-    let registration = move_daemon_to_new_key(&f, acme, "moving", "second");
+    let registration = move_daemon_to_new_key(&f, acme, "moving", "second", &[]);
     assert_eq!(signed_in_daemon(&f.store, "moving", moving), Some(None), "the first key no longer has it");
     for _ in 0..2 {
         assert_eq!(signed_in_daemon(&f.store, "second", moving), Some(Some(moving)));
@@ -1008,7 +1014,7 @@ fn a_sign_in_kept_by_another_server_ends_with_the_notice() {
 
     let moving = daemon(&f, acme, "moving", &[]);
     assert_eq!(signed_in_daemon(&other, "moving", moving), Some(Some(moving)));
-    move_daemon_to_new_key(&f, acme, "moving", "second");
+    move_daemon_to_new_key(&f, acme, "moving", "second", &[]);
     until("moving the daemon", "moving", moving, Some(None));
     until("moving the daemon", "second", moving, Some(Some(moving)));
     f.store.delete_provisioner_key(acme, "key-second").unwrap_or_else(|e| panic!("{e}"));
@@ -1114,7 +1120,7 @@ fn a_step_leaves_a_daemons_row_alone_while_the_sighting_it_saw_is_fresh(f: Fixtu
 
 /// Whether the store runs daemons' steps as single statements, as PostgreSQL does.
 fn in_one_statement(f: &Fixture) -> u64 {
-    u64::from(f.db.url().to_string().starts_with("postgres"))
+    u64::from(f.db.backend() == Backend::Postgres)
 }
 
 /// Once a daemon was marked by this server, taking a job is one statement, and ending one
@@ -1168,27 +1174,9 @@ fn a_daemon_registered_again_with_other_tags_takes_by_its_new_tags(f: Fixture) {
     let also_red = job(&f, acme, &[("color", "red")]);
     let taken = f.store.acquire_job(worker, now()).unwrap_or_else(|e| panic!("{e}")).map(|j| j.id);
     assert_eq!(taken, Some(red));
-    let key = f
-        .store
-        .create_provisioner_key(
-            &NewProvisionerKey {
-                organization_id: acme,
-                name: ProvisionerKeyName::parse("key-blue").unwrap_or_else(|e| panic!("{e}")),
-                tags: tags(&[("color", "blue")]),
-                hashed_secret: b"blue".to_vec(),
-            },
-            now(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-    let again = NewDaemon {
-        organization_id: acme,
-        key_id: key.id,
-        name: "worker".into(),
-        version: "test".into(),
-        provisioners: vec![ProvisionerType::parse("provisioners", "echo").unwrap_or_else(|e| panic!("{e}"))],
-        tags: key.tags,
-    };
-    assert_eq!(f.store.register_daemon(&again, now()).unwrap_or_else(|e| panic!("{e}")).id, worker);
+    let blue_tags = move_daemon_to_new_key(&f, acme, "worker", "blue", &[("color", "blue")]).tags;
+    let registered = f.store.daemon(worker).unwrap_or_else(|e| panic!("{e}")).map(|d| d.tags);
+    assert_eq!(registered, Some(blue_tags), "the same daemon, now with the new key's tags");
     let taken = f.store.acquire_job(worker, now()).unwrap_or_else(|e| panic!("{e}")).map(|j| j.id);
     assert_eq!(taken, Some(blue), "not {also_red}, which the tags it had would run");
     assert_eq!(f.store.acquire_job(worker, now()).unwrap_or_else(|e| panic!("{e}")), None);

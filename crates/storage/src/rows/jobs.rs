@@ -111,9 +111,8 @@ impl JobRow {
 }
 
 /// The columns a change of state writes, status included, always together.
-#[derive(Clone, AsChangeset, Insertable)]
+#[derive(Debug, Clone, PartialEq, Eq, AsChangeset, Insertable)]
 #[diesel(table_name = provisioner_jobs, treat_none_as_null = true)]
-#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct StateChange {
     pub(crate) started_at: Option<Instant>,
     pub(crate) completed_at: Option<Instant>,

@@ -17,7 +17,7 @@ use diesel::dsl::{AsSelect, sql};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Text};
-use domain::provisioner::{JobState, JobStatus, ProvisionerJob};
+use domain::provisioner::{JobState, JobStatus, ProvisionerJob, Tags};
 use domain::repo::{DaemonJobRefusal, OpError, OpResult};
 
 use super::with::With;
@@ -35,27 +35,46 @@ use crate::sql_types::Id;
 /// then go the longer way) rather than grow.
 const MOST_HANDED: usize = 4096;
 
-/// Jobs this server handed to daemons and has not seen end: for each, its holder and its
-/// state as written.
+/// Jobs this server handed to daemons and has not seen end.
 #[derive(Default)]
-pub(super) struct Handed(Mutex<HashMap<Id, (Id, JobState)>>);
+pub(super) struct Handed(Mutex<HashMap<Id, HandedJob>>);
+
+/// A job as this server handed it out.
+struct HandedJob {
+    worker: Id,
+    /// Its state as written.
+    state: JobState,
+    /// Its tags, for the answer: nothing is read once the end has committed.
+    tags: Tags,
+}
 
 impl Handed {
-    /// `job`, just committed as handed to `worker` in `state`.
-    pub(super) fn record(&self, job: Id, worker: Id, state: JobState) {
-        let mut handed = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Id, HandedJob>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `job`, just committed as handed to its worker.
+    pub(super) fn record(&self, job: &ProvisionerJob) {
+        let Some(worker) = job.worker_id else { return };
+        let mut handed = self.lock();
         if handed.len() >= MOST_HANDED {
             handed.clear();
         }
-        handed.insert(job, (worker, state));
+        let kept = HandedJob { worker: Id(worker), state: job.state.clone(), tags: job.tags.clone() };
+        handed.insert(Id(job.id), kept);
     }
 
-    /// The state `job` was handed to `worker` in, forgotten from now on; `None` if this server
-    /// did not hand it to `worker`.
-    fn take(&self, job: Id, worker: Id) -> Option<JobState> {
-        let mut handed = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+    /// `job` ended the longer way: nothing to remember.
+    pub(super) fn forget(&self, job: Id) {
+        self.lock().remove(&job);
+    }
+
+    /// `job` as it was handed to `worker`, forgotten from now on; `None` if this server did
+    /// not hand it to `worker`.
+    fn take(&self, job: Id, worker: Id) -> Option<HandedJob> {
+        let mut handed = self.lock();
         match handed.remove(&job) {
-            Some((holder, state)) if holder == worker => Some(state),
+            Some(kept) if kept.worker == worker => Some(kept),
             Some(other) => {
                 handed.insert(job, other);
                 None
@@ -76,7 +95,7 @@ impl Store {
         // A sighting that is due is written the longer way.
         let (marking, mut fresh) = self.to_mark(std::iter::once(daemon), now);
         let name = fresh.remove(&daemon).filter(|_| marking.is_empty())?;
-        let handed = self.steps.handed.take(job, daemon)?;
+        let HandedJob { state: handed, tags, .. } = self.steps.handed.take(job, daemon)?;
         let ended = ending.outcome.apply(&handed, now).ok()?;
         // A job entering or leaving the queue is the queue numbers' to hear first (see
         // `Store::write`): that is not one statement's work.
@@ -89,7 +108,7 @@ impl Store {
         let told = channels.len();
         let change = StateChange::new(&ended, now);
         let was = StateChange::new(&handed, now);
-        let ending = diesel::update(
+        let writing = diesel::update(
             provisioner_jobs::table
                 .filter(provisioner_jobs::id.eq(job))
                 .filter(provisioner_jobs::worker_id.eq(daemon))
@@ -108,32 +127,27 @@ impl Store {
             .sql(") AS notice(channel, payload)");
         let statement =
             With::<(BigInt, AsSelect<JobRow, Pg>)>::new("SELECT (SELECT count(*) FROM told), ended.* FROM ended")
-                .part("ended", ending)
+                .part("ended", writing)
                 .part("told", telling);
-        let written = (|| -> Result<Option<ProvisionerJob>, Fail<DaemonJobRefusal>> {
-            let mut conn = self.conn()?;
-            let rows: Result<Vec<(i64, JobRow)>, Fail<DaemonJobRefusal>> = match &mut **conn {
+        let written = self.conn().and_then(|mut conn| {
+            let rows = match &mut **conn {
                 AnyConnection::Postgresql(pg) => Prepared::new(statement).load(pg).map_err(Fail::from),
                 AnyConnection::Sqlite(_) => Ok(Vec::new()),
             };
             self.settle(&mut conn, &rows);
-            let Some((sent, row)) = rows?.pop() else { return Ok(None) };
-            // Committed already: the job did end, whatever went wrong with telling of it.
-            if usize::try_from(sent).ok() != Some(told) {
-                tracing::error!(job = %job.0, sent, told, "a job ended in one statement sent too few notices");
-            }
-            let tags = self.index.tag_sets(&mut conn, vec![row.tag_set_id])?;
-            row.into_domain(&tags, &HashMap::from([(daemon, name)])).map(Some)
-        })();
-        match written {
-            // Changed since it was handed out: the longer way reads it and decides.
-            Ok(None) => None,
-            Ok(Some(job)) => {
-                self.steps.ended_in_one.fetch_add(1, Ordering::Relaxed);
-                events.publish(&self.hub, &self.index.tags);
-                Some(Ok(job))
-            }
-            Err(fail) => Some(Err(OpError::from(fail))),
+            rows
+        });
+        let (sent, row): (i64, JobRow) = match written {
+            Ok(mut rows) => rows.pop()?,
+            Err(fail) => return Some(Err(OpError::from(fail))),
+        };
+        // Committed: from here on the job has ended, whatever else goes wrong.
+        self.steps.ended_in_one.fetch_add(1, Ordering::Relaxed);
+        if usize::try_from(sent).ok() != Some(told) {
+            tracing::error!(job = %job.0, sent, told, "a job ended in one statement sent too few notices");
         }
+        events.publish(&self.hub, &self.index.tags);
+        let tags = HashMap::from([(row.tag_set_id, tags)]);
+        Some(row.into_domain(&tags, &HashMap::from([(daemon, name)])).map_err(OpError::from))
     }
 }

@@ -5,10 +5,10 @@
 //! round trips: `BEGIN`, the marking, the locking pick, the write, the `COMMIT`. When this
 //! server has marked the daemon before, it knows what the daemon chooses jobs by
 //! ([`ChoosesBy`](crate::sightings::ChoosesBy)), so the tag sets it can run are known before
-//! its row is read. The marking
-//! checks that the daemon still chooses by that (registering again may change its tags), and
-//! the pick runs only if it does. What the statement writes is the start the domain decides
-//! for a pending job; the job it took is checked against that decision before the commit.
+//! its row is read. The marking checks that the daemon still chooses by that (registering
+//! again may change its tags), and the pick runs only if it does. What the statement writes
+//! is the start the domain decides for a pending job; the job it took is checked against that
+//! decision before the commit.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;

@@ -185,10 +185,11 @@ impl Store {
         let (ended, taken) = match written {
             Ok((answers, seen)) => {
                 self.sightings_committed(&seen, now);
-                for job in answers.1.iter().flatten().flatten() {
-                    if let Some(worker) = job.worker_id {
-                        self.steps.handed.record(Id(job.id), Id(worker), job.state.clone());
-                    }
+                // Only PostgreSQL's ends go the short way (see `known_end`).
+                if self.grouped.is_none() {
+                    answers.1.iter().flatten().flatten().for_each(|job| self.steps.handed.record(job));
+                    let ended = answers.0.iter().filter_map(|ended| ended.as_ref().ok());
+                    ended.for_each(|job| self.steps.handed.forget(Id(job.id)));
                 }
                 answers
             }
