@@ -374,6 +374,10 @@ pub trait JobRepo {
         error_code: Option<String>,
         now: DateTime<Utc>,
     ) -> OpResult<ProvisionerJob, DaemonJobRefusal>;
+    /// Someone follows the job's changes from now on, wherever they are made (another
+    /// server's included). Called before the follower first reads the job, so that no change
+    /// made after that read goes untold.
+    fn follow_job(&self, job: Uuid) -> RepoResult<()>;
     /// Log lines with an id above `after`, oldest first.
     fn job_logs(&self, job: Uuid, after: i64) -> RepoResult<Vec<LogLine>>;
     /// Terminates pending and hung jobs past their time; returns what it reaped.

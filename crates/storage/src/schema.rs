@@ -127,6 +127,7 @@ diesel::table! {
         worker_id -> Nullable<Uuid>,
         logs_length -> BigInt,
         logs_overflowed -> Bool,
+        followed -> Bool,
     }
 }
 

@@ -786,6 +786,39 @@ fn a_job_from_another_server_is_announced_with_its_tags() {
     other.close();
 }
 
+/// A job ended in one statement tells other servers only if someone follows it: a follower
+/// on another server hears the end, and an end nobody follows wakes nobody there. Notices
+/// arrive in the order of their commits, so the first end heard is the followed one.
+#[test]
+fn another_server_hears_a_job_end_in_one_statement_only_when_someone_follows_the_job() {
+    let Some(f) = fixture(Backend::Postgres) else { return };
+    let (other, listening) = second_server(&f);
+    let acme = organization(&f, "acme");
+    let worker = daemon(&f, acme, "worker", &[]);
+    let registered = last_seen(&f, worker);
+    let at = |millis| registered + Duration::milliseconds(millis);
+    let jobs: Vec<Uuid> = (0..2).map(|n| job_at(&f, acme, &[], at(n))).collect();
+    let before = f.store.job_step_batches();
+    for (n, job) in jobs.iter().enumerate() {
+        let step = 10 * i64::try_from(n).unwrap_or(0);
+        let taken = f.store.acquire_job(worker, at(10 + step)).unwrap_or_else(|e| panic!("{e}")).map(|j| j.id);
+        assert_eq!(taken.as_ref(), Some(job));
+        if n == 1 {
+            other.follow_job(*job).unwrap_or_else(|e| panic!("{e}"));
+        }
+        f.store.complete_job(worker, *job, at(15 + step)).unwrap_or_else(|e| panic!("{e:?}"));
+    }
+    let ended_in_one = f.store.job_step_batches().ended_in_one_statement - before.ended_in_one_statement;
+    assert_eq!(ended_in_one, 2, "both ends were single statements");
+    let heard = loop {
+        if let storage::StoreEvent::JobChanged(job) = listening() {
+            break job;
+        }
+    };
+    assert_eq!(heard, jobs[1], "the end of {} nobody follows was told", jobs[0]);
+    other.close();
+}
+
 /// PostgreSQL refuses, at the commit, any write that leaves a job in `status` (a deferred
 /// constraint trigger); calling the answer lifts the refusal.
 fn refuse_commits_leaving_jobs(f: &Fixture, status: &str) -> impl FnOnce() {

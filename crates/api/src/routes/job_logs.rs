@@ -51,6 +51,10 @@ pub fn follow(
     actix_web::rt::spawn(async move {
         let mut signals = state.signals.jobs();
         let liveness = state.settings.liveness;
+        // Before the first read: from then on every server tells every other of the job's changes.
+        if state.db(move |store| store.follow_job(job)).await.is_err() {
+            return;
+        }
         loop {
             // Status first, then lines: a job seen as over has written all of its lines.
             let over = match state.db(move |store| store.job(organization, job, liveness, now())).await {

@@ -421,6 +421,16 @@ impl JobRepo for Store {
         self.end_job(Ending { daemon, job, now, outcome: Outcome::Failed { error, error_code } })
     }
 
+    fn follow_job(&self, job: Uuid) -> RepoResult<()> {
+        self.write(|conn, _| {
+            // Written once: a job already marked is left as it is.
+            let unfollowed = provisioner_jobs::table.find(Id(job)).filter(provisioner_jobs::followed.eq(false));
+            diesel::update(unfollowed).set(provisioner_jobs::followed.eq(true)).execute(conn)?;
+            Ok(())
+        })
+        .map_err(Into::into)
+    }
+
     fn job_logs(&self, job: Uuid, after: i64) -> RepoResult<Vec<LogLine>> {
         self.read(|conn| {
             let rows: Vec<LogRow> = provisioner_job_logs::table

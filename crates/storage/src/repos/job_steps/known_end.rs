@@ -5,9 +5,12 @@
 //! remembers both for the jobs it handed out ([`Handed`]), as it wrote them, so the decision
 //! can be made before anything is read, and the write made only if the job is still exactly
 //! as remembered: one statement that writes the end where the state and holder are unchanged,
-//! and carries the notices the end sends. Anything else (a job canceled meanwhile, handed out
-//! by another server, refused, or a daemon whose sighting is due) goes the longer way, which
-//! reads the job and decides from what it finds.
+//! and sends its notices to other servers if anyone follows the job (see
+//! `JobRepo::follow_job`). Followers are the only ones there an end wakes, and a notifying
+//! commit is dear: PostgreSQL lets one commit that notifies run at a time, and wakes every
+//! listening server at each. Anything else (a job canceled meanwhile, handed out by another
+//! server, refused, or a daemon whose sighting is due) goes the longer way, which reads the
+//! job and decides from what it finds.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -119,14 +122,16 @@ impl Store {
                 .filter(provisioner_jobs::error_code.is_not_distinct_from(was.error_code)),
         )
         .set(&change)
-        .returning(JobRow::as_returning());
+        .returning((JobRow::as_returning(), provisioner_jobs::followed));
+        // A follower marks the job before it reads it: the mark is on the row this statement
+        // writes, so either the statement sees it or the follower reads the job as ended.
         let telling = sql::<Bool>("SELECT pg_notify(notice.channel, notice.payload) FROM ended, unnest(")
             .bind::<Array<Text>, _>(channels)
             .sql(", ")
             .bind::<Array<Text>, _>(payloads)
-            .sql(") AS notice(channel, payload)");
+            .sql(") AS notice(channel, payload) WHERE ended.followed");
         let statement =
-            With::<(BigInt, AsSelect<JobRow, Pg>)>::new("SELECT (SELECT count(*) FROM told), ended.* FROM ended")
+            With::<(BigInt, AsSelect<JobRow, Pg>, Bool)>::new("SELECT (SELECT count(*) FROM told), ended.* FROM ended")
                 .part("ended", writing)
                 .part("told", telling);
         let written = self.conn().and_then(|mut conn| {
@@ -137,14 +142,15 @@ impl Store {
             self.settle(&mut conn, &rows);
             rows
         });
-        let (sent, row): (i64, JobRow) = match written {
+        let (sent, row, followed): (i64, JobRow, bool) = match written {
             Ok(mut rows) => rows.pop()?,
             Err(fail) => return Some(Err(OpError::from(fail))),
         };
         // Committed: from here on the job has ended, whatever else goes wrong.
         self.steps.ended_in_one.fetch_add(1, Ordering::Relaxed);
+        let told = if followed { told } else { 0 };
         if usize::try_from(sent).ok() != Some(told) {
-            tracing::error!(job = %job.0, sent, told, "a job ended in one statement sent too few notices");
+            tracing::error!(job = %job.0, sent, told, "a job ended in one statement sent other notices than it should");
         }
         events.publish(&self.hub, &self.index.tags);
         let tags = HashMap::from([(row.tag_set_id, tags)]);
