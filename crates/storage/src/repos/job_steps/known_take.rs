@@ -47,8 +47,7 @@ impl Store {
             return Ok(None);
         }
         let Some(by) = self.sightings.chooses_by(daemon) else { return Ok(None) };
-        let worker_tags = self.index.tag_set(conn, by.tag_set)?;
-        let runnable = self.index.tags.runnable_by(conn, &worker_tags)?;
+        let runnable = self.runnable_by(conn, by.tag_set)?;
         if runnable.is_empty() {
             return Ok(None);
         }

@@ -360,10 +360,7 @@ impl Store {
     /// `one` of them names the provisioners they all offer. A job another writer is taking
     /// is skipped, not waited for, so no job goes to two daemons.
     fn oldest_runnable(&self, conn: &mut AnyConnection, same: &Choosing, one: Id) -> Result<Vec<JobRow>, Fail> {
-        let worker_tags = self.index.tag_set(conn, same.tag_set)?;
-        // The tag sets they can run, decided over this server's copy of the (small) table of
-        // distinct sets rather than over every waiting job.
-        let runnable = self.index.tags.runnable_by(conn, &worker_tags)?;
+        let runnable = self.runnable_by(conn, same.tag_set)?;
         if runnable.is_empty() {
             return Ok(Vec::new());
         }
@@ -372,6 +369,13 @@ impl Store {
         let rows =
             with_row_lock!(conn, oldest.select(JobRow::as_select()), skip_locked, |q, c| Prepared::new(q).load(c))?;
         Ok(rows)
+    }
+
+    /// The tag sets of the jobs a daemon of `tag_set` can run, decided over this server's
+    /// copy of the (small) table of distinct sets rather than over every waiting job.
+    fn runnable_by(&self, conn: &mut AnyConnection, tag_set: Id) -> Result<Vec<Id>, Fail> {
+        let worker_tags = self.index.tag_set(conn, tag_set)?;
+        Ok(self.index.tags.runnable_by(conn, &worker_tags)?)
     }
 }
 
