@@ -83,12 +83,19 @@ impl<T> ConflictOn<T> for Result<T, DieselError> {
 }
 
 /// What PostgreSQL and libpq say when the server goes away mid-statement.
-const GOING_AWAY: [&str; 5] = [
+const GOING_AWAY: [&str; 9] = [
     "terminating connection due to administrator command",
     "terminating connection because of crash of another server process",
     "the database system is shutting down",
     "the database system is starting up",
     "server closed the connection unexpectedly",
+    // libpq, for a statement sent on a connection it already saw lost: the rollback after a
+    // statement cut off, whose error is the one a write then answers.
+    "no connection to the server",
+    // libpq, when the socket itself fails, in plain text or under TLS.
+    "could not send data to server",
+    "could not receive data from server",
+    "SSL connection has been closed unexpectedly",
 ];
 
 impl<R> Fail<R> {
@@ -190,6 +197,13 @@ mod tests {
             "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally"
         )));
         assert!(!is_unavailable(&unknown("syntax error at or near \"SELEC\"")));
+    }
+
+    #[test]
+    fn a_rollback_on_a_connection_already_lost_is_unavailability_not_a_fault() {
+        assert!(is_unavailable(&unknown("no connection to the server\n")));
+        assert!(is_unavailable(&unknown("could not send data to server: Broken pipe")));
+        assert!(is_unavailable(&unknown("SSL connection has been closed unexpectedly")));
     }
 
     #[test]
