@@ -55,6 +55,7 @@ on_both_backends!(
     a_pending_job_gets_queue_numbers_from_online_daemons,
     acquire_takes_the_oldest_runnable_job_once,
     steps_asked_together_are_each_answered_as_if_alone,
+    steps_asked_together_end_jobs_as_stored_when_they_changed_after_they_were_handed_out,
     daemons_asking_together_take_only_jobs_they_can_run,
     a_daemons_profile_agrees_with_its_account,
     logs_stop_at_the_budget_and_mark_the_job,
@@ -304,12 +305,27 @@ enum Answered {
     Ended(OpResult<domain::provisioner::ProvisionerJob, DaemonJobRefusal>),
 }
 
+impl Answered {
+    /// The job a take got, if it got one.
+    fn taken_job(&self) -> Option<Uuid> {
+        match self {
+            Self::Taken(Ok(Some(job))) => Some(job.id),
+            _ => None,
+        }
+    }
+}
+
 fn ask(store: &Store, asked: Asked) -> std::thread::JoinHandle<Answered> {
+    ask_at(store, asked, now())
+}
+
+/// [`ask`], the step asked at `at`.
+fn ask_at(store: &Store, asked: Asked, at: DateTime<Utc>) -> std::thread::JoinHandle<Answered> {
     let store = store.clone();
     std::thread::spawn(move || match asked {
-        Asked::Take(daemon) => Answered::Taken(store.acquire_job(daemon, now())),
-        Asked::End(daemon, job) => Answered::Ended(store.complete_job(daemon, job, now())),
-        Asked::Fail(daemon, job, error) => Answered::Ended(store.fail_job(daemon, job, error.into(), None, now())),
+        Asked::Take(daemon) => Answered::Taken(store.acquire_job(daemon, at)),
+        Asked::End(daemon, job) => Answered::Ended(store.complete_job(daemon, job, at)),
+        Asked::Fail(daemon, job, error) => Answered::Ended(store.fail_job(daemon, job, error.into(), None, at)),
     })
 }
 
@@ -336,6 +352,91 @@ fn hold_daemons(f: &Fixture) -> impl FnOnce() {
         };
         released.unwrap_or_else(|e| panic!("{e}"));
     }
+}
+
+/// Steps asked together by daemons this server knows, ending jobs it handed out: each taker
+/// gets its own job, oldest first, each end is written as decided, and the end of a job
+/// canceled since it was handed out is answered from the job as stored, not as handed out.
+fn steps_asked_together_end_jobs_as_stored_when_they_changed_after_they_were_handed_out(f: Fixture) {
+    let acme = organization(&f, "acme");
+    let start = now() - Duration::minutes(10);
+    let jobs: Vec<Uuid> = (0..8).map(|n| job_at(&f, acme, &[], start + Duration::seconds(n))).collect();
+    let daemons: Vec<Uuid> = (0..6).map(|n| daemon(&f, acme, &format!("d{n}"), &[])).collect();
+    let registered = daemons.iter().map(|daemon| last_seen(&f, *daemon)).max().unwrap_or_else(now);
+    let at = |millis| registered + Duration::milliseconds(millis);
+    // The first five each take a job, so this server knows them and the jobs it handed out.
+    for (daemon, job) in daemons.iter().zip(&jobs).take(5) {
+        let taken = f.store.acquire_job(*daemon, at(10)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(taken.map(|job| job.id), Some(*job));
+    }
+    let canceling = f.store.cancel_job(acme, jobs[2], at(15)).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(canceling.status(), JobStatus::Canceling);
+    let before = f.store.job_step_batches();
+
+    let release = hold_daemons(&f);
+    // The sixth was never marked by this server: its take goes the longer way, and waits.
+    let leading = ask_at(&f.store, Asked::Take(daemons[5]), at(20));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let together = [
+        Asked::End(daemons[0], jobs[0]),
+        Asked::Take(daemons[1]),
+        Asked::Fail(daemons[3], jobs[3], "it broke"),
+        Asked::Take(daemons[4]),
+        Asked::End(daemons[2], jobs[2]),
+    ]
+    .map(|asked| ask_at(&f.store, asked, at(30)));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    release();
+
+    let taken_by = |answered: Answered, daemon: Uuid| match answered {
+        Answered::Taken(Ok(Some(job))) => {
+            assert_eq!(
+                (job.status(), job.worker_id, job.state.started_at),
+                (JobStatus::Running, Some(daemon), Some(at(30)))
+            );
+            job.id
+        }
+        other => panic!("{other:?}"),
+    };
+    let ended = |answered: Answered| match answered {
+        Answered::Ended(Ok(job)) => (job.id, job.status(), job.state.error, job.worker_name),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(answer(leading).taken_job(), Some(jobs[5]));
+    let [done, second, failed, third, canceled] = together.map(answer);
+    let mut taken = vec![taken_by(second, daemons[1]), taken_by(third, daemons[4])];
+    taken.sort();
+    assert_eq!(taken, jobs[6..8], "the next oldest, one each");
+    assert_eq!(ended(done), (jobs[0], JobStatus::Succeeded, None, "d0".to_owned()));
+    assert_eq!(ended(failed), (jobs[3], JobStatus::Failed, Some("it broke".to_owned()), "d3".to_owned()));
+    assert_eq!(ended(canceled), (jobs[2], JobStatus::Canceled, None, "d2".to_owned()), "as stored");
+    let after = f.store.job_step_batches();
+    if f.db.backend() == Backend::Postgres {
+        assert_eq!((after.batches - before.batches, after.steps - before.steps), (2, 6), "the five in one batch");
+    }
+
+    // As written, read back through another store.
+    let reopened = Store::open(f.db.url(), PoolOptions::default(), now()).unwrap_or_else(|e| panic!("{e}"));
+    let stored: Vec<(Uuid, JobStatus, Option<Uuid>)> =
+        jobs_of(&reopened, acme).into_iter().map(|view| (view.job.id, view.job.status(), view.job.worker_id)).collect();
+    // Each of the first six is held by the daemon that took it.
+    for (job, holder) in jobs.iter().zip(&daemons) {
+        assert!(stored.iter().any(|(id, _, worker)| id == job && *worker == Some(*holder)), "{stored:?}");
+    }
+    let status_of = |job: Uuid| stored.iter().find(|(id, ..)| *id == job).map(|(_, status, _)| *status);
+    let statuses: Vec<_> = jobs.iter().map(|job| status_of(*job)).collect();
+    let running = Some(JobStatus::Running);
+    let expected = [
+        Some(JobStatus::Succeeded),
+        running,
+        Some(JobStatus::Canceled),
+        Some(JobStatus::Failed),
+        running,
+        running,
+        running,
+        running,
+    ];
+    assert_eq!(statuses, expected);
 }
 
 /// Daemons' steps asked while another step waits are run together (PostgreSQL: in one batch;
