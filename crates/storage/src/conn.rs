@@ -80,9 +80,12 @@ pub enum UrlError {
 }
 
 impl DatabaseUrl {
+    /// The database `raw` names. A PostgreSQL URL over the loopback that says nothing of TLS
+    /// connects with `sslmode=allow` (without TLS first), unless `PGSSLMODE` is set.
     pub fn parse(raw: &str) -> Result<Self, UrlError> {
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            return Ok(Self::Postgres(raw.to_owned()));
+            let choice = std::env::var_os("PGSSLMODE").is_some();
+            return Ok(Self::Postgres(if choice { raw.to_owned() } else { plain_on_the_loopback(raw) }));
         }
         let path = raw.strip_prefix("sqlite://").ok_or_else(|| UrlError::Unsupported(raw.to_owned()))?;
         if path.is_empty() {
@@ -123,6 +126,32 @@ impl DatabaseUrl {
             }
         }
     }
+}
+
+/// `url` with `sslmode=allow` when it reaches the server over the loopback and says nothing of
+/// TLS. libpq's default (`prefer`) encrypts whenever the server offers it, and on the loopback
+/// that protects traffic that never leaves the host while adding to every round trip (see the
+/// README's PostgreSQL section for what it cost here); a job step makes several.
+/// `allow` still falls back to TLS for a server that accepts nothing else. A URL naming its
+/// `sslmode`, or its host in the query, is kept as it is (as is every URL when `PGSSLMODE`
+/// is set, see [`DatabaseUrl::parse`]).
+fn plain_on_the_loopback(url: &str) -> String {
+    let Some((_, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let authority = address.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host_port)| host_port);
+    let host = match host_port.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|address| address.is_loopback());
+    let named = |key: &str| query.split('&').any(|pair| pair.split('=').next() == Some(key));
+    if !loopback || named("sslmode") || named("host") || named("hostaddr") {
+        return url.to_owned();
+    }
+    let joint = if query.is_empty() { if url.ends_with('?') { "" } else { "?" } } else { "&" };
+    format!("{url}{joint}sslmode=allow")
 }
 
 /// Per connection: wait for a busy writer instead of failing at once, enforce foreign keys
@@ -388,6 +417,30 @@ type Manage = AnyConnection;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_loopback_url_that_says_nothing_of_tls_connects_without_it_first() {
+        let plain = |url: &str| plain_on_the_loopback(url);
+        assert_eq!(plain("postgres://u@127.0.0.1:5432/db"), "postgres://u@127.0.0.1:5432/db?sslmode=allow");
+        assert_eq!(
+            plain("postgresql://localhost/db?application_name=api"),
+            "postgresql://localhost/db?application_name=api&sslmode=allow"
+        );
+        assert_eq!(plain("postgres://u:p@[::1]:5433/db"), "postgres://u:p@[::1]:5433/db?sslmode=allow");
+        assert_eq!(plain("postgres://127.0.0.2/db"), "postgres://127.0.0.2/db?sslmode=allow");
+        // What it says is kept.
+        for kept in [
+            "postgres://u@127.0.0.1/db?sslmode=require",
+            "postgres://u@localhost/db?connect_timeout=5&sslmode=verify-full",
+            "postgres://u@db.internal:5432/db",
+            "postgres://u@10.0.0.7/db",
+            "postgres:///db?host=/var/run/postgresql",
+            "postgres://localhost/db?hostaddr=10.0.0.7",
+            "postgres://[2001:db8::1]/db",
+        ] {
+            assert_eq!(plain(kept), kept);
+        }
+    }
 
     #[test]
     fn urls_pick_the_backend() {

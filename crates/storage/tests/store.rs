@@ -1336,3 +1336,36 @@ fn an_end_is_decided_from_the_job_as_stored_once_it_changed_after_it_was_handed_
     assert_eq!((ended.status(), ended.state.canceled_at), (JobStatus::Canceled, Some(at(40))));
     assert_eq!(f.store.job_step_batches().ended_in_one_statement, before.ended_in_one_statement);
 }
+
+/// PostgreSQL over the loopback: a URL that says nothing of TLS connects without it, and one
+/// that asks for it gets it (the shared test server offers TLS, as Debian's does).
+#[test]
+fn a_loopback_connection_goes_without_tls_unless_the_url_asks_for_it() {
+    use diesel::prelude::*;
+
+    let Some(f) = fixture(Backend::Postgres) else {
+        return;
+    };
+    let over_tls = |url: &str| {
+        let Ok(storage::DatabaseUrl::Postgres(url)) = storage::DatabaseUrl::parse(url) else {
+            panic!("not a PostgreSQL URL: {url}");
+        };
+        let mut conn = diesel::PgConnection::establish(&url).unwrap_or_else(|e| panic!("{e}"));
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "(SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())",
+        ))
+        .get_result::<bool>(&mut conn)
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let url = f.db.url();
+    let loopback = ["@127.0.0.1", "@localhost", "//127.0.0.1", "//localhost"].iter().any(|host| url.contains(host));
+    if !loopback || url.contains("sslmode") {
+        eprintln!("TEST_DATABASE_URL does not reach its server over the loopback, silent on TLS: nothing to check");
+        return;
+    }
+    if std::env::var_os("PGSSLMODE").is_none() {
+        assert!(!over_tls(url), "the URL said nothing of TLS");
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    assert!(over_tls(&format!("{url}{separator}sslmode=require")), "the URL asked for TLS");
+}
