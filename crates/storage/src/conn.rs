@@ -144,8 +144,10 @@ fn plain_on_the_loopback(url: &str) -> String {
         Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
         None => host_port.split(':').next().unwrap_or_default(),
     };
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|address| address.is_loopback());
+    // Several hosts (`h1,h2`) are kept as they are: not all of them need be on the loopback.
+    let loopback = !host_port.contains(',')
+        && (host.eq_ignore_ascii_case("localhost")
+            || host.parse::<std::net::IpAddr>().is_ok_and(|address| address.is_loopback()));
     let named = |key: &str| query.split('&').any(|pair| pair.split('=').next() == Some(key));
     if !loopback || named("sslmode") || named("host") || named("hostaddr") {
         return url.to_owned();
@@ -437,6 +439,7 @@ mod tests {
             "postgres:///db?host=/var/run/postgresql",
             "postgres://localhost/db?hostaddr=10.0.0.7",
             "postgres://[2001:db8::1]/db",
+            "postgres://localhost:5432,db.internal:5432/db",
         ] {
             assert_eq!(plain(kept), kept);
         }
