@@ -67,7 +67,7 @@ pub(crate) use with_row_lock;
 /// Where the data lives: `postgres://` / `postgresql://` URLs, or `sqlite://<path>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
-    Postgres(String),
+    Postgres(PgUrl),
     Sqlite(PathBuf),
 }
 
@@ -84,8 +84,7 @@ impl DatabaseUrl {
     /// connects with `sslmode=allow` (without TLS first), unless `PGSSLMODE` is set.
     pub fn parse(raw: &str) -> Result<Self, UrlError> {
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            let choice = std::env::var_os("PGSSLMODE").is_some();
-            return Ok(Self::Postgres(if choice { raw.to_owned() } else { plain_on_the_loopback(raw) }));
+            return Ok(Self::Postgres(PgUrl::new(raw, std::env::var_os("PGSSLMODE").is_some())));
         }
         let path = raw.strip_prefix("sqlite://").ok_or_else(|| UrlError::Unsupported(raw.to_owned()))?;
         if path.is_empty() {
@@ -97,28 +96,31 @@ impl DatabaseUrl {
         Ok(Self::Sqlite(PathBuf::from(path)))
     }
 
-    /// The URL with any password masked, for logs.
+    /// The URL as given, with any password masked, for logs and errors.
     pub fn redacted(&self) -> String {
         match self {
             Self::Sqlite(path) => format!("sqlite://{}", path.display()),
-            Self::Postgres(url) => match (url.find("://"), url.rfind('@')) {
-                (Some(scheme_end), Some(at)) if at > scheme_end => {
-                    let credentials = &url[scheme_end + 3..at];
-                    match credentials.split_once(':') {
-                        Some((user, _)) => {
-                            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+            Self::Postgres(url) => {
+                let url = url.as_given();
+                match (url.find("://"), url.rfind('@')) {
+                    (Some(scheme_end), Some(at)) if at > scheme_end => {
+                        let credentials = &url[scheme_end + 3..at];
+                        match credentials.split_once(':') {
+                            Some((user, _)) => {
+                                format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+                            }
+                            None => url.to_owned(),
                         }
-                        None => url.clone(),
                     }
+                    _ => url.to_owned(),
                 }
-                _ => url.clone(),
-            },
+            }
         }
     }
 
     pub(crate) fn establish(&self) -> ConnectionResult<AnyConnection> {
         match self {
-            Self::Postgres(url) => PgConnection::establish(url).map(AnyConnection::Postgresql),
+            Self::Postgres(url) => PgConnection::establish(url.connecting()).map(AnyConnection::Postgresql),
             Self::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 conn.batch_execute(SQLITE_PRAGMAS).map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
@@ -128,32 +130,108 @@ impl DatabaseUrl {
     }
 }
 
-/// `url` with `sslmode=allow` when it reaches the server over the loopback and says nothing of
-/// TLS. libpq's default (`prefer`) encrypts whenever the server offers it, and on the loopback
-/// that protects traffic that never leaves the host while adding to every round trip (see the
-/// README's PostgreSQL section for what it cost here); a job step makes several.
-/// `allow` still falls back to TLS for a server that accepts nothing else. A URL naming its
-/// `sslmode`, or its host in the query, is kept as it is (as is every URL when `PGSSLMODE`
-/// is set, see [`DatabaseUrl::parse`]).
-fn plain_on_the_loopback(url: &str) -> String {
-    let Some((_, rest)) = url.split_once("://") else { return url.to_owned() };
-    let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let authority = address.split('/').next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host_port)| host_port);
-    let host = match host_port.strip_prefix('[') {
-        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
-        None => host_port.split(':').next().unwrap_or_default(),
-    };
-    // Several hosts (`h1,h2`) are kept as they are: not all of them need be on the loopback.
-    let loopback = !host_port.contains(',')
-        && (host.eq_ignore_ascii_case("localhost")
-            || host.parse::<std::net::IpAddr>().is_ok_and(|address| address.is_loopback()));
-    let named = |key: &str| query.split('&').any(|pair| pair.split('=').next() == Some(key));
-    if !loopback || named("sslmode") || named("host") || named("hostaddr") {
-        return url.to_owned();
+/// A PostgreSQL URL: as it was given, for people to read, and as the store hands it to
+/// libpq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgUrl {
+    given: String,
+    connecting: String,
+}
+
+impl PgUrl {
+    /// `given`, connected to without TLS first over the loopback unless TLS is `chosen`
+    /// elsewhere (`PGSSLMODE`); see [`PgUrl::connecting`].
+    fn new(given: &str, chosen: bool) -> Self {
+        let plain = !chosen && PgAddress::of(given).is_some_and(|address| address.plain_by_default());
+        let connecting = match plain {
+            true => {
+                let joint = if !given.contains('?') {
+                    "?"
+                } else if given.ends_with('?') {
+                    ""
+                } else {
+                    "&"
+                };
+                format!("{given}{joint}sslmode=allow")
+            }
+            false => given.to_owned(),
+        };
+        Self { given: given.to_owned(), connecting }
     }
-    let joint = if query.is_empty() { if url.ends_with('?') { "" } else { "?" } } else { "&" };
-    format!("{url}{joint}sslmode=allow")
+
+    /// The URL as given.
+    pub fn as_given(&self) -> &str {
+        &self.given
+    }
+
+    /// What libpq is handed: the URL with `sslmode=allow` when it reaches the server over the
+    /// loopback and says nothing of TLS. libpq's default (`prefer`) encrypts whenever the
+    /// server offers it, and on the loopback that protects traffic that never leaves the host
+    /// while adding to every round trip (see the README's PostgreSQL section for what it cost
+    /// here); a job step makes several. `allow` still falls back to TLS for a server that
+    /// accepts nothing else. A URL naming its `sslmode`, several hosts, or its host in the
+    /// query is handed over as it is.
+    pub fn connecting(&self) -> &str {
+        &self.connecting
+    }
+
+    /// The one host and port the URL reaches over TCP (port 5432 unless it names one);
+    /// `None` when it names several hosts, none (a local socket), or its host in the query.
+    pub fn tcp_address(&self) -> Option<(&str, u16)> {
+        let address = PgAddress::of(&self.given)?;
+        if address.several || address.host.is_empty() || address.named("host") || address.named("hostaddr") {
+            return None;
+        }
+        let port = match address.port {
+            Some(port) => port.parse().ok()?,
+            None => 5432,
+        };
+        Some((address.host, port))
+    }
+}
+
+/// The parts of a PostgreSQL URL that say where it connects.
+struct PgAddress<'a> {
+    /// The host, without an IPv6 address's brackets; empty when none is named.
+    host: &'a str,
+    port: Option<&'a str>,
+    /// Several hosts (`h1,h2`): `host` and `port` are the first's.
+    several: bool,
+    query: &'a str,
+}
+
+impl<'a> PgAddress<'a> {
+    fn of(url: &'a str) -> Option<Self> {
+        let (_, rest) = url.split_once("://")?;
+        let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let authority = address.split('/').next().unwrap_or_default();
+        let hosts = authority.rsplit_once('@').map_or(authority, |(_, hosts)| hosts);
+        let several = hosts.contains(',');
+        let first = hosts.split(',').next().unwrap_or_default();
+        let (host, port) = match first.strip_prefix('[') {
+            Some(bracketed) => {
+                let (host, after) = bracketed.split_once(']').unwrap_or((bracketed, ""));
+                (host, after.strip_prefix(':'))
+            }
+            None => match first.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (first, None),
+            },
+        };
+        Some(Self { host, port, several, query })
+    }
+
+    fn named(&self, key: &str) -> bool {
+        self.query.split('&').any(|pair| pair.split('=').next() == Some(key))
+    }
+
+    /// Whether the URL says nothing of TLS and can only reach a server on this host: not all
+    /// of several hosts need be on the loopback, and a host in the query overrides this one.
+    fn plain_by_default(&self) -> bool {
+        let loopback = self.host.eq_ignore_ascii_case("localhost")
+            || self.host.parse::<std::net::IpAddr>().is_ok_and(|address| address.is_loopback());
+        loopback && !self.several && !self.named("sslmode") && !self.named("host") && !self.named("hostaddr")
+    }
 }
 
 /// Per connection: wait for a busy writer instead of failing at once, enforce foreign keys
@@ -422,7 +500,7 @@ mod tests {
 
     #[test]
     fn a_loopback_url_that_says_nothing_of_tls_connects_without_it_first() {
-        let plain = |url: &str| plain_on_the_loopback(url);
+        let plain = |url: &str| PgUrl::new(url, false).connecting().to_owned();
         assert_eq!(plain("postgres://u@127.0.0.1:5432/db"), "postgres://u@127.0.0.1:5432/db?sslmode=allow");
         assert_eq!(
             plain("postgresql://localhost/db?application_name=api"),
@@ -442,6 +520,40 @@ mod tests {
             "postgres://localhost:5432,db.internal:5432/db",
         ] {
             assert_eq!(plain(kept), kept);
+        }
+    }
+
+    #[test]
+    fn tls_chosen_in_the_environment_keeps_every_url_as_given() {
+        let url = "postgres://u@127.0.0.1:5432/db";
+        assert_eq!(PgUrl::new(url, true).connecting(), url);
+    }
+
+    /// Errors and logs quote what the operator wrote, not what libpq was handed.
+    #[test]
+    fn a_url_is_read_back_as_given_with_its_password_masked() {
+        let url = DatabaseUrl::Postgres(PgUrl::new("postgres://u:secret@127.0.0.1/db", false));
+        assert_eq!(url.redacted(), "postgres://u:***@127.0.0.1/db");
+        let DatabaseUrl::Postgres(pg) = &url else { unreachable!() };
+        assert_eq!(pg.as_given(), "postgres://u:secret@127.0.0.1/db");
+        assert_eq!(pg.connecting(), "postgres://u:secret@127.0.0.1/db?sslmode=allow");
+    }
+
+    #[test]
+    fn a_url_names_the_one_address_it_reaches_over_tcp() {
+        let address = |url: &str| PgUrl::new(url, false).tcp_address().map(|(host, port)| (host.to_owned(), port));
+        assert_eq!(address("postgres://u:p@127.0.0.1/db"), Some(("127.0.0.1".into(), 5432)));
+        assert_eq!(address("postgresql://u@db.internal:6432/db?sslmode=require"), Some(("db.internal".into(), 6432)));
+        assert_eq!(address("postgres://[::1]:5433/db"), Some(("::1".into(), 5433)));
+        assert_eq!(address("postgres://[2001:db8::1]/db"), Some(("2001:db8::1".into(), 5432)));
+        for none in [
+            "postgres:///db",
+            "postgres:///db?host=/var/run/postgresql",
+            "postgres://localhost/db?hostaddr=10.0.0.7",
+            "postgres://a:5432,b:5432/db",
+            "postgres://h:not-a-port/db",
+        ] {
+            assert_eq!(address(none), None, "{none}");
         }
     }
 

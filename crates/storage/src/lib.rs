@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use diesel::r2d2::PooledConnection;
 use domain::provisioner::Liveness;
 
-pub use conn::{DatabaseUrl, PoolOptions, SQLITE_PRAGMAS, UrlError};
+pub use conn::{DatabaseUrl, PgUrl, PoolOptions, SQLITE_PRAGMAS, UrlError};
 pub use events::{JobQueued, StoreEvent};
 pub use repos::{DaemonProfile, JobStepBatches};
 pub use sign_ins::DaemonSignIns;
@@ -123,7 +123,7 @@ impl Store {
         let listening = match &url {
             DatabaseUrl::Postgres(pg_url) => {
                 let followers = Followers { index: Arc::downgrade(&index), sign_ins: Arc::downgrade(&sign_ins) };
-                Some(Arc::new(events::spawn_listener(pg_url.clone(), Arc::downgrade(&hub), followers)?))
+                Some(Arc::new(events::spawn_listener(pg_url.connecting().to_owned(), Arc::downgrade(&hub), followers)?))
             }
             DatabaseUrl::Sqlite(_) => {
                 sign_ins.hearing(true);

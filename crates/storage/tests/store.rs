@@ -1352,7 +1352,7 @@ fn a_loopback_connection_goes_without_tls_unless_the_url_asks_for_it() {
         let Ok(storage::DatabaseUrl::Postgres(url)) = storage::DatabaseUrl::parse(url) else {
             panic!("not a PostgreSQL URL: {url}");
         };
-        let mut conn = diesel::PgConnection::establish(&url).unwrap_or_else(|e| panic!("{e}"));
+        let mut conn = diesel::PgConnection::establish(url.connecting()).unwrap_or_else(|e| panic!("{e}"));
         diesel::select(diesel::dsl::sql::<(diesel::sql_types::Bool, diesel::sql_types::Bool)>(
             "(SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), current_setting('ssl') = 'on'",
         ))

@@ -34,19 +34,17 @@ pub fn backends(common: &Common) -> Vec<Backend> {
     }
 }
 
+/// Whether PostgreSQL answers at `url`: a TCP connection within two seconds where the URL
+/// names one address, else a connection as the server makes it.
 fn diesel_reachable(url: &str) -> bool {
-    storage::DatabaseUrl::parse(url).is_ok()
-        && std::net::TcpStream::connect_timeout(&pg_address(url), StdDuration::from_secs(2)).is_ok()
-}
-
-fn pg_address(url: &str) -> std::net::SocketAddr {
-    let authority = url.split("://").nth(1).unwrap_or_default().split('/').next().unwrap_or_default();
-    let host_port = authority.rsplit('@').next().unwrap_or_default();
-    let with_port = if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:5432") };
-    std::net::ToSocketAddrs::to_socket_addrs(&with_port)
-        .ok()
-        .and_then(|mut a| a.next())
-        .unwrap_or_else(|| ([127, 0, 0, 1], 5432).into())
+    let Ok(storage::DatabaseUrl::Postgres(url)) = storage::DatabaseUrl::parse(url) else { return false };
+    match url.tcp_address() {
+        Some(address) => std::net::ToSocketAddrs::to_socket_addrs(&address)
+            .into_iter()
+            .flatten()
+            .any(|address| std::net::TcpStream::connect_timeout(&address, StdDuration::from_secs(2)).is_ok()),
+        None => <diesel::PgConnection as diesel::Connection>::establish(url.connecting()).is_ok(),
+    }
 }
 
 pub fn database(backend: Backend, common: &Common) -> TestDatabase {

@@ -79,7 +79,7 @@ enum Conn {
 impl Conn {
     fn open(url: &str) -> anyhow::Result<Self> {
         Ok(match DatabaseUrl::parse(url)? {
-            DatabaseUrl::Postgres(url) => Self::Postgres(PgConnection::establish(&url)?),
+            DatabaseUrl::Postgres(url) => Self::Postgres(PgConnection::establish(url.connecting())?),
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 conn.batch_execute(storage::SQLITE_PRAGMAS)?;

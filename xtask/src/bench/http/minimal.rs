@@ -117,9 +117,9 @@ impl Pool {
             ),
             // The least the route needs: the real pool asks a connection nothing while it
             // answered within the last second, which under load is always.
-            DatabaseUrl::Postgres(url) => {
-                Self::Postgres(Self::builder().test_on_check_out(false).build(ConnectionManager::new(url))?)
-            }
+            DatabaseUrl::Postgres(url) => Self::Postgres(
+                Self::builder().test_on_check_out(false).build(ConnectionManager::new(url.connecting()))?,
+            ),
         })
     }
 
