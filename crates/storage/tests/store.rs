@@ -52,6 +52,7 @@ on_both_backends!(
     a_deleted_organization_is_gone_and_its_name_free,
     deletion_is_refused_while_members_keys_or_jobs_remain,
     the_first_user_can_be_created_once,
+    names_and_emails_with_capitals_beyond_ascii_are_found_again,
     a_pending_job_gets_queue_numbers_from_online_daemons,
     acquire_takes_the_oldest_runnable_job_once,
     steps_asked_together_are_each_answered_as_if_alone,
@@ -221,6 +222,30 @@ fn the_first_user_can_be_created_once(f: Fixture) {
     assert!(matches!(f.store.create_first_user(&again, now()), Err(OpError::Refused(FirstUserExists))));
     let owner = f.store.user(&UserLookup::Id(f.owner)).unwrap_or_else(|e| panic!("{e}"));
     assert!(owner.is_some_and(|u| u.is_owner() && u.memberships.len() == 1));
+}
+
+/// Names and e-mails are compared as the unique indexes compare them, whatever the backend
+/// folds (SQLite's `lower` folds ASCII only): a daemon registering again under a name with
+/// a capital beyond ASCII is the same daemon, and such a user signs in with the e-mail given.
+fn names_and_emails_with_capitals_beyond_ascii_are_found_again(f: Fixture) {
+    let acme = organization(&f, "acme");
+    let first = daemon(&f, acme, "Büro-Ä", &[]);
+    let again = move_daemon_to_new_key(&f, acme, "Büro-Ä", "again", &[]);
+    let registered = f.store.register_daemon(&again, now()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(registered.id, first, "registering the same name again refreshes the daemon");
+    let user = |email: &str, username: &str| NewUser {
+        email: Email::parse(email).unwrap_or_else(|e| panic!("{e}")),
+        username: Username::parse(username).unwrap_or_else(|e| panic!("{e}")),
+        name: UserRealName::default(),
+        hashed_password: "x".into(),
+        site_roles: vec![],
+        organization_ids: vec![],
+    };
+    let created = f.store.create_user(&user("JÖRG@example.com", "joerg"), now()).unwrap_or_else(|e| panic!("{e}"));
+    let found = f.store.user_for_login("JÖRG@example.com").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found.map(|(user, _)| user.id), Some(created.id));
+    let twin = f.store.create_user(&user("JÖRG@example.com", "joerg2"), now());
+    assert!(matches!(twin, Err(OpError::Repo(RepoError::Conflict("email")))), "{twin:?}");
 }
 
 /// A membership can outlive its organization when it was added while the organization was

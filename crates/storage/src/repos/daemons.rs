@@ -198,7 +198,7 @@ impl DaemonRepo for Store {
             let tag_set = tag_sets::ensure(conn, &new.tags)?;
             let same_name = provisioner_daemons::table
                 .filter(provisioner_daemons::organization_id.eq(Id(new.organization_id)))
-                .filter(lower(provisioner_daemons::name).eq(new.name.to_lowercase()));
+                .filter(lower(provisioner_daemons::name).eq(lower(&new.name)));
             let existing: Option<(Id, Id)> =
                 same_name.select((provisioner_daemons::id, provisioner_daemons::key_id)).first(conn).optional()?;
             let daemon = match existing {

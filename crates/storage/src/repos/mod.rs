@@ -19,6 +19,8 @@ use diesel::sql_types::Text;
 #[declare_sql_function]
 extern "SQL" {
     /// Names are compared regardless of case through `lower(...)`, which both backends have
-    /// and the unique indexes are built on.
+    /// and the unique indexes are built on. Both sides of a comparison go through it: the
+    /// database's `lower` folds case as the index does (SQLite's only ASCII), which Rust's
+    /// `to_lowercase` does not, and a name the index holds must be found again.
     fn lower(x: Text) -> Text;
 }

@@ -86,7 +86,7 @@ impl ProvisionerKeyRepo for Store {
             let deleted = diesel::delete(
                 provisioner_keys::table
                     .filter(provisioner_keys::organization_id.eq(Id(organization)))
-                    .filter(lower(provisioner_keys::name).eq(name.to_lowercase())),
+                    .filter(lower(provisioner_keys::name).eq(lower(name))),
             )
             .execute(conn)?;
             if deleted == 0 { Err(Fail::NotFound) } else { Ok(()) }

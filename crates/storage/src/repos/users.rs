@@ -143,8 +143,8 @@ fn insert_user(conn: &mut AnyConnection, new: &NewUser, now: DateTime<Utc>) -> R
     let taken = |column: &'static str, value: &str, conn: &mut AnyConnection| -> QueryResult<bool> {
         let query = users::table.filter(users::deleted_at.is_null()).select(users::id).into_boxed();
         let query = match column {
-            "email" => query.filter(lower(users::email).eq(value.to_lowercase())),
-            _ => query.filter(lower(users::username).eq(value.to_lowercase())),
+            "email" => query.filter(lower(users::email).eq(lower(value))),
+            _ => query.filter(lower(users::username).eq(lower(value))),
         };
         Ok(query.first::<Id>(conn).optional()?.is_some())
     };
@@ -264,7 +264,7 @@ impl UserRepo for Store {
     fn user_for_login(&self, email: &str) -> RepoResult<Option<(User, String)>> {
         self.read(|conn| {
             let rows: Vec<(UserRow, Option<String>, String)> = live_with_roles()
-                .filter(lower(users::email).eq(email.to_lowercase()))
+                .filter(lower(users::email).eq(lower(email)))
                 .select((UserRow::as_select(), user_site_roles::role.nullable(), users::hashed_password))
                 .load(conn)?;
             let Some(hashed_password) = rows.first().map(|(_, _, hash)| hash.clone()) else {
