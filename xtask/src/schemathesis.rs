@@ -4,7 +4,10 @@
 //!
 //! The fuzzer signs in as the first user (an owner). `POST /users/logout` deletes the key a
 //! request is made with, so it runs in a pass of its own at the end, with a session of its own;
-//! everything else runs first with a token that outlives the run.
+//! everything else runs first with a token that outlives the run. The daemons' routes are
+//! fuzzed as a daemon at work: before the run a provisioner key is made and daemons registered
+//! with it, each holding a job, and `schemathesis.toml` has most requests use them (see
+//! [`DaemonsAtWork`]).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -148,10 +151,15 @@ impl Server {
     }
 
     fn post(&self, path: &str, token: Option<&str>, body: Value) -> anyhow::Result<Value> {
+        self.post_as(path, token.map(|token| ("Coder-Session-Token", token)), body)
+    }
+
+    /// A `POST` signed in with `credential`, a header and its value.
+    fn post_as(&self, path: &str, credential: Option<(&str, &str)>, body: Value) -> anyhow::Result<Value> {
         let client = reqwest::blocking::Client::new();
         let mut request = client.post(format!("{}{path}", self.base)).json(&body);
-        if let Some(token) = token {
-            request = request.header("Coder-Session-Token", token);
+        if let Some((header, value)) = credential {
+            request = request.header(header, value);
         }
         let response = request.send()?;
         let status = response.status();
@@ -180,6 +188,7 @@ fn fuzz(binary: &Path, database_url: &str, name: &str, args: &SchemathesisArgs) 
     // A token, not the session: it outlives the run and is what scripts use.
     let token = server.post("/api/v2/users/me/keys/tokens", Some(&session), json!({ "token_name": "schemathesis" }))?;
     let token = token["key"].as_str().context("no token")?.to_owned();
+    DaemonsAtWork::start(&server, &token)?.write_dictionaries()?;
     let main = schemathesis(&server, &token, args, &format!("{name}-main"))
         .args(["--phases", "examples,coverage,fuzzing,stateful"])
         .args(["--max-time", &args.max_time.to_string()])
@@ -195,6 +204,63 @@ fn fuzz(binary: &Path, database_url: &str, name: &str, args: &SchemathesisArgs) 
         bail!("failures found; the server's log is {}", server.log.display());
     }
     Ok(())
+}
+
+/// How many daemons the fuzzer finds at work, each holding a job.
+const DAEMONS: usize = 3;
+/// Jobs left waiting for the fuzzer's acquires.
+const WAITING: usize = 300;
+
+/// A provisioner key of the default organization, daemons registered with it, and the jobs they
+/// hold: the values `schemathesis.toml`'s dictionaries give the daemons' routes.
+struct DaemonsAtWork {
+    key: String,
+    daemons: Vec<String>,
+    jobs: Vec<String>,
+}
+
+impl DaemonsAtWork {
+    fn start(server: &Server, token: &str) -> anyhow::Result<Self> {
+        let key = server.post(
+            "/api/v2/organizations/default/provisionerkeys",
+            Some(token),
+            json!({ "name": "schemathesis", "tags": {} }),
+        )?;
+        let key = key["key"].as_str().context("no provisioner key")?.to_owned();
+        let signed_in = Some(("Coder-Provisioner-Daemon-Key", key.as_str()));
+        let (mut daemons, mut jobs) = (Vec::new(), Vec::new());
+        for n in 1..=DAEMONS {
+            let job = json!({ "type": "template_version_import", "provisioner": "echo", "tags": {} });
+            server.post("/api/v2/organizations/default/provisionerjobs", Some(token), job)?;
+            let daemon = json!({ "name": format!("fuzzed-{n}"), "provisioners": ["echo"], "version": "fuzz" });
+            let daemon = server.post_as("/api/v2/provisionerdaemons", signed_in, daemon)?;
+            let daemon = daemon["id"].as_str().context("no daemon id")?.to_owned();
+            let job = server.post_as(
+                &format!("/api/v2/provisionerdaemons/{daemon}/acquire?timeout=0"),
+                signed_in,
+                json!({}),
+            )?;
+            jobs.push(job["id"].as_str().context("the daemon took no job")?.to_owned());
+            daemons.push(daemon);
+        }
+        // Waiting jobs, so that an acquire the fuzzer makes mostly answers at once rather than
+        // wait out its timeout (30 s when it names none).
+        for _ in 0..WAITING {
+            let job = json!({ "type": "template_version_import", "provisioner": "echo", "tags": {} });
+            server.post("/api/v2/organizations/default/provisionerjobs", Some(token), job)?;
+        }
+        Ok(Self { key, daemons, jobs })
+    }
+
+    /// One file per dictionary, each value quoted on a line of its own.
+    fn write_dictionaries(&self) -> anyhow::Result<()> {
+        let keys = std::slice::from_ref(&self.key);
+        for (name, values) in [("daemon-keys", keys), ("daemons", &self.daemons), ("jobs", &self.jobs)] {
+            let lines: String = values.iter().map(|value| format!("\"{value}\"\n")).collect();
+            std::fs::write(reports().join(format!("{name}.dict")), lines)?;
+        }
+        Ok(())
+    }
 }
 
 fn schemathesis(server: &Server, token: &str, args: &SchemathesisArgs, report: &str) -> Command {

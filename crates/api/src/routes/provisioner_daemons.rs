@@ -59,6 +59,7 @@ pub async fn list(
         (status = 200, description = "Registered (or refreshed) in the key's organization, with the key's tags", body = ProvisionerDaemon, links(
             ("Heartbeat" = (operation_id = "provisioner-daemon-heartbeat", parameters(("daemon" = "$response.body#/id"), ("header.Coder-Provisioner-Daemon-Key" = "$request.header.Coder-Provisioner-Daemon-Key")))),
         )),
+        (status = 409, description = "Another daemon of that name, in any case, was registered in the same moment; registering again refreshes it."),
     ),
     security(("CoderProvisionerDaemonKey" = []))
 )]
