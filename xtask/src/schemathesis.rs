@@ -154,6 +154,19 @@ impl Server {
         self.post_as(path, token.map(|token| ("Coder-Session-Token", token)), body)
     }
 
+    fn get(&self, path: &str, token: &str) -> anyhow::Result<Value> {
+        let response = reqwest::blocking::Client::new()
+            .get(format!("{}{path}", self.base))
+            .header("Coder-Session-Token", token)
+            .send()?;
+        let status = response.status();
+        let body: Value = response.json().unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("GET {path} answered {status}: {body}");
+        }
+        Ok(body)
+    }
+
     /// A `POST` signed in with `credential`, a header and its value.
     fn post_as(&self, path: &str, credential: Option<(&str, &str)>, body: Value) -> anyhow::Result<Value> {
         let client = reqwest::blocking::Client::new();
@@ -189,6 +202,7 @@ fn fuzz(binary: &Path, database_url: &str, name: &str, args: &SchemathesisArgs) 
     let token = server.post("/api/v2/users/me/keys/tokens", Some(&session), json!({ "token_name": "schemathesis" }))?;
     let token = token["key"].as_str().context("no token")?.to_owned();
     DaemonsAtWork::start(&server, &token)?.write_dictionaries()?;
+    People::start(&server, &token)?.write_dictionaries()?;
     let main = schemathesis(&server, &token, args, &format!("{name}-main"))
         .args(["--phases", "examples,coverage,fuzzing,stateful"])
         .args(["--max-time", &args.max_time.to_string()])
@@ -252,15 +266,59 @@ impl DaemonsAtWork {
         Ok(Self { key, daemons, jobs })
     }
 
-    /// One file per dictionary, each value quoted on a line of its own.
     fn write_dictionaries(&self) -> anyhow::Result<()> {
-        let keys = std::slice::from_ref(&self.key);
-        for (name, values) in [("daemon-keys", keys), ("daemons", &self.daemons), ("jobs", &self.jobs)] {
-            let lines: String = values.iter().map(|value| format!("\"{value}\"\n")).collect();
-            std::fs::write(reports().join(format!("{name}.dict")), lines)?;
-        }
-        Ok(())
+        write_dictionary("daemon-keys", std::slice::from_ref(&self.key))?;
+        write_dictionary("daemons", &self.daemons)?;
+        write_dictionary("jobs", &self.jobs)
     }
+}
+
+/// Users and organizations the fuzzer's paths name, by name and by id: the owner it signs in
+/// as, a member of the default organization, and an organization of the owner's own.
+struct People {
+    users: Vec<String>,
+    organizations: Vec<String>,
+    organization_names: Vec<String>,
+}
+
+impl People {
+    fn start(server: &Server, token: &str) -> anyhow::Result<Self> {
+        let id = |value: &Value, what: &str| {
+            value["id"].as_str().map(str::to_owned).with_context(|| format!("no {what} id"))
+        };
+        let default = server.get("/api/v2/organizations/default", token)?;
+        let owner = server.get("/api/v2/users/me", token)?;
+        let acme = server.post("/api/v2/organizations", Some(token), json!({ "name": "acme" }))?;
+        let member = json!({
+            "email": "member@example.com",
+            "username": "fuzz-member",
+            "password": PASSWORD,
+            "organization_ids": [id(&default, "organization")?],
+        });
+        let member = server.post("/api/v2/users", Some(token), member)?;
+        Ok(Self {
+            users: vec!["me".into(), "owner".into(), id(&owner, "user")?, "fuzz-member".into(), id(&member, "user")?],
+            organizations: vec![
+                "default".into(),
+                id(&default, "organization")?,
+                "acme".into(),
+                id(&acme, "organization")?,
+            ],
+            organization_names: vec![default["name"].as_str().context("no name")?.to_owned(), "acme".into()],
+        })
+    }
+
+    fn write_dictionaries(&self) -> anyhow::Result<()> {
+        write_dictionary("users", &self.users)?;
+        write_dictionary("organizations", &self.organizations)?;
+        write_dictionary("organization-names", &self.organization_names)
+    }
+}
+
+/// A dictionary for `schemathesis.toml`: each value quoted on a line of its own.
+fn write_dictionary(name: &str, values: &[String]) -> anyhow::Result<()> {
+    let lines: String = values.iter().map(|value| format!("\"{value}\"\n")).collect();
+    Ok(std::fs::write(reports().join(format!("{name}.dict")), lines)?)
 }
 
 fn schemathesis(server: &Server, token: &str, args: &SchemathesisArgs, report: &str) -> Command {
