@@ -143,18 +143,17 @@ impl PgUrl {
     /// elsewhere (`PGSSLMODE`); see [`PgUrl::connecting`].
     fn new(given: &str, chosen: bool) -> Self {
         let plain = !chosen && PgAddress::of(given).is_some_and(|address| address.plain_by_default());
-        let connecting = match plain {
-            true => {
-                let joint = if !given.contains('?') {
-                    "?"
-                } else if given.ends_with('?') {
-                    ""
-                } else {
-                    "&"
-                };
-                format!("{given}{joint}sslmode=allow")
-            }
-            false => given.to_owned(),
+        let connecting = if plain {
+            let joint = if !given.contains('?') {
+                "?"
+            } else if given.ends_with('?') {
+                ""
+            } else {
+                "&"
+            };
+            format!("{given}{joint}sslmode=allow")
+        } else {
+            given.to_owned()
         };
         Self { given: given.to_owned(), connecting }
     }
