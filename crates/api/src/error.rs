@@ -28,6 +28,9 @@ pub const FORBIDDEN: &str = "Forbidden.";
 const FORBIDDEN_DETAIL: &str = "You don't have permission to view this content. If you believe this is a mistake, please contact your administrator or try signing in with different credentials.";
 pub const INTERNAL: &str = "An internal server error occurred.";
 pub const UNAVAILABLE: &str = "The database is unavailable. Please try again later.";
+/// A write whose commit the database went away during: the server cannot know whether it
+/// took effect, and says so rather than claim it did not.
+pub const IN_DOUBT: &str = "The database went away while this change was being saved: it may or may not have been saved. Check before trying again.";
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
@@ -102,6 +105,11 @@ impl ApiError {
         Self { cause: Some(chain(cause)), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE) }
     }
 
+    /// A write the database went away while committing.
+    pub fn in_doubt(cause: &dyn std::error::Error) -> Self {
+        Self { cause: Some(chain(cause)), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, IN_DOUBT) }
+    }
+
     /// The cause of a fault of ours, if this is one.
     pub fn cause(&self) -> Option<&str> {
         self.cause.as_deref()
@@ -152,6 +160,7 @@ impl From<RepoError> for ApiError {
             RepoError::Conflict(field) => Self::conflict(format!("The {field} is already in use."))
                 .validations(vec![ValidationError::new(*field, "This value is already in use and should be unique.")]),
             RepoError::Unavailable(_) => Self::unavailable(&error),
+            RepoError::InDoubt(_) => Self::in_doubt(&error),
             RepoError::Other(_) => Self::internal(&error),
         }
     }
@@ -167,4 +176,23 @@ impl From<actix_web::error::BlockingError> for ApiError {
 pub fn allow_header(methods: &[&str]) -> (header::HeaderName, HeaderValue) {
     let value = HeaderValue::from_str(&methods.join(", ")).unwrap_or_else(|_| HeaderValue::from_static(""));
     (header::ALLOW, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client must be able to tell a write that was not made from one that may have been.
+    #[test]
+    fn a_write_in_doubt_is_answered_apart_from_an_unavailable_database() {
+        let cause = || "server closed the connection unexpectedly".into();
+        let in_doubt = ApiError::from(RepoError::InDoubt(cause()));
+        let unavailable = ApiError::from(RepoError::Unavailable(cause()));
+        assert_eq!(
+            (in_doubt.status, unavailable.status),
+            (StatusCode::SERVICE_UNAVAILABLE, StatusCode::SERVICE_UNAVAILABLE)
+        );
+        assert_eq!((in_doubt.body.message.as_str(), unavailable.body.message.as_str()), (IN_DOUBT, UNAVAILABLE));
+        assert!(in_doubt.cause().is_some_and(|cause| cause.contains("server closed the connection")));
+    }
 }

@@ -32,6 +32,10 @@ pub enum RepoError {
     /// The database cannot be reached or is overloaded; worth retrying.
     #[error("database unavailable")]
     Unavailable(#[source] Source),
+    /// The database went away while a write was being committed: it may or may not have
+    /// taken effect, and retrying it may do it twice.
+    #[error("database went away during the commit")]
+    InDoubt(#[source] Source),
     /// Any other failure of the store.
     #[error("database error")]
     Other(#[source] Source),

@@ -16,6 +16,8 @@ pub(crate) enum Fail<R = Infallible> {
     /// A stored value the domain cannot read back.
     Corrupt(String),
     Refused(R),
+    /// The connection was lost while a write was being committed (see [`Fail::committing`]).
+    InDoubt(DieselError),
 }
 
 impl<R> From<DieselError> for Fail<R> {
@@ -51,6 +53,15 @@ impl<R> Fail<R> {
     pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
         Self::Corrupt(what.to_string())
     }
+
+    /// This failure, of a statement that commits on its own: a lost connection leaves it
+    /// unknown whether the statement's commit happened before the loss.
+    pub(crate) fn committing(self) -> Self {
+        match self {
+            Self::Db(error) if is_lost(&error) => Self::InDoubt(error),
+            other => other,
+        }
+    }
 }
 
 impl<R> Fail<R> {
@@ -63,6 +74,7 @@ impl<R> Fail<R> {
             Self::NotFound => Fail::NotFound,
             Self::Conflict(field) => Fail::Conflict(field),
             Self::Corrupt(what) => Fail::Corrupt(what),
+            Self::InDoubt(e) => Fail::InDoubt(e),
             Self::Refused(refusal) => refused(refusal),
         }
     }
@@ -101,7 +113,7 @@ const GOING_AWAY: [&str; 9] = [
 impl<R> Fail<R> {
     /// The connection's server is gone (not merely busy): the connection is of no more use.
     pub(crate) fn lost_connection(&self) -> bool {
-        matches!(self, Self::Db(error) if is_lost(error))
+        matches!(self, Self::Db(error) | Self::InDoubt(error) if is_lost(error))
     }
 }
 
@@ -135,6 +147,11 @@ fn repo_error<R>(fail: Fail<R>) -> Result<RepoError, R> {
         Fail::NotFound => RepoError::NotFound,
         Fail::Conflict(field) => RepoError::Conflict(field),
         Fail::Pool(error) => RepoError::Unavailable(Box::new(error)),
+        Fail::InDoubt(error) => RepoError::InDoubt(Box::new(error)),
+        // A `COMMIT` cut off by the server going away: it may have been applied before.
+        Fail::Db(error @ DieselError::RollbackErrorOnCommit { .. }) if is_lost(&error) => {
+            RepoError::InDoubt(Box::new(error))
+        }
         Fail::Db(error) if is_unavailable(&error) => RepoError::Unavailable(Box::new(error)),
         Fail::Db(error) => RepoError::Other(Box::new(error)),
         Fail::Corrupt(what) => RepoError::Other(format!("stored data cannot be read: {what}").into()),
@@ -168,6 +185,7 @@ pub(crate) fn copies_of(error: RepoError, count: usize) -> Vec<RepoError> {
         RepoError::NotFound => RepoError::NotFound,
         RepoError::Conflict(field) => RepoError::Conflict(field),
         RepoError::Unavailable(source) => RepoError::Unavailable(source.to_string().into()),
+        RepoError::InDoubt(source) => RepoError::InDoubt(source.to_string().into()),
         RepoError::Other(source) => RepoError::Other(source.to_string().into()),
     };
     let mut copies: Vec<RepoError> = (1..count).map(|_| copy()).collect();
@@ -183,7 +201,7 @@ mod tests {
 
     use domain::repo::RepoError;
 
-    use super::{copies_of, is_unavailable};
+    use super::{Fail, copies_of, is_unavailable};
 
     fn unknown(message: &str) -> DieselError {
         DieselError::DatabaseError(DatabaseErrorKind::Unknown, Box::new(message.to_owned()))
@@ -206,18 +224,27 @@ mod tests {
         assert!(is_unavailable(&unknown("SSL connection has been closed unexpectedly")));
     }
 
+    /// The server cannot know whether a `COMMIT` cut off by the database going away was
+    /// applied, and must not answer as if it was not.
     #[test]
-    fn a_commit_cut_off_by_the_server_going_away_is_unavailability_even_when_its_rollback_fails() {
+    fn a_commit_cut_off_by_the_server_going_away_is_in_doubt() {
         let cut_off = DieselError::RollbackErrorOnCommit {
             rollback_error: Box::new(DieselError::BrokenTransactionManager),
             commit_error: Box::new(unknown("server closed the connection unexpectedly")),
         };
-        assert!(is_unavailable(&cut_off));
+        assert!(matches!(RepoError::from(Fail::Db(cut_off)), RepoError::InDoubt(_)));
         let refused = DieselError::RollbackErrorOnCommit {
             rollback_error: Box::new(DieselError::BrokenTransactionManager),
             commit_error: Box::new(unknown("deferred constraint violated")),
         };
-        assert!(!is_unavailable(&refused));
+        assert!(matches!(RepoError::from(Fail::Db(refused)), RepoError::Other(_)));
+        // A statement that commits on its own is in doubt when cut off; one inside a
+        // transaction is not (its transaction never committed).
+        let lost = || Fail::Db(unknown("terminating connection due to administrator command"));
+        assert!(matches!(RepoError::from(lost().committing()), RepoError::InDoubt(_)));
+        assert!(matches!(RepoError::from(lost()), RepoError::Unavailable(_)));
+        let refused: Fail = Fail::Db(unknown("deferred constraint violated"));
+        assert!(matches!(RepoError::from(refused.committing()), RepoError::Other(_)));
     }
 
     #[test]

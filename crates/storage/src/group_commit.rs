@@ -104,7 +104,7 @@ impl GroupWriter {
             }
         };
         // A failure of the database itself may have ended the transaction: commit what is left.
-        let broken = matches!(written, Err(Fail::Db(_) | Fail::Pool(_)));
+        let broken = matches!(written, Err(Fail::Db(_) | Fail::Pool(_) | Fail::InDoubt(_)));
         if !broken && group.writes < MOST_PER_GROUP && self.queued.load(Ordering::SeqCst) > 0 {
             let outcome = Arc::clone(&group.outcome);
             drop(guard);

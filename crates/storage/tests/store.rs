@@ -966,6 +966,41 @@ fn refuse_commits_leaving_jobs(f: &Fixture, status: &str) -> impl FnOnce() {
     }
 }
 
+/// A write whose connection the database ends during its `COMMIT` (here a deferred trigger
+/// that terminates its own session at the commit) is answered as in doubt, not as refused or
+/// unavailable: the server cannot know whether the commit was applied. Later writes succeed.
+#[test]
+fn a_commit_cut_off_by_the_database_going_away_is_in_doubt() {
+    use diesel::connection::SimpleConnection;
+
+    let Some(f) = fixture(Backend::Postgres) else { return };
+    let acme = organization(&f, "acme");
+    let mut admin = f.db.connect().unwrap_or_else(|e| panic!("{e}"));
+    let storage::conn::AnyConnection::Postgresql(conn) = &mut admin else { panic!("not PostgreSQL") };
+    conn.batch_execute(
+        "CREATE FUNCTION cut_off() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$; \
+         CREATE CONSTRAINT TRIGGER cut_off AFTER INSERT ON provisioner_jobs \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cut_off();",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let new = NewJob {
+        organization_id: acme,
+        initiator_id: f.owner,
+        job_type: JobType::TemplateVersionImport,
+        provisioner: ProvisionerType::parse("provisioner", "echo").unwrap_or_else(|e| panic!("{e}")),
+        file_id: None,
+        tags: tags(&[]),
+        input: JobInput::default(),
+        metadata: JobMetadata::default(),
+    };
+    let cut_off = f.store.create_job(&new, Liveness::default(), now());
+    assert!(matches!(cut_off, Err(RepoError::InDoubt(_))), "{cut_off:?}");
+    conn.batch_execute("DROP TRIGGER cut_off ON provisioner_jobs").unwrap_or_else(|e| panic!("{e}"));
+    let created = f.store.create_job(&new, Liveness::default(), now()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(all_jobs(&f, acme).iter().map(|job| job.job.id).collect::<Vec<_>>(), vec![created.job.id]);
+}
+
 /// A write whose commit fails leaves no echo behind: when the job it would have put back
 /// enters the queue through another server, this server still wakes a daemon for it.
 #[test]

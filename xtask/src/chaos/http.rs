@@ -86,6 +86,12 @@ impl Reply {
     pub fn message(&self) -> String {
         self.text("message").unwrap_or_else(|| String::from_utf8_lossy(&self.body).chars().take(120).collect())
     }
+
+    /// The server's answer that the database went away during the write's commit: it may or
+    /// may not have taken effect, as with no answer at all.
+    pub fn in_doubt(&self) -> bool {
+        self.is(503) && self.text("message").as_deref() == Some(api::error::IN_DOUBT)
+    }
 }
 
 /// A client whose every request lands in a recorder.

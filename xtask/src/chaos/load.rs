@@ -48,7 +48,7 @@ pub enum CreateOutcome {
     Acked(String),
     /// An error status: the server said the job was not made.
     Answered(u16),
-    /// No answer: either may be true.
+    /// No answer, or an answer that the commit's outcome is unknown: either may be true.
     Unanswered,
 }
 
@@ -163,6 +163,7 @@ fn write(http: &Http, server: &Endpoint, tenant: &Tenant, stop: &AtomicBool, pla
         let reply = http.post(server, "create job", &path, tenant.auth(), &body);
         let outcome = match reply.status {
             Some(status) if (200..300).contains(&status) => CreateOutcome::Acked(reply.text("id").unwrap_or_default()),
+            Some(_) if reply.in_doubt() => CreateOutcome::Unanswered,
             Some(status) => CreateOutcome::Answered(status),
             None => CreateOutcome::Unanswered,
         };
@@ -263,7 +264,7 @@ impl Daemon {
             let reply = this.http.post(&this.plan.server, "update job", &format!("{base}/update"), Auth::Daemon(&this.plan.key), &body);
             if reply.is(200) {
                 this.record.logs_acked.push((job.to_owned(), output));
-            } else if reply.status.is_some_and(|s| s >= 500) {
+            } else if reply.status.is_some_and(|s| s >= 500) && !reply.in_doubt() {
                 this.record.logs_error_answered.push((job.to_owned(), output));
             }
             reply
@@ -271,7 +272,9 @@ impl Daemon {
         if matches!(logged, Step::Dropped) {
             return;
         }
-        let mut answered_error = false;
+        // Only the first attempt that fails can be judged: once one may have taken effect (no
+        // answer, or an answer in doubt), a later error says nothing about the job.
+        let mut failed_before = false;
         self.step(job, "complete", |this| {
             let reply = this.http.send(
                 &this.plan.server,
@@ -284,11 +287,12 @@ impl Daemon {
             );
             match reply.status {
                 Some(200) => this.record.completed.push(job.to_owned()),
-                Some(status) if status >= 500 && !answered_error => {
-                    answered_error = true;
+                _ if failed_before => {}
+                Some(status) if status >= 500 && !reply.in_doubt() => {
+                    failed_before = true;
                     this.record.complete_errors.push((job.to_owned(), status));
                 }
-                _ => {}
+                _ => failed_before = true,
             }
             reply
         });

@@ -144,7 +144,7 @@ impl Store {
         });
         let (sent, row, followed): (i64, JobRow, bool) = match written {
             Ok(mut rows) => rows.pop()?,
-            Err(fail) => return Some(Err(OpError::from(fail))),
+            Err(fail) => return Some(Err(OpError::from(fail.committing()))),
         };
         // Committed: from here on the job has ended, whatever else goes wrong.
         self.steps.ended_in_one.fetch_add(1, Ordering::Relaxed);
