@@ -101,7 +101,13 @@ fn job_of_kind(
     pairs: &[(&str, &str)],
     created_at: DateTime<Utc>,
 ) -> Uuid {
-    let new = NewJob {
+    let new = new_job(f, organization, provisioner, pairs);
+    f.store.create_job(&new, Liveness::default(), created_at).unwrap_or_else(|e| panic!("{e}")).job.id
+}
+
+/// A template version import the owner asks for.
+fn new_job(f: &Fixture, organization: Uuid, provisioner: &str, pairs: &[(&str, &str)]) -> NewJob {
+    NewJob {
         organization_id: organization,
         initiator_id: f.owner,
         job_type: JobType::TemplateVersionImport,
@@ -110,8 +116,7 @@ fn job_of_kind(
         tags: tags(pairs),
         input: JobInput::default(),
         metadata: JobMetadata::default(),
-    };
-    f.store.create_job(&new, Liveness::default(), created_at).unwrap_or_else(|e| panic!("{e}")).job.id
+    }
 }
 
 fn daemon(f: &Fixture, organization: Uuid, name: &str, pairs: &[(&str, &str)]) -> Uuid {
@@ -684,16 +689,7 @@ fn a_job_whose_answer_cannot_be_read_is_not_created(f: Fixture) {
     let acme = organization(&f, "acme");
     // The queue numbers of the answer read the daemons: take them away mid-flight.
     f.db.execute("ALTER TABLE provisioner_daemons RENAME TO provisioner_daemons_away");
-    let new = NewJob {
-        organization_id: acme,
-        initiator_id: f.owner,
-        job_type: JobType::TemplateVersionImport,
-        provisioner: ProvisionerType::parse("provisioner", "echo").unwrap_or_else(|e| panic!("{e}")),
-        file_id: None,
-        tags: tags(&[]),
-        input: JobInput::default(),
-        metadata: JobMetadata::default(),
-    };
+    let new = new_job(&f, acme, "echo", &[]);
     let created = f.store.create_job(&new, Liveness::default(), now());
     assert!(created.is_err(), "{created:?}");
     f.db.execute("ALTER TABLE provisioner_daemons_away RENAME TO provisioner_daemons");
@@ -971,32 +967,18 @@ fn refuse_commits_leaving_jobs(f: &Fixture, status: &str) -> impl FnOnce() {
 /// unavailable: the server cannot know whether the commit was applied. Later writes succeed.
 #[test]
 fn a_commit_cut_off_by_the_database_going_away_is_in_doubt() {
-    use diesel::connection::SimpleConnection;
-
     let Some(f) = fixture(Backend::Postgres) else { return };
     let acme = organization(&f, "acme");
-    let mut admin = f.db.connect().unwrap_or_else(|e| panic!("{e}"));
-    let storage::conn::AnyConnection::Postgresql(conn) = &mut admin else { panic!("not PostgreSQL") };
-    conn.batch_execute(
+    f.db.execute(
         "CREATE FUNCTION cut_off() RETURNS trigger LANGUAGE plpgsql AS $$ \
          BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$; \
          CREATE CONSTRAINT TRIGGER cut_off AFTER INSERT ON provisioner_jobs \
          DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cut_off();",
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let new = NewJob {
-        organization_id: acme,
-        initiator_id: f.owner,
-        job_type: JobType::TemplateVersionImport,
-        provisioner: ProvisionerType::parse("provisioner", "echo").unwrap_or_else(|e| panic!("{e}")),
-        file_id: None,
-        tags: tags(&[]),
-        input: JobInput::default(),
-        metadata: JobMetadata::default(),
-    };
+    );
+    let new = new_job(&f, acme, "echo", &[]);
     let cut_off = f.store.create_job(&new, Liveness::default(), now());
     assert!(matches!(cut_off, Err(RepoError::InDoubt(_))), "{cut_off:?}");
-    conn.batch_execute("DROP TRIGGER cut_off ON provisioner_jobs").unwrap_or_else(|e| panic!("{e}"));
+    f.db.execute("DROP TRIGGER cut_off ON provisioner_jobs");
     let created = f.store.create_job(&new, Liveness::default(), now()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(all_jobs(&f, acme).iter().map(|job| job.job.id).collect::<Vec<_>>(), vec![created.job.id]);
 }
