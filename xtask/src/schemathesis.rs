@@ -4,10 +4,11 @@
 //!
 //! The fuzzer signs in as the first user (an owner). `POST /users/logout` deletes the key a
 //! request is made with, so it runs in a pass of its own at the end, with a session of its own;
-//! everything else runs first with a token that outlives the run. The daemons' routes are
-//! fuzzed as a daemon at work: before the run a provisioner key is made and daemons registered
-//! with it, each holding a job, and `schemathesis.toml` has most requests use them (see
-//! [`DaemonsAtWork`]).
+//! everything else runs first with a token that outlives the run. Paths are mostly given
+//! values that exist, so routes are fuzzed past their look-ups: before the run a provisioner
+//! key is made and daemons registered with it, each holding a job ([`DaemonsAtWork`]), and a
+//! member and an organization are added ([`People`]); `schemathesis.toml` binds parameters to
+//! them.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -154,33 +155,19 @@ impl Server {
         self.post_as(path, token.map(|token| ("Coder-Session-Token", token)), body)
     }
 
-    fn get(&self, path: &str, token: &str) -> anyhow::Result<Value> {
-        let response = reqwest::blocking::Client::new()
-            .get(format!("{}{path}", self.base))
-            .header("Coder-Session-Token", token)
-            .send()?;
-        let status = response.status();
-        let body: Value = response.json().unwrap_or(Value::Null);
-        if !status.is_success() {
-            bail!("GET {path} answered {status}: {body}");
-        }
-        Ok(body)
-    }
-
     /// A `POST` signed in with `credential`, a header and its value.
     fn post_as(&self, path: &str, credential: Option<(&str, &str)>, body: Value) -> anyhow::Result<Value> {
-        let client = reqwest::blocking::Client::new();
-        let mut request = client.post(format!("{}{path}", self.base)).json(&body);
-        if let Some((header, value)) = credential {
-            request = request.header(header, value);
-        }
-        let response = request.send()?;
-        let status = response.status();
-        let body: Value = response.json().unwrap_or(Value::Null);
-        if !status.is_success() {
-            bail!("POST {path} answered {status}: {body}");
-        }
-        Ok(body)
+        let request = reqwest::blocking::Client::new().post(format!("{}{path}", self.base)).json(&body);
+        let request = match credential {
+            Some((header, value)) => request.header(header, value),
+            None => request,
+        };
+        answer(request, "POST", path)
+    }
+
+    fn get(&self, path: &str, token: &str) -> anyhow::Result<Value> {
+        let request = reqwest::blocking::Client::new().get(format!("{}{path}", self.base));
+        answer(request.header("Coder-Session-Token", token), "GET", path)
     }
 
     /// The first user, signed in: a session token.
@@ -220,6 +207,17 @@ fn fuzz(binary: &Path, database_url: &str, name: &str, args: &SchemathesisArgs) 
     Ok(())
 }
 
+/// The JSON body of a successful answer to `request`; any other answer is an error.
+fn answer(request: reqwest::blocking::RequestBuilder, method: &str, path: &str) -> anyhow::Result<Value> {
+    let response = request.send()?;
+    let status = response.status();
+    let body: Value = response.json().unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("{method} {path} answered {status}: {body}");
+    }
+    Ok(body)
+}
+
 /// How many daemons the fuzzer finds at work, each holding a job.
 const DAEMONS: usize = 3;
 /// Jobs left waiting for the fuzzer's acquires.
@@ -242,10 +240,13 @@ impl DaemonsAtWork {
         )?;
         let key = key["key"].as_str().context("no provisioner key")?.to_owned();
         let signed_in = Some(("Coder-Provisioner-Daemon-Key", key.as_str()));
+        let create_job = || {
+            let job = json!({ "type": "template_version_import", "provisioner": "echo", "tags": {} });
+            server.post("/api/v2/organizations/default/provisionerjobs", Some(token), job)
+        };
         let (mut daemons, mut jobs) = (Vec::new(), Vec::new());
         for n in 1..=DAEMONS {
-            let job = json!({ "type": "template_version_import", "provisioner": "echo", "tags": {} });
-            server.post("/api/v2/organizations/default/provisionerjobs", Some(token), job)?;
+            create_job()?;
             let daemon = json!({ "name": format!("fuzzed-{n}"), "provisioners": ["echo"], "version": "fuzz" });
             let daemon = server.post_as("/api/v2/provisionerdaemons", signed_in, daemon)?;
             let daemon = daemon["id"].as_str().context("no daemon id")?.to_owned();
@@ -260,8 +261,7 @@ impl DaemonsAtWork {
         // Waiting jobs, so that an acquire the fuzzer makes mostly answers at once rather than
         // wait out its timeout (30 s when it names none).
         for _ in 0..WAITING {
-            let job = json!({ "type": "template_version_import", "provisioner": "echo", "tags": {} });
-            server.post("/api/v2/organizations/default/provisionerjobs", Some(token), job)?;
+            create_job()?;
         }
         Ok(Self { key, daemons, jobs })
     }
@@ -287,23 +287,19 @@ impl People {
             value["id"].as_str().map(str::to_owned).with_context(|| format!("no {what} id"))
         };
         let default = server.get("/api/v2/organizations/default", token)?;
+        let default_id = id(&default, "organization")?;
         let owner = server.get("/api/v2/users/me", token)?;
         let acme = server.post("/api/v2/organizations", Some(token), json!({ "name": "acme" }))?;
         let member = json!({
             "email": "member@example.com",
             "username": "fuzz-member",
             "password": PASSWORD,
-            "organization_ids": [id(&default, "organization")?],
+            "organization_ids": [default_id],
         });
         let member = server.post("/api/v2/users", Some(token), member)?;
         Ok(Self {
             users: vec!["me".into(), "owner".into(), id(&owner, "user")?, "fuzz-member".into(), id(&member, "user")?],
-            organizations: vec![
-                "default".into(),
-                id(&default, "organization")?,
-                "acme".into(),
-                id(&acme, "organization")?,
-            ],
+            organizations: vec!["default".into(), default_id, "acme".into(), id(&acme, "organization")?],
             organization_names: vec![default["name"].as_str().context("no name")?.to_owned(), "acme".into()],
         })
     }
