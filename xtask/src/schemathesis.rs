@@ -240,13 +240,13 @@ impl DaemonsAtWork {
         )?;
         let key = key["key"].as_str().context("no provisioner key")?.to_owned();
         let signed_in = Some(("Coder-Provisioner-Daemon-Key", key.as_str()));
-        let create_job = || {
-            let job = json!({ "type": "template_version_import", "provisioner": "echo", "tags": {} });
+        let create_job = |provisioner: &str| {
+            let job = json!({ "type": "template_version_import", "provisioner": provisioner, "tags": {} });
             server.post("/api/v2/organizations/default/provisionerjobs", Some(token), job)
         };
         let (mut daemons, mut jobs) = (Vec::new(), Vec::new());
         for n in 1..=DAEMONS {
-            create_job()?;
+            create_job("echo")?;
             let daemon = json!({ "name": format!("fuzzed-{n}"), "provisioners": ["echo"], "version": "fuzz" });
             let daemon = server.post_as("/api/v2/provisionerdaemons", signed_in, daemon)?;
             let daemon = daemon["id"].as_str().context("no daemon id")?.to_owned();
@@ -258,10 +258,11 @@ impl DaemonsAtWork {
             jobs.push(job["id"].as_str().context("the daemon took no job")?.to_owned());
             daemons.push(daemon);
         }
-        // Waiting jobs, so that an acquire the fuzzer makes mostly answers at once rather than
-        // wait out its timeout (30 s when it names none).
-        for _ in 0..WAITING {
-            create_job()?;
+        // Waiting jobs of either provisioner (a daemon the fuzzer registers offers either), so
+        // that an acquire the fuzzer makes mostly answers at once rather than wait out its
+        // timeout (30 s when it names none).
+        for n in 0..WAITING {
+            create_job(if n % 2 == 0 { "echo" } else { "terraform" })?;
         }
         Ok(Self { key, daemons, jobs })
     }
