@@ -1,6 +1,6 @@
 //! CONTRACT §8, as an operator sees the `api` binary: prompt shutdown and JSON logs.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -47,6 +47,20 @@ impl Server {
         response.json().unwrap_or_default()
     }
 
+    /// The server's log lines as they are written (stdout must be piped).
+    fn log_lines(&mut self) -> LogLines {
+        let stdout = self.child.stdout.take().unwrap_or_else(|| panic!("stdout is not piped"));
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        LogLines(lines)
+    }
+
     /// The first user, signed in: its id and session token.
     fn owner(&self) -> (String, String) {
         let first = json!({ "email": "owner@example.com", "username": "owner", "password": PASSWORD });
@@ -54,6 +68,23 @@ impl Server {
         let login = self.post("/users/login", None, json!({ "email": "owner@example.com", "password": PASSWORD }));
         let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
         (text(&created["user_id"]), text(&login["session_token"]))
+    }
+}
+
+struct LogLines(std::sync::mpsc::Receiver<String>);
+
+impl LogLines {
+    /// Whether a line that `matches` is written within `within`.
+    fn recv_timeout(&self, within: Duration, matches: impl Fn(&str) -> bool) -> bool {
+        let deadline = Instant::now() + within;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.0.recv_timeout(left) {
+                Ok(line) if matches(&line) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
     }
 }
 
@@ -128,7 +159,9 @@ fn sigterm_ends_waiting_long_polls_at_once_and_the_server_exits_promptly() {
 
 #[test]
 fn a_request_in_flight_finishes_before_the_server_exits() {
-    let mut server = Server::start(&[], Stdio::null());
+    let metrics = free_address();
+    let mut server = Server::start(&["--prometheus-enable", "--prometheus-address", &metrics], Stdio::piped());
+    let log = server.log_lines();
     server.owner();
     // A sign-in whose body arrives in two parts: the request is in flight in between.
     let body = json!({ "email": "owner@example.com", "password": PASSWORD }).to_string();
@@ -139,8 +172,18 @@ fn a_request_in_flight_finishes_before_the_server_exits() {
         body.len()
     );
     stream.write_all(request.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
-    std::thread::sleep(Duration::from_millis(300));
+    // Observed, not slept on: a loaded machine may take its time to read the head, and a
+    // connection whose request has not begun is rightly closed at once on shutdown.
+    let in_flight = r#"coderd_api_concurrent_requests{method="POST",path="/api/v2/users/login"} 1"#;
+    let scraped = wait_for(Duration::from_secs(10), || {
+        let text = server.http.get(format!("http://{metrics}/metrics")).send().and_then(|r| r.text());
+        text.is_ok_and(|text| text.lines().any(|line| line == in_flight))
+    });
+    assert!(scraped, "the sign-in never showed as in flight");
     signal(&server.child, "TERM");
+    let stopping =
+        log.recv_timeout(Duration::from_secs(10), |line| line.contains("stopping: finishing requests in flight"));
+    assert!(stopping, "the server never said it was stopping");
     std::thread::sleep(Duration::from_millis(300));
     assert!(matches!(server.child.try_wait(), Ok(None)), "the server exited with a request in flight");
     stream.write_all(tail.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
@@ -149,6 +192,18 @@ fn a_request_in_flight_finishes_before_the_server_exits() {
     assert!(response.starts_with("HTTP/1.1 201"), "{response}");
     assert!(response.to_ascii_lowercase().contains("connection: close"), "{response}");
     assert_eq!(wait_exit(&mut server.child, Duration::from_secs(2)), Some(0));
+}
+
+/// Polls `condition` until it holds or `within` passes; whether it held.
+fn wait_for(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }
 
 #[test]
