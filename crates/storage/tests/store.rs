@@ -1418,3 +1418,61 @@ fn a_loopback_connection_goes_without_tls_unless_the_url_asks_for_it() {
     let separator = if url.contains('?') { '&' } else { '?' };
     assert_eq!(over_tls(&format!("{url}{separator}sslmode=require")), (true, true), "the URL asked for TLS");
 }
+
+/// SQLite: a server's first read of an organization's queue waits for a moment between
+/// groups of writes; a steady stream of writers, each group kept open for the next, must
+/// still leave it one.
+#[test]
+fn sqlite_queue_reads_are_not_starved_by_a_steady_stream_of_writes() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, mpsc};
+    use std::time::Duration;
+
+    let Some(f) = fixture(Backend::Sqlite) else {
+        return;
+    };
+    let (busy, quiet) = (organization(&f, "busy"), organization(&f, "quiet"));
+    // The quiet organization's jobs come from another server, so this one has read nothing of them.
+    let other = Store::open(f.db.url(), PoolOptions::default(), now()).unwrap_or_else(|e| panic!("{e}"));
+    let waiting: Vec<Uuid> = (0..5)
+        .map(|_| {
+            other
+                .create_job(&new_job(&f, quiet, "echo", &[]), Liveness::default(), now())
+                .unwrap_or_else(|e| panic!("{e}"))
+                .job
+                .id
+        })
+        .collect();
+    other.close();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..6)
+        .map(|_| {
+            let (store, stop, job) = (f.store.clone(), Arc::clone(&stop), new_job(&f, busy, "echo", &[]));
+            std::thread::spawn(move || {
+                let mut written = 0_u32;
+                while !stop.load(Ordering::SeqCst) {
+                    store.create_job(&job, Liveness::default(), now()).unwrap_or_else(|e| panic!("{e}"));
+                    written += 1;
+                }
+                written
+            })
+        })
+        .collect();
+    // The writers are under way, their groups held open for one another.
+    let started = f.store.grouped_commits().unwrap_or_else(|| panic!("SQLite groups its commits"));
+    while f.store.grouped_commits().is_some_and(|now| now.writes < started.writes + 200) {
+        std::thread::yield_now();
+    }
+    let (answer, answered) = mpsc::channel();
+    let store = f.store.clone();
+    std::thread::spawn(move || {
+        let _ = answer.send(queue_of(&store, quiet));
+    });
+    let numbers = answered.recv_timeout(Duration::from_secs(60));
+    stop.store(true, Ordering::SeqCst);
+    let written: u32 = writers.into_iter().map(|w| w.join().unwrap_or_else(|_| panic!("a writer panicked"))).sum();
+    let numbers = numbers.unwrap_or_else(|_| panic!("the queue read waited a minute behind {written} writes"));
+    assert_eq!(numbers.len(), waiting.len());
+    assert_eq!(numbers, fresh_queue_of(&f, quiet));
+}
