@@ -132,7 +132,7 @@ async fn acquire_wakes_at_once_when_a_job_is_created(app: TestApp) {
         let started = Instant::now();
         (daemon.acquire(20).await, started.elapsed())
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(waiting_daemons(&app, 1).await, "the daemon never waited");
     let job = w.owner.create_job(w.organization, json!({})).await;
     let (acquired, waited) = waiting.await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(acquired.map(|j| j["id"].clone()), Some(json!(job)));
@@ -151,17 +151,10 @@ async fn a_new_job_wakes_one_of_the_waiting_daemons(app: TestApp) {
     let waiters = &app.state.signals.waiters;
     let waiting: Vec<_> =
         daemons.into_iter().map(|daemon| actix_web::rt::spawn(async move { daemon.acquire(4).await })).collect();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while waiters.len() < 4 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(waiters.len(), 4, "not every daemon is waiting");
+    assert!(waiting_daemons(&app, 4).await, "not every daemon is waiting");
     let woken_before = waiters.wakes();
     let job = w.owner.create_job(w.organization, json!({})).await;
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while waiters.len() > 3 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert!(waiting_daemons(&app, 3).await, "no daemon left the line");
     // The job is taken, and the three others never left the line.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(w.status(job).await, "running");
@@ -397,11 +390,23 @@ async fn a_daemon_that_hung_up_is_not_handed_a_job(app: TestApp) {
         flaky.id
     );
     socket.write_all(request.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(waiting_daemons(&app, 1).await, "the daemon never waited");
     drop(socket);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(waiting_daemons(&app, 0).await, "the server never noticed the daemon hang up");
     let job = w.owner.create_job(w.organization, json!({})).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(w.status(job).await, "pending", "a job went to a daemon that hung up");
     assert_eq!(w.daemon.acquire_id().await, job);
+}
+
+/// Whether, within a few seconds, exactly `count` daemons wait in the server's line.
+async fn waiting_daemons(app: &TestApp, count: usize) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.state.signals.waiters.len() != count {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
 }
