@@ -75,7 +75,7 @@ struct LogLines(std::sync::mpsc::Receiver<String>);
 
 impl LogLines {
     /// Whether a line that `matches` is written within `within`.
-    fn recv_timeout(&self, within: Duration, matches: impl Fn(&str) -> bool) -> bool {
+    fn wait_for_line(&self, within: Duration, matches: impl Fn(&str) -> bool) -> bool {
         let deadline = Instant::now() + within;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.0.recv_timeout(left) {
@@ -182,7 +182,7 @@ fn a_request_in_flight_finishes_before_the_server_exits() {
     assert!(scraped, "the sign-in never showed as in flight");
     signal(&server.child, "TERM");
     let stopping =
-        log.recv_timeout(Duration::from_secs(10), |line| line.contains("stopping: finishing requests in flight"));
+        log.wait_for_line(Duration::from_secs(10), |line| line.contains("stopping: finishing requests in flight"));
     assert!(stopping, "the server never said it was stopping");
     std::thread::sleep(Duration::from_millis(300));
     assert!(matches!(server.child.try_wait(), Ok(None)), "the server exited with a request in flight");
