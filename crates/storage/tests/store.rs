@@ -1461,9 +1461,9 @@ fn sqlite_queue_reads_are_not_starved_by_a_steady_stream_of_writes() {
         .collect();
     // The writers are under way, their groups held open for one another.
     let started = f.store.grouped_commits().unwrap_or_else(|| panic!("SQLite groups its commits"));
-    while f.store.grouped_commits().is_some_and(|now| now.writes < started.writes + 200) {
-        std::thread::yield_now();
-    }
+    eventually("the writers started", true, || {
+        f.store.grouped_commits().is_some_and(|so_far| so_far.writes >= started.writes + 200)
+    });
     let (answer, answered) = mpsc::channel();
     let store = f.store.clone();
     std::thread::spawn(move || {

@@ -55,14 +55,22 @@ pub(crate) fn free_address() -> String {
 }
 
 pub(crate) fn wait_healthy(address: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let healthy = wait_for(Duration::from_secs(30), || {
+        reqwest::blocking::get(format!("http://{address}/healthz")).is_ok_and(|r| r.status() == 200)
+    });
+    assert!(healthy, "the server at {address} never became healthy");
+}
+
+/// Polls `condition` until it holds or `within` passes; whether it held.
+pub(crate) fn wait_for(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
     while Instant::now() < deadline {
-        if reqwest::blocking::get(format!("http://{address}/healthz")).is_ok_and(|r| r.status() == 200) {
-            return;
+        if condition() {
+            return true;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("the server at {address} never became healthy");
+    false
 }
 
 pub(crate) fn signal(child: &Child, name: &str) {

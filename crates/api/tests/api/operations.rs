@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use storage::testing::TestDatabase;
 
-use crate::binary::{API, free_address, signal, wait_exit, wait_healthy};
+use crate::binary::{API, free_address, signal, wait_exit, wait_for, wait_healthy};
 use crate::harness::PASSWORD;
 
 /// The binary on a fresh SQLite database, serving and healthy.
@@ -192,18 +192,6 @@ fn a_request_in_flight_finishes_before_the_server_exits() {
     assert!(response.starts_with("HTTP/1.1 201"), "{response}");
     assert!(response.to_ascii_lowercase().contains("connection: close"), "{response}");
     assert_eq!(wait_exit(&mut server.child, Duration::from_secs(2)), Some(0));
-}
-
-/// Polls `condition` until it holds or `within` passes; whether it held.
-fn wait_for(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
 }
 
 #[test]
